@@ -1,0 +1,27 @@
+//! Wharf's runtime: the storage driver contract in Rust ([`StorageDriver`]), its one error type,
+//! the path rules, the base layer every driver sits behind, the generic walk, the driver factory,
+//! typed parameters and registry configuration loading.
+//!
+//! A registry embeds this crate (usually through the `wharf` crate, which also registers the
+//! built-in drivers) and talks to every driver, native or guest, as `Arc<dyn StorageDriver>`.
+
+#![forbid(unsafe_code)]
+
+pub mod base;
+pub mod config;
+pub mod driver;
+pub mod error;
+pub mod factory;
+pub mod params;
+pub mod path;
+pub mod stream;
+pub mod walk;
+
+pub use base::Base;
+pub use driver::{
+    ByteStream, FileInfo, FileWriter, RedirectMethod, StorageDriver, Visitor, WalkControl,
+    WalkOptions,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use factory::DriverRegistry;
+pub use params::{Params, Secret, Value};
