@@ -1,0 +1,212 @@
+//! `wharf check`: runs the conformance suite on a driver created through the factory, one line
+//! per check and a closing `N passed, M failed`. Each check gets fresh, empty storage: a new
+//! namespace or temporary directory where Wharf can make one, otherwise the storage the
+//! parameters name, which must be empty to begin with (so a check never touches real data).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use wharf::{
+    DriverRegistry, Params, SERVERLESS_DRIVERS, StorageDriver, WalkControl, WalkOptions,
+    WithBuiltin,
+};
+use wharf_testsuite::{Check, FactoryFixture, Fixture, RunOptions};
+
+use crate::progress;
+use crate::target::{params_from, parse_param};
+
+/// Arguments of `wharf check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The driver to check; without one, every built-in driver that needs no server.
+    pub driver: Option<String>,
+    /// A driver parameter, `key=value` (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Also run the long checks (5 GiB stream, 32 × 32 MiB writers, 128 MiB readers).
+    #[arg(long)]
+    pub long: bool,
+    /// Run only the checks whose `group/name` contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
+}
+
+pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let registry = DriverRegistry::with_builtin();
+    let drivers: Vec<String> = match &args.driver {
+        Some(d) => vec![d.clone()],
+        None => SERVERLESS_DRIVERS.iter().map(|s| s.to_string()).collect(),
+    };
+    if args.driver.is_none() && !args.params.is_empty() {
+        bail!("-p needs a driver name: wharf check DRIVER -p key=value");
+    }
+    let options = RunOptions {
+        long: args.long || RunOptions::from_env().long,
+    };
+    let checks: Vec<Check> = wharf_testsuite::checks()
+        .into_iter()
+        .filter(|c| {
+            args.filter
+                .as_deref()
+                .is_none_or(|f| format!("{}/{}", c.group, c.name).contains(f))
+        })
+        .collect();
+    if checks.is_empty() {
+        bail!("no check matches the filter");
+    }
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for name in &drivers {
+        let storage = Storage::new(&registry, name, params_from(&args.params)).await?;
+        let (p, f) = run_driver(&registry, name, &storage, &checks, options).await?;
+        passed += p;
+        failed += f;
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn run_driver(
+    registry: &DriverRegistry,
+    name: &str,
+    storage: &Storage,
+    checks: &[Check],
+    options: RunOptions,
+) -> anyhow::Result<(usize, usize)> {
+    let bar = progress::checks(checks.len() as u64);
+    let (mut passed, mut failed) = (0, 0);
+    for check in checks {
+        bar.set_message(format!("{name}: {}/{}", check.group, check.name));
+        let started = Instant::now();
+        let (params, guard) = storage.for_check()?;
+        let result = match FactoryFixture::new(registry.clone(), name, params).await {
+            Ok(fixture) => {
+                let fixture: Arc<dyn Fixture> = Arc::new(fixture.keep(guard));
+                let result = wharf_testsuite::run_check(check, fixture.clone(), options).await;
+                if result.is_err() && storage.shared {
+                    // The next check needs empty storage; everything here was made by checks.
+                    clear(fixture.driver().as_ref()).await;
+                }
+                result.map_err(|e| e.to_string())
+            }
+            Err(e) => Err(format!("cannot create the driver: {e}")),
+        };
+        let took = started.elapsed();
+        let line = match &result {
+            Ok(()) => {
+                passed += 1;
+                format!(
+                    "ok    {name:<11} {}/{} ({took:.2?})",
+                    check.group, check.name
+                )
+            }
+            Err(e) => {
+                failed += 1;
+                format!("FAIL  {name:<11} {}/{}: {e}", check.group, check.name)
+            }
+        };
+        bar.suspend(|| println!("{line}"));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((passed, failed))
+}
+
+/// Where the checks of one driver run.
+struct Storage {
+    params: Params,
+    /// How to give each check its own storage, when Wharf can.
+    scratch: Scratch,
+    /// True when every check uses the same storage (the one the parameters name).
+    shared: bool,
+}
+
+enum Scratch {
+    None,
+    /// A fresh `namespace` per check (inmemory).
+    Namespace,
+    /// A fresh temporary `rootdirectory` per check (filesystem).
+    TempRoot,
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+impl Storage {
+    async fn new(registry: &DriverRegistry, name: &str, params: Params) -> anyhow::Result<Self> {
+        let canonical = registry.canonical(name).unwrap_or(name).to_owned();
+        let scratch = match canonical.as_str() {
+            "inmemory" if !params.contains("namespace") => Scratch::Namespace,
+            "filesystem" if !params.contains("rootdirectory") => Scratch::TempRoot,
+            _ => Scratch::None,
+        };
+        let storage = Storage {
+            shared: matches!(scratch, Scratch::None),
+            params,
+            scratch,
+        };
+        if storage.shared {
+            // Refuse to run on storage that holds data: the checks write and delete.
+            let driver = registry.create(name, storage.params.clone()).await?;
+            if let Some(found) = first_file(driver.as_ref()).await? {
+                bail!(
+                    "{name}: the storage is not empty (found {found}); wharf check needs empty storage"
+                );
+            }
+        }
+        Ok(storage)
+    }
+
+    fn for_check(&self) -> anyhow::Result<(Params, Option<tempfile::TempDir>)> {
+        let mut params = self.params.clone();
+        let guard = match self.scratch {
+            Scratch::None => None,
+            Scratch::Namespace => {
+                let n = NEXT.fetch_add(1, Ordering::Relaxed);
+                params.insert(
+                    "namespace",
+                    format!("wharf-check-{}-{n}", std::process::id()),
+                );
+                None
+            }
+            Scratch::TempRoot => {
+                let dir = tempfile::Builder::new()
+                    .prefix("wharf-check-")
+                    .tempdir()
+                    .context("cannot create a temporary directory")?;
+                params.insert("rootdirectory", dir.path().to_string_lossy().into_owned());
+                Some(dir)
+            }
+        };
+        Ok((params, guard))
+    }
+}
+
+async fn first_file(driver: &dyn StorageDriver) -> anyhow::Result<Option<String>> {
+    let mut found = None;
+    driver
+        .walk("/", &WalkOptions::default(), &mut |info| {
+            if info.is_dir {
+                Ok(WalkControl::Continue)
+            } else {
+                found = Some(info.path.clone());
+                Ok(WalkControl::Stop)
+            }
+        })
+        .await?;
+    Ok(found)
+}
+
+async fn clear(driver: &dyn StorageDriver) {
+    if let Ok(children) = driver.list("/").await {
+        for child in children {
+            let _ = driver.delete(&child).await;
+        }
+    }
+}
