@@ -1,0 +1,138 @@
+//! Criterion benchmarks of the 12 standard workloads on the native inmemory and filesystem
+//! drivers (filesystem under a temporary directory on the same disk as the work tree).
+//!
+//! `cargo bench -p wharf-benches --bench workloads` runs them all; pass a filter such as
+//! `-- filesystem/List` for a subset. Set `WHARF_BENCH_1GB=0` to leave out the 1 GiB cases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+use wharf::{DriverRegistry, Params, StorageDriver, WithBuiltin};
+use wharf_benches as w;
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+const GIB: usize = 1 << 30;
+
+struct Target {
+    name: &'static str,
+    driver: Arc<dyn StorageDriver>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn targets(rt: &Runtime) -> Vec<Target> {
+    let registry = DriverRegistry::with_builtin();
+    let dir = tempfile::Builder::new()
+        .prefix("wharf-bench-")
+        .tempdir_in(
+            std::env::var_os("WHARF_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into()),
+        )
+        .expect("temporary directory for the filesystem benchmarks");
+    let fs_params =
+        Params::from_pairs([("rootdirectory", dir.path().to_string_lossy().into_owned())]);
+    vec![
+        Target {
+            name: "inmemory",
+            driver: rt
+                .block_on(registry.create("inmemory", Params::new()))
+                .expect("inmemory driver"),
+            _dir: None,
+        },
+        Target {
+            name: "filesystem",
+            driver: rt
+                .block_on(registry.create("filesystem", fs_params))
+                .expect("filesystem driver"),
+            _dir: Some(dir),
+        },
+    ]
+}
+
+fn with_1gb() -> bool {
+    std::env::var("WHARF_BENCH_1GB").map_or(true, |v| v != "0")
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new().expect("tokio runtime");
+    let sizes: Vec<(&str, usize)> = {
+        let mut s = vec![("Empty", 0), ("1KB", KIB), ("1MB", MIB)];
+        if with_1gb() {
+            s.push(("1GB", GIB));
+        }
+        s
+    };
+    for target in targets(&rt) {
+        let driver = target.driver.as_ref();
+        for (label, size) in &sizes {
+            let data = w::content(*size);
+            let mut group = c.benchmark_group(format!("{}/PutGet", target.name));
+            configure(&mut group, *size);
+            group.bench_function(BenchmarkId::from_parameter(format!("{label}Files")), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let data = data.clone();
+                    async move {
+                        w::put_get(driver, &data, iters)
+                            .await
+                            .expect("PutGet workload")
+                    }
+                })
+            });
+            group.finish();
+            let mut group = c.benchmark_group(format!("{}/Stream", target.name));
+            configure(&mut group, *size);
+            group.bench_function(BenchmarkId::from_parameter(format!("{label}Files")), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let data = data.clone();
+                    async move {
+                        w::stream(driver, &data, iters)
+                            .await
+                            .expect("Stream workload")
+                    }
+                })
+            });
+            group.finish();
+        }
+        for files in [5usize, 50] {
+            let mut group = c.benchmark_group(format!("{}/List", target.name));
+            group.bench_function(BenchmarkId::from_parameter(format!("{files}Files")), |b| {
+                b.to_async(&rt).iter_custom(|iters| async move {
+                    w::list(driver, files, iters).await.expect("List workload")
+                })
+            });
+            group.finish();
+            let mut group = c.benchmark_group(format!("{}/Delete", target.name));
+            group.bench_function(BenchmarkId::from_parameter(format!("{files}Files")), |b| {
+                b.to_async(&rt).iter_custom(|iters| async move {
+                    w::delete(driver, files, iters)
+                        .await
+                        .expect("Delete workload")
+                })
+            });
+            group.finish();
+        }
+    }
+}
+
+fn configure(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    size: usize,
+) {
+    if size > 0 {
+        // Each operation moves the data twice (in and out).
+        group.throughput(Throughput::Bytes(2 * size as u64));
+    }
+    if size >= GIB {
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(30));
+    }
+}
+
+criterion_group! {
+    name = workloads;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(workloads);
