@@ -278,3 +278,239 @@ impl FileWriter for BaseWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A driver that records the paths it was called with and fails every call.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Mutex<Vec<String>>,
+    }
+
+    struct NullWriter;
+
+    #[async_trait]
+    impl FileWriter for NullWriter {
+        async fn write(&mut self, _: Bytes) -> Result<()> {
+            Ok(())
+        }
+        fn size(&self) -> u64 {
+            0
+        }
+        async fn close(&mut self) -> Result<()> {
+            Ok(())
+        }
+        async fn commit(&mut self) -> Result<()> {
+            Ok(())
+        }
+        async fn cancel(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Recorder {
+        fn saw(&self, path: &str) -> Error {
+            self.seen.lock().unwrap().push(path.to_owned());
+            Error::not_found(path)
+        }
+    }
+
+    #[async_trait]
+    impl StorageDriver for Recorder {
+        fn name(&self) -> &str {
+            "recorder"
+        }
+        async fn get_content(&self, path: &str) -> Result<Bytes> {
+            Err(self.saw(path))
+        }
+        async fn put_content(&self, path: &str, _: Bytes) -> Result<()> {
+            Err(self.saw(path))
+        }
+        async fn reader(&self, path: &str, _: u64) -> Result<ByteStream> {
+            Err(self.saw(path))
+        }
+        async fn writer(&self, path: &str, _: bool) -> Result<Box<dyn FileWriter>> {
+            self.saw(path);
+            Ok(Box::new(NullWriter))
+        }
+        async fn stat(&self, path: &str) -> Result<FileInfo> {
+            if path == "/" {
+                self.saw(path);
+                return Ok(FileInfo::dir("/", std::time::UNIX_EPOCH));
+            }
+            Ok(FileInfo::file(path, 1, std::time::UNIX_EPOCH))
+        }
+        async fn list(&self, path: &str) -> Result<Vec<String>> {
+            self.saw(path);
+            Ok(if path == "/" {
+                vec!["/a".into(), "/b".into()]
+            } else {
+                vec![]
+            })
+        }
+        async fn rename(&self, source: &str, _: &str) -> Result<()> {
+            Err(self.saw(source))
+        }
+        async fn delete(&self, path: &str) -> Result<()> {
+            Err(self.saw(path))
+        }
+    }
+
+    fn wrapped() -> (Arc<Recorder>, Arc<dyn StorageDriver>) {
+        let recorder = Arc::new(Recorder::default());
+        (recorder.clone(), Base::wrap(recorder))
+    }
+
+    #[tokio::test]
+    async fn invalid_paths_never_reach_the_driver() {
+        let (recorder, d) = wrapped();
+        for bad in ["", "/", "a", "/a/../b", "/a/", "/ä"] {
+            let e = d.get_content(bad).await.unwrap_err();
+            assert_eq!(e.kind(), &ErrorKind::InvalidPath { path: bad.into() });
+            assert_eq!(e.driver(), Some("recorder"));
+            assert!(d.delete(bad).await.is_err());
+            assert!(d.writer(bad, false).await.is_err());
+            assert!(d.rename("/ok", bad).await.is_err());
+        }
+        assert!(d.list("//").await.is_err());
+        let e = d
+            .walk(
+                "/",
+                &WalkOptions {
+                    start_after: Some("/../x".into()),
+                },
+                &mut |_| Ok(WalkControl::Continue),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::InvalidPath { .. }));
+        assert!(recorder.seen.lock().unwrap().is_empty());
+        // The root is accepted where the contract allows it.
+        d.stat("/").await.unwrap();
+        d.list("/").await.unwrap();
+        assert_eq!(*recorder.seen.lock().unwrap(), ["/", "/"]);
+    }
+
+    #[tokio::test]
+    async fn errors_carry_the_driver_name() {
+        let (_, d) = wrapped();
+        let e = d.get_content("/x").await.unwrap_err();
+        assert_eq!(e.to_string(), "recorder: path not found: /x");
+    }
+
+    #[tokio::test]
+    async fn writer_state_rules() {
+        let (_, d) = wrapped();
+        let mut w = d.writer("/w", false).await.unwrap();
+        w.commit().await.unwrap();
+        let e = w.write(Bytes::from_static(b"x")).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "recorder: cannot write: writer already committed"
+        );
+        assert!(w.cancel().await.is_err());
+        assert!(w.commit().await.is_err());
+        w.close().await.unwrap();
+        let e = w.close().await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "recorder: cannot close: writer already closed"
+        );
+
+        let mut w = d.writer("/w", false).await.unwrap();
+        w.close().await.unwrap();
+        assert!(w.commit().await.is_err());
+        assert!(w.write(Bytes::new()).await.is_err());
+
+        let mut w = d.writer("/w", false).await.unwrap();
+        w.cancel().await.unwrap();
+        let e = w.write(Bytes::new()).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::WriterState);
+        assert!(w.commit().await.is_err());
+        assert!(w.close().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn visitor_error_is_returned_unchanged() {
+        let (_, d) = wrapped();
+        let mut seen = Vec::new();
+        let e = d
+            .walk("/", &WalkOptions::default(), &mut |info| {
+                seen.push(info.path.clone());
+                Err(Error::unsupported("visitor says no").with_driver("visitor"))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(seen, ["/a"]);
+        assert_eq!(e.driver(), Some("visitor"));
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::Unsupported {
+                operation: "visitor says no".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrency_limit_is_enforced() {
+        struct Limited(
+            std::sync::atomic::AtomicUsize,
+            std::sync::atomic::AtomicUsize,
+        );
+        #[async_trait]
+        impl StorageDriver for Limited {
+            fn name(&self) -> &str {
+                "limited"
+            }
+            fn concurrency_limit(&self) -> Option<usize> {
+                Some(2)
+            }
+            async fn get_content(&self, _: &str) -> Result<Bytes> {
+                use std::sync::atomic::Ordering::SeqCst;
+                let now = self.0.fetch_add(1, SeqCst) + 1;
+                self.1.fetch_max(now, SeqCst);
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                self.0.fetch_sub(1, SeqCst);
+                Ok(Bytes::new())
+            }
+            async fn put_content(&self, _: &str, _: Bytes) -> Result<()> {
+                unreachable!()
+            }
+            async fn reader(&self, _: &str, _: u64) -> Result<ByteStream> {
+                unreachable!()
+            }
+            async fn writer(&self, _: &str, _: bool) -> Result<Box<dyn FileWriter>> {
+                unreachable!()
+            }
+            async fn stat(&self, _: &str) -> Result<FileInfo> {
+                unreachable!()
+            }
+            async fn list(&self, _: &str) -> Result<Vec<String>> {
+                unreachable!()
+            }
+            async fn rename(&self, _: &str, _: &str) -> Result<()> {
+                unreachable!()
+            }
+            async fn delete(&self, _: &str) -> Result<()> {
+                unreachable!()
+            }
+        }
+        let inner = Arc::new(Limited(Default::default(), Default::default()));
+        let d = Base::wrap(inner.clone());
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let d = d.clone();
+                tokio::spawn(async move { d.get_content("/x").await })
+            })
+            .collect();
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
+        assert_eq!(inner.1.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+}
