@@ -59,9 +59,165 @@ pub fn checks() -> Vec<Check> {
 
 /// Runs one check on `fixture`, then verifies the check left the storage empty (no files
 /// anywhere under `/`).
-pub async fn run_check(check: &Check, fixture: Arc<dyn Fixture>, options: RunOptions) -> CheckResult {
+pub async fn run_check(
+    check: &Check,
+    fixture: Arc<dyn Fixture>,
+    options: RunOptions,
+) -> CheckResult {
     (check.run)(fixture.clone(), options).await?;
     support::assert_no_files(fixture.driver().as_ref()).await
+}
+
+/// Expands to one `#[tokio::test]` per conformance check, for a driver crate's own tests:
+///
+/// ```ignore
+/// async fn make_fixture() -> Arc<dyn wharf_testsuite::Fixture> { /* fresh, empty storage */ }
+///
+/// wharf_testsuite::conformance_tests!(make_fixture);
+/// ```
+///
+/// Each test is named after its check and runs it with [`run_named`] on a multi-thread runtime
+/// (2 workers) on a fixture `make_fixture` creates for it, so tests may run concurrently. The
+/// calling crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
+///
+/// This macro also holds the one list of checks: [`checks()`] is built from it, so the tests a
+/// driver runs and the checks `wharf check` runs cannot drift apart.
+#[macro_export]
+macro_rules! conformance_tests {
+    // The list of checks: group, module under `checks/`, then the check functions in order.
+    (@list [$($mode:tt)*]) => {
+        $crate::conformance_tests!(@expand [$($mode)*]
+            "paths" paths [
+                root_exists,
+                valid_paths,
+                invalid_paths,
+                root_rejected_where_not_allowed,
+                paths_are_case_sensitive,
+            ]
+            "content" content [
+                put_get_1_byte,
+                put_get_2_bytes_utf8,
+                put_get_32_bytes,
+                put_get_1_mib,
+                put_get_non_utf8,
+                put_truncates,
+                put_twice,
+                get_missing,
+                concurrent_puts_one_path,
+                put_empty_creates_file,
+                put_creates_parents,
+                put_is_atomic_for_readers,
+                get_content_large,
+            ]
+            "streams" streams [
+                writer_1_byte,
+                writer_2_bytes_utf8,
+                writer_32_bytes,
+                writer_1_mib,
+                writer_non_utf8,
+                writer_large_stream_sha256,
+                reader_offsets,
+                reader_missing,
+                writer_commit_without_write_creates_empty_file,
+                writer_commit_replaces_content,
+                writer_size_never_runs_ahead,
+                writer_drop_never_commits,
+            ]
+            "resume" resume [
+                append_three_sessions_10_mib,
+                append_three_sessions_32_bytes,
+                append_after_zero_byte_commit,
+                append_after_empty_put,
+                resume_from_second_instance,
+                append_missing_path,
+                append_to_committed_content,
+                writer_new_upload_discards_uncommitted,
+                writer_state_errors,
+                cancel_restores_previous_content,
+                upload_state_hidden_from_listings,
+            ]
+            "stat" stat [
+                stat_missing,
+                stat_file,
+                stat_mod_time_advances,
+                stat_directory,
+                stat_prefix_is_not_directory,
+                stat_root,
+            ]
+            "list" list [
+                list_missing,
+                list_tree,
+                list_sorted_byte_order,
+                list_file,
+            ]
+            "move" rename [
+                move_file,
+                move_overwrite,
+                move_missing_source,
+                move_source_under_file,
+                move_directory,
+            ]
+            "delete" delete [
+                delete_file,
+                delete_missing,
+                delete_folder,
+                delete_only_subpaths,
+                delete_1005_entries,
+            ]
+            "redirect" redirect [
+                redirect_get_and_head,
+            ]
+            "walk" walk [
+                walk_all,
+                walk_skip_dir,
+                walk_start_late,
+                walk_start_late_without_from,
+                walk_start_late_with_from,
+                walk_start_after_from,
+                walk_start_equals_from,
+                walk_start_missing,
+                walk_stop_early,
+                walk_visitor_error,
+                walk_from_folder,
+                walk_file_removed_during_walk,
+                walk_missing,
+                walk_empty_root,
+                walk_sibling_byte_order,
+            ]
+            "concurrency" concurrency [
+                concurrent_readers,
+                concurrent_writers,
+                concurrent_operations,
+                conflicting_writers_keep_other_paths,
+                read_after_write_second_instance,
+            ]
+        )
+    };
+    (@expand [tests $make:path] $($group:literal $module:ident [$($name:ident),* $(,)?])*) => {
+        $($(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::run_named(stringify!($name), $make).await;
+            }
+        )*)*
+    };
+    (@expand [names] $($group:literal $module:ident [$($name:ident),* $(,)?])*) => {
+        [$($(stringify!($name)),*),*]
+    };
+    (@expand [checks] $($group:literal $module:ident [$($name:ident),* $(,)?])*) => {
+        vec![$($(
+            $crate::Check {
+                group: $group,
+                name: stringify!($name),
+                run: |fixture, options| {
+                    ::std::boxed::Box::pin($crate::checks::$module::$name(fixture, options))
+                },
+            }
+        ),*),*]
+    };
+    ($make:path $(,)?) => {
+        $crate::conformance_tests!(@list [tests $make]);
+    };
 }
 
 /// Runs the check named `name` on the fixture `make` creates, panicking with the failure (for
@@ -78,5 +234,51 @@ where
     let fixture = make().await;
     if let Err(e) = run_check(&check, fixture, RunOptions::from_env()).await {
         panic!("{}/{}: {e}", check.group, check.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn check_names_are_unique_and_all_in_the_macro() {
+        let listed: &[&str] = &conformance_tests!(@list [names]);
+        let names: Vec<&str> = checks().iter().map(|c| c.name).collect();
+        assert_eq!(names, listed);
+        let unique: HashSet<&str> = names.iter().copied().collect();
+        assert_eq!(unique.len(), names.len(), "duplicate check names");
+        for check in checks() {
+            assert!(
+                check
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{} is not snake_case",
+                check.name
+            );
+        }
+    }
+
+    #[test]
+    fn groups_follow_the_contract_order() {
+        let order = [
+            "paths",
+            "content",
+            "streams",
+            "resume",
+            "stat",
+            "list",
+            "move",
+            "delete",
+            "redirect",
+            "walk",
+            "concurrency",
+        ];
+        let mut groups: Vec<&str> = checks().iter().map(|c| c.group).collect();
+        groups.dedup();
+        assert_eq!(groups, order);
     }
 }
