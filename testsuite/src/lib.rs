@@ -86,7 +86,7 @@ pub async fn run_check(
 macro_rules! conformance_tests {
     // The list of checks: group, module under `checks/`, then the check functions in order.
     (@list [$($mode:tt)*]) => {
-        $crate::conformance_tests!(@expand [$($mode)*]
+        $crate::conformance_tests! { @expand [$($mode)*]
             "paths" paths [
                 root_exists,
                 valid_paths,
@@ -191,7 +191,7 @@ macro_rules! conformance_tests {
                 conflicting_writers_keep_other_paths,
                 read_after_write_second_instance,
             ]
-        )
+        }
     };
     (@expand [tests $make:path] $($group:literal $module:ident [$($name:ident),* $(,)?])*) => {
         $($(
