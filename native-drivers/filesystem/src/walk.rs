@@ -1,20 +1,26 @@
-//! A native walk: one blocking hop per directory reads it (`readdir` names the type of each
-//! entry, and one `fstatat` through the open directory gives sizes and times), filters the
-//! driver's own files, sorts siblings by byte order and hands the entries back; the visitor then
-//! runs on the async side. Compared with the generic walk (a `list` plus a `stat` per entry, each
-//! resolving the full path from the root), this saves a path resolution and a hop per entry.
+//! A native walk. Each directory is read once (`readdir`; names filtered and sorted by byte
+//! order), and each entry gets one `fstatat` through the open directory at the moment it is
+//! emitted — so an entry removed while the walk runs, even by the visitor itself, is skipped —
+//! with no path resolution from the root and no list/stat round trips. Subtrees wholly before
+//! `start_after` are neither read nor stat'ed.
+//!
+//! The walk is synchronous I/O interleaved with visitor calls, so it runs where blocking is
+//! allowed: on a multi-thread runtime in `block_in_place` (the worker hands its other tasks to
+//! another thread, and the walk makes no hop at all); elsewhere on the blocking pool, passing
+//! each entry to the visitor on the async side through a pair of channels.
 //!
 //! Order, `start_after`, skip-directory and stop follow CONTRACT §3 through
-//! [`wharf_runtime::walk::position`], like every other driver. Subtrees wholly before
-//! `start_after` are never read. Entries that vanish during the walk are skipped. Symbolic
-//! links are followed inside the root (as `stat` and `list` do); a directory reached again
-//! through a link to one of its ancestors is not descended into a second time.
+//! [`wharf_runtime::walk::position`], like every other driver. Symbolic links are followed
+//! inside the root (as `stat` and `list` do); a directory reached again through a link to one of
+//! its ancestors is shown but not descended into a second time.
 
 use std::io;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cap_std::fs::{Dir, Metadata};
+use tokio::runtime::{Handle, RuntimeFlavor};
+use wharf_runtime::path::{ROOT, join};
 use wharf_runtime::walk::{Position, position};
 use wharf_runtime::{FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
@@ -23,12 +29,6 @@ use crate::layout::{is_visible, relative};
 
 /// Identifies a directory on its filesystem, to notice link cycles.
 type DirId = Option<(u64, u64)>;
-
-/// One entry of a directory read for the walk.
-struct Entry {
-    info: FileInfo,
-    id: DirId,
-}
 
 #[cfg(unix)]
 fn dir_id(metadata: &Metadata) -> DirId {
@@ -48,74 +48,108 @@ fn mod_time(metadata: &Metadata) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
-fn child_path(dir: &str, name: &str) -> String {
-    wharf_runtime::path::join(dir, name)
+/// A directory being walked.
+struct Frame {
+    dir: Dir,
+    path: String,
+    /// Visible names not visited yet, in byte order.
+    names: std::vec::IntoIter<String>,
+    id: DirId,
 }
 
-/// Reads the directory `dir` (blocking): its visible entries that `start_after` does not
-/// exclude, sorted by name, with what the walk reports about them; and the directory's identity.
-fn read_dir(root: &Dir, dir: &str, start_after: Option<&str>) -> io::Result<(Vec<Entry>, DirId)> {
-    let opened;
-    let handle = if dir == wharf_runtime::path::ROOT {
-        root
+/// Opens the directory at the contract path `path` and reads its visible names.
+fn open_frame(root: &Dir, path: &str) -> io::Result<Frame> {
+    let dir = if path == ROOT {
+        root.try_clone()?
     } else {
-        opened = root.open_dir(relative(dir))?;
-        &opened
+        root.open_dir(relative(path))?
     };
-    let id = dir_id(&handle.dir_metadata()?);
-    let entries = handle.entries()?;
-    let mut found = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if !is_visible(&name) {
-            continue;
+    let id = dir_id(&dir.dir_metadata()?);
+    let mut names = Vec::new();
+    for entry in dir.entries()? {
+        if let Ok(name) = entry?.file_name().into_string()
+            && is_visible(name.as_ref())
+        {
+            names.push(name);
         }
-        // Visible names are ASCII, so this never loses anything.
-        let path = child_path(dir, &name.to_string_lossy());
-        if position(&path, start_after) == Position::Before {
-            continue;
-        }
-        let metadata = match entry.file_type() {
-            Ok(kind) if kind.is_symlink() => root.metadata(relative(&path)),
-            Ok(_) => entry.metadata(),
-            Err(e) => Err(e),
-        };
-        let metadata = match metadata {
-            Ok(metadata) => metadata,
-            // Removed since the directory was read, or a link to nothing.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        let entry = if metadata.is_dir() {
-            Entry {
-                info: FileInfo::dir(path, mod_time(&metadata)),
-                id: dir_id(&metadata),
-            }
-        } else {
-            Entry {
-                info: FileInfo::file(path, metadata.len(), mod_time(&metadata)),
-                id: None,
-            }
-        };
-        found.push(entry);
     }
-    found.sort_unstable_by(|a, b| a.info.path.cmp(&b.info.path));
-    Ok((found, id))
+    names.sort_unstable();
+    Ok(Frame {
+        dir,
+        path: path.to_owned(),
+        names: names.into_iter(),
+        id,
+    })
 }
 
-async fn read_dir_blocking(
-    root: &Arc<Dir>,
-    dir: &str,
+/// What an entry is now: the entry itself, or for a link, what it leads to inside the root.
+fn entry_metadata(root: &Dir, frame: &Frame, name: &str, path: &str) -> io::Result<Metadata> {
+    let metadata = frame.dir.symlink_metadata(name)?;
+    if metadata.file_type().is_symlink() {
+        root.metadata(relative(path))
+    } else {
+        Ok(metadata)
+    }
+}
+
+fn vanished(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+/// The walk itself, blocking, calling `visit` for each entry in order.
+fn walk_blocking(
+    root: &Dir,
+    path: &str,
     start_after: Option<&str>,
-) -> Result<(Vec<Entry>, DirId)> {
-    let root = root.clone();
-    let owned_dir = dir.to_owned();
-    let start_after = start_after.map(str::to_owned);
-    tokio::task::spawn_blocking(move || read_dir(&root, &owned_dir, start_after.as_deref()))
-        .await
-        .map_err(|e| from_join(e, "walk", dir))?
-        .map_err(|e| from_io(e, "walk", dir))
+    visit: &mut dyn FnMut(FileInfo) -> Result<WalkControl>,
+) -> Result<()> {
+    let mut stack = vec![open_frame(root, path).map_err(|e| from_io(e, "walk", path))?];
+    while let Some(frame) = stack.last_mut() {
+        let Some(name) = frame.names.next() else {
+            stack.pop();
+            continue;
+        };
+        let child = join(&frame.path, &name);
+        let position = position(&child, start_after);
+        if position == Position::Before {
+            continue;
+        }
+        let metadata = match entry_metadata(root, frame, &name, &child) {
+            Ok(metadata) => metadata,
+            Err(e) if vanished(&e) => continue,
+            Err(e) => return Err(from_io(e, "walk", &child)),
+        };
+        let is_dir = metadata.is_dir();
+        let id = if is_dir { dir_id(&metadata) } else { None };
+        let descend = match position {
+            Position::After => {
+                let info = if is_dir {
+                    FileInfo::dir(child.clone(), mod_time(&metadata))
+                } else {
+                    FileInfo::file(child.clone(), metadata.len(), mod_time(&metadata))
+                };
+                match visit(info)? {
+                    WalkControl::Stop => return Ok(()),
+                    WalkControl::SkipDir => false,
+                    WalkControl::Continue => is_dir,
+                }
+            }
+            Position::Ancestor | Position::Before => is_dir,
+        };
+        let cycle = id.is_some() && stack.iter().any(|frame| frame.id == id);
+        if !descend || cycle {
+            continue;
+        }
+        match open_frame(root, &child) {
+            Ok(frame) => stack.push(frame),
+            Err(e) if vanished(&e) => {}
+            Err(e) => return Err(from_io(e, "walk", &child)),
+        }
+    }
+    Ok(())
 }
 
 /// Walks `path` in the contract's order.
@@ -126,33 +160,40 @@ pub(crate) async fn walk(
     visitor: &mut Visitor<'_>,
 ) -> Result<()> {
     let start_after = options.start_after.as_deref();
-    let (entries, id) = read_dir_blocking(root, path, start_after).await?;
-    // Directories being walked, each with its entries not visited yet.
-    let mut stack = vec![(entries.into_iter(), id)];
-    while let Some((entries, _)) = stack.last_mut() {
-        let Some(entry) = entries.next() else {
-            stack.pop();
-            continue;
-        };
-        let descend = match position(&entry.info.path, start_after) {
-            Position::After => match visitor(&entry.info)? {
-                WalkControl::Stop => return Ok(()),
-                WalkControl::SkipDir => false,
-                WalkControl::Continue => entry.info.is_dir,
-            },
-            Position::Ancestor => entry.info.is_dir,
-            Position::Before => false,
-        };
-        let cycle = entry.id.is_some() && stack.iter().any(|(_, id)| *id == entry.id);
-        if !descend || cycle {
-            continue;
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| {
+                walk_blocking(root, path, start_after, &mut |info| visitor(&info))
+            })
         }
-        match read_dir_blocking(root, &entry.info.path, start_after).await {
-            Ok((children, id)) => stack.push((children.into_iter(), id)),
-            // Removed (or replaced by a file) since it was seen.
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
+        _ => walk_on_blocking_pool(root.clone(), path, start_after, visitor).await,
+    }
+}
+
+/// The walk on the blocking pool, each entry handed to the visitor here and its answer back.
+async fn walk_on_blocking_pool(
+    root: Arc<Dir>,
+    path: &str,
+    start_after: Option<&str>,
+    visitor: &mut Visitor<'_>,
+) -> Result<()> {
+    let (entries, mut entries_here) = tokio::sync::mpsc::channel::<FileInfo>(1);
+    let (answers, answers_there) = std::sync::mpsc::sync_channel::<WalkControl>(1);
+    let (owned_path, owned_start) = (path.to_owned(), start_after.map(str::to_owned));
+    let walker = tokio::task::spawn_blocking(move || {
+        walk_blocking(&root, &owned_path, owned_start.as_deref(), &mut |info| {
+            // Either side hanging up means the walk is over (a visitor error, or a dropped walk).
+            if entries.blocking_send(info).is_err() {
+                return Ok(WalkControl::Stop);
+            }
+            Ok(answers_there.recv().unwrap_or(WalkControl::Stop))
+        })
+    });
+    while let Some(info) = entries_here.recv().await {
+        let answer = visitor(&info)?;
+        if answers.send(answer).is_err() {
+            break;
         }
     }
-    Ok(())
+    walker.await.map_err(|e| from_join(e, "walk", path))?
 }

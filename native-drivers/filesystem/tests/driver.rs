@@ -611,3 +611,86 @@ async fn tree_operations() {
     assert_not_found(d.delete("/t").await, "/t");
     assert_eq!(d.list("/").await.expect("list"), ["/moved", "/u"]);
 }
+
+/// Walk answers and entries removed mid-walk; run on both runtime flavors, since the walk runs
+/// in `block_in_place` on one and on the blocking pool on the other.
+async fn walk_behaviour() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = driver_at(tmp.path()).await;
+    for p in ["/a", "/b/c", "/b/d", "/b/e/f", "/e", "/g"] {
+        d.put_content(p, data(3, 19)).await.expect("put");
+    }
+
+    // Entries removed by the visitor before the walk reaches them are skipped.
+    let mut seen = Vec::new();
+    let root = tmp.path().to_owned();
+    d.walk("/", &WalkOptions::default(), &mut |info: &FileInfo| {
+        seen.push(info.path.clone());
+        match info.path.as_str() {
+            "/a" => std::fs::remove_file(root.join("e")).expect("remove"),
+            "/b/c" => std::fs::remove_file(root.join("b/d")).expect("remove"),
+            _ => {}
+        }
+        Ok(WalkControl::Continue)
+    })
+    .await
+    .expect("walk");
+    assert_eq!(seen, ["/a", "/b", "/b/c", "/b/e", "/b/e/f", "/g"]);
+
+    // Skip a directory, then stop.
+    let mut seen = Vec::new();
+    d.walk("/", &WalkOptions::default(), &mut |info: &FileInfo| {
+        seen.push(info.path.clone());
+        Ok(match info.path.as_str() {
+            "/b/e" => WalkControl::SkipDir,
+            "/g" => WalkControl::Stop,
+            _ => WalkControl::Continue,
+        })
+    })
+    .await
+    .expect("walk");
+    assert_eq!(seen, ["/a", "/b", "/b/c", "/b/e", "/g"]);
+
+    // A visitor error comes back unchanged and ends the walk.
+    let mut calls = 0;
+    let e = d
+        .walk("/", &WalkOptions::default(), &mut |_: &FileInfo| {
+            calls += 1;
+            Err(wharf_runtime::Error::unsupported("visitor says no"))
+        })
+        .await
+        .expect_err("the visitor's error");
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::Unsupported {
+            operation: "visitor says no".into()
+        }
+    );
+    assert_eq!(calls, 1);
+
+    let later = walk_all(
+        d.as_ref(),
+        "/b",
+        WalkOptions {
+            start_after: Some("/b/c".into()),
+        },
+    )
+    .await;
+    assert_eq!(paths(&later), ["/b/e", "/b/e/f"]);
+    std::fs::create_dir(tmp.path().join("empty")).expect("mkdir");
+    assert!(
+        walk_all(d.as_ref(), "/empty", WalkOptions::default())
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn walk_on_a_current_thread_runtime() {
+    walk_behaviour().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walk_on_a_multi_thread_runtime() {
+    walk_behaviour().await;
+}
