@@ -12,7 +12,7 @@ use wharf_runtime::{RedirectMethod, StorageDriver, WalkControl};
 use crate::data;
 use crate::support::{
     CheckResult, Context, ensure, ensure_data, ensure_eq, expect_invalid_path, first_part,
-    random_name, walk_entries, with_cleanup,
+    random_root, walk_entries, with_cleanup,
 };
 use crate::{Fixture, RunOptions};
 
@@ -117,7 +117,7 @@ pub(crate) async fn valid_paths(fx: Arc<dyn Fixture>, _: RunOptions) -> CheckRes
 /// and change nothing.
 pub(crate) async fn invalid_paths(fx: Arc<dyn Fixture>, _: RunOptions) -> CheckResult {
     let d = fx.driver();
-    let root = format!("/{}", random_name(12));
+    let root = random_root();
     let witness = format!("{root}/witness");
     let content = data::bytes(data::seed("invalid_paths"), 0, 64);
     with_cleanup(d.as_ref(), &[&root], async {
@@ -189,7 +189,7 @@ pub(crate) async fn root_rejected_where_not_allowed(
     _: RunOptions,
 ) -> CheckResult {
     let d = fx.driver();
-    let dir = format!("/{}", random_name(12));
+    let dir = random_root();
     let file = format!("{dir}/keep");
     let content = data::bytes(data::seed("root_rejected"), 0, 100);
     let hour = Duration::from_secs(3600);
@@ -252,7 +252,7 @@ pub(crate) async fn root_rejected_where_not_allowed(
 /// Paths are case-sensitive: `/x/Abc` and `/x/abc` are two files.
 pub(crate) async fn paths_are_case_sensitive(fx: Arc<dyn Fixture>, _: RunOptions) -> CheckResult {
     let d = fx.driver();
-    let dir = format!("/{}", random_name(12));
+    let dir = random_root();
     let upper = format!("{dir}/Abc");
     let lower = format!("{dir}/abc");
     let (su, sl) = (data::seed("upper"), data::seed("lower"));
