@@ -132,7 +132,7 @@ pub async fn walk(
     start_after: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     let options = WalkOptions { start_after };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::new(std::io::stdout());
     let mut write_error = None;
     driver
         .walk(path, &options, &mut |info| {
