@@ -227,12 +227,9 @@ impl FsWriter {
                 self.path
             )));
         };
-        let buffers = if self.broken {
-            self.take_buffers();
-            Vec::new()
-        } else {
-            self.take_buffers()
-        };
+        let buffers = self.take_buffers();
+        // A broken writer has lost bytes before these: writing them would leave a gap.
+        let buffers = if self.broken { Vec::new() } else { buffers };
         let root = self.root.clone();
         let offset = self.persisted;
         self.busy = true;
@@ -355,11 +352,8 @@ impl Drop for FsWriter {
             tracing::warn!(path = %self.path, "upload dropped while a write was in flight");
             return;
         }
-        let buffers = if self.broken {
-            Vec::new()
-        } else {
-            self.take_buffers()
-        };
+        let buffers = self.take_buffers();
+        let buffers = if self.broken { Vec::new() } else { buffers };
         let (written, flushed) = write_buffers(&file, self.persisted, &buffers);
         let synced = flushed.and_then(|()| {
             file.sync_data()?;
