@@ -1,0 +1,221 @@
+//! Write a Wharf storage driver in Rust, as a WebAssembly component, without touching WIT: implement
+//! [`Driver`] (with a [`ReadChunks`] reader and an [`Upload`] writer) and export it with
+//! [`export_driver!`]. The crate carries the bindings of `wharf:storage@0.1.0` (world
+//! `storage-driver`), converts between them and plain Rust types, keeps the writer's state rules,
+//! and offers a paged walk built on `list` and `stat`.
+//!
+//! ```ignore
+//! use wharf_guest_sdk::{Driver, FileInfo, Params, Result, ReadChunks, Upload};
+//!
+//! struct MyDriver { /* … */ }
+//! impl Driver for MyDriver {
+//!     type Reader = MyReader;
+//!     type Writer = MyWriter;
+//!     fn new(mut params: Params) -> Result<Self> { params.finish()?; Ok(MyDriver { /* … */ }) }
+//!     // get_content, put_content, reader, writer, stat, list, rename, delete
+//! }
+//! wharf_guest_sdk::export_driver!(MyDriver, name = "mydriver", stateful = true);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` is the component.
+
+// The generated bindings are the only unsafe code, and they are allowed one by one below.
+#![deny(unsafe_code)]
+
+mod error;
+mod export;
+pub mod log;
+pub mod params;
+pub mod path;
+pub mod walk;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use error::{Error, Result};
+pub use params::Params;
+pub use walk::{Resume, WalkPage};
+
+/// The WIT bindings, generated once for every driver built with this crate. Drivers do not
+/// need them; [`export_driver!`] refers to them.
+#[doc(hidden)]
+#[allow(unsafe_code, missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "storage-driver",
+        pub_export_macro: true,
+        export_macro_name: "__export_storage_driver",
+        default_bindings_module: "wharf_guest_sdk::bindings",
+    });
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings::__export_storage_driver as export;
+    pub use crate::bindings::exports::wharf::storage::driver::Guest as DriverGuest;
+    pub use crate::bindings::exports::wharf::storage::manifest::{Guest as ManifestGuest, Info};
+    pub use crate::export::{DriverResource, ReaderResource, WriterResource, info};
+}
+
+/// The version of the WIT package this crate binds, reported in every guest's manifest.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// What `stat` and `walk` report about a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The absolute path (for `stat`, exactly the requested one).
+    pub path: String,
+    /// Size in bytes; 0 for directories.
+    pub size: u64,
+    /// Time of the last write (directories may report the epoch).
+    pub mod_time: SystemTime,
+    /// True for a directory: a component-prefix of an existing file.
+    pub is_dir: bool,
+}
+
+impl FileInfo {
+    /// A file of `size` bytes written at `mod_time`.
+    pub fn file(path: impl Into<String>, size: u64, mod_time: SystemTime) -> Self {
+        Self {
+            path: path.into(),
+            size,
+            mod_time,
+            is_dir: false,
+        }
+    }
+
+    /// A directory (size 0); pass [`UNIX_EPOCH`] when the backend keeps no time for it.
+    pub fn dir(path: impl Into<String>, mod_time: SystemTime) -> Self {
+        Self {
+            path: path.into(),
+            size: 0,
+            mod_time,
+            is_dir: true,
+        }
+    }
+}
+
+/// The HTTP method a redirect URL is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectMethod {
+    /// A pre-signed GET.
+    Get,
+    /// A pre-signed HEAD.
+    Head,
+}
+
+/// A capability a guest would like the operator to grant (listed in its manifest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capability {
+    /// A host directory, preopened at this guest path (e.g. `/data`).
+    Directory(String),
+    /// Outbound HTTP to this host (`example.com` or `example.com:8443`).
+    Http(String),
+    /// Read access to this environment variable.
+    Environment(String),
+}
+
+/// A storage driver: the operations of CONTRACT §3 on validated paths.
+///
+/// Methods take `&self` because the host may hold readers and writers while it calls the driver;
+/// keep mutable state in `Cell`/`RefCell` (an instance is single-threaded). Paths reaching these
+/// methods are valid (`/` only for `stat`, `list` and walks). Errors are returned, never
+/// panicked: a panic traps, and the host then discards the whole instance.
+pub trait Driver: Sized + 'static {
+    /// What [`Driver::reader`] returns.
+    type Reader: ReadChunks;
+    /// What [`Driver::writer`] returns.
+    type Writer: Upload;
+
+    /// Creates the driver from the operator's parameters. Take every key you know from
+    /// `params`, then call [`Params::finish`] so unknown keys are rejected.
+    fn new(params: Params) -> Result<Self>;
+
+    /// The whole content of a file. Missing → [`Error::PathNotFound`].
+    fn get_content(&self, path: &str) -> Result<Vec<u8>>;
+
+    /// Atomically replaces a file's content (a concurrent reader sees the old or the new, never
+    /// a mix); parents are implicit.
+    fn put_content(&self, path: &str, content: Vec<u8>) -> Result<()>;
+
+    /// A reader from `offset` to the end. Missing → `PathNotFound`; `offset` equal to the size →
+    /// a reader that ends at once; beyond the size → [`Error::InvalidOffset`].
+    fn reader(&self, path: &str, offset: u64) -> Result<Self::Reader>;
+
+    /// A writer: a new upload (`append` false; an earlier uncommitted upload at the path is
+    /// discarded) or the resumption of the upload an earlier writer closed (`append` true;
+    /// missing → `PathNotFound`). Resume state must outlive the writer (in the backend, or in
+    /// the instance for a stateful driver).
+    fn writer(&self, path: &str, append: bool) -> Result<Self::Writer>;
+
+    /// A file, or a directory when the path is a component-prefix of a file (`/a` is not a
+    /// directory because `/ab` exists). Missing → `PathNotFound`.
+    fn stat(&self, path: &str) -> Result<FileInfo>;
+
+    /// Direct children as absolute paths, sorted by byte order. `list("/")` always succeeds; a
+    /// missing directory or a file → `PathNotFound`.
+    fn list(&self, path: &str) -> Result<Vec<String>>;
+
+    /// Moves a file or a whole directory (or fails with nothing changed), replacing the
+    /// destination; destination parents are implicit. Missing source → `PathNotFound`.
+    fn rename(&self, source: &str, dest: &str) -> Result<()>;
+
+    /// Deletes `path` and everything under `path/`, never string-prefix siblings (`/a/bc` stays
+    /// when `/a/b` goes). Missing → `PathNotFound`.
+    fn delete(&self, path: &str) -> Result<()>;
+
+    /// A URL a client may fetch directly for `expiry_seconds`, or `None` (the default) to serve
+    /// the content through the registry.
+    fn redirect_url(
+        &self,
+        method: RedirectMethod,
+        path: &str,
+        expiry_seconds: u64,
+    ) -> Result<Option<String>> {
+        let _ = (method, path, expiry_seconds);
+        Ok(None)
+    }
+
+    /// One page of the walk of `path` (see [`walk::page`], which the default uses over
+    /// [`Driver::list`] and [`Driver::stat`]). Override it when the backend can list a subtree
+    /// in walk order more cheaply.
+    fn walk_page(&self, path: &str, resume: Option<&Resume>, limit: u32) -> Result<WalkPage> {
+        walk::page(path, resume, limit, |p| self.list(p), |p| self.stat(p))
+    }
+}
+
+/// A reader: the bytes of a file from some offset to its end, chunk by chunk.
+pub trait ReadChunks: 'static {
+    /// The next chunk, ideally at most `max` bytes (longer chunks are split by the SDK, so
+    /// the host never gets more than it asked for). An empty chunk means the end of the file.
+    fn read(&mut self, max: usize) -> Result<Vec<u8>>;
+}
+
+/// A resumable upload to one path.
+///
+/// The SDK keeps the writer state rules (CONTRACT §3), so an implementation sees `write` and
+/// `size` while the upload is open, then exactly one of `close`, `commit` or `cancel`; after
+/// `close`, `cancel` may still come (to discard the closed upload). A writer dropped while open
+/// is closed by the SDK, so its upload stays resumable and is never committed.
+pub trait Upload: 'static {
+    /// Appends `data` to the upload.
+    fn write(&mut self, data: Vec<u8>) -> Result<()>;
+    /// Bytes accepted so far (earlier sessions included): exact after `close` and `commit`; may
+    /// lag while buffering, never run ahead of what a later resume would see.
+    fn size(&self) -> u64;
+    /// Persists what was written for a later `writer(path, true)`.
+    fn close(&mut self) -> Result<()>;
+    /// Makes the content readable at the path, atomically replacing what was there.
+    fn commit(&mut self) -> Result<()>;
+    /// Discards the upload; the path then holds what it held before the writer opened.
+    fn cancel(&mut self) -> Result<()>;
+}
+
+/// The time a [`FileInfo`] carries as seconds and nanoseconds since the epoch (0 for earlier
+/// times).
+pub(crate) fn since_epoch(time: SystemTime) -> (u64, u32) {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs(), d.subsec_nanos()),
+        Err(_) => (0, 0),
+    }
+}
