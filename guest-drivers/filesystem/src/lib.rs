@@ -1,0 +1,270 @@
+//! The filesystem storage driver as a WebAssembly guest: content in files under a directory the
+//! operator preopens for it (`/data` by default), laid out exactly as the native `filesystem`
+//! driver and the reference registry lay it out (`<rootdirectory><path>`, see `layout`), so a
+//! directory written by one is read by the others.
+//!
+//! The driver is stateless: every bit of state — content, staged uploads, temporary files — is
+//! in the directory, so the host may run a pool of instances and any of them resumes an upload
+//! another one closed. The sandbox confines it: the guest sees only its preopens, and
+//! wasmtime's preopens do not let `..` or symbolic links lead outside them.
+//!
+//! Parameters: `rootdirectory` (default `/data`; a guest path inside a preopen, created if
+//! missing) and `maxthreads` (accepted for configurations written for the native driver, and
+//! ignored: the host decides concurrency). Any other key is an error naming it.
+
+#![forbid(unsafe_code)]
+
+mod layout;
+mod writer;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use wharf_guest_sdk::path::{is_ancestor, join};
+use wharf_guest_sdk::{Driver, Error, FileInfo, Params, ReadChunks, Result};
+
+use crate::layout::{Location, full_path, is_visible};
+use crate::writer::{FsWriter, remove_quietly};
+
+/// The parameter naming the root directory.
+pub const ROOT_DIRECTORY: &str = "rootdirectory";
+/// The root directory when the parameter is absent: the guest path the manifest asks for.
+pub const DEFAULT_ROOT_DIRECTORY: &str = "/data";
+
+/// The filesystem driver: a root directory.
+pub struct FilesystemDriver {
+    root: PathBuf,
+}
+
+impl FilesystemDriver {
+    fn location(&self, path: &str) -> Location {
+        Location::of(&self.root, path)
+    }
+}
+
+/// Opens `path` for reading: a file, not a directory; returns it with its size.
+fn open_file(full: &std::path::Path, path: &str) -> Result<(File, u64)> {
+    let file = File::open(full).map_err(|e| Error::from_io(e, "open", path))?;
+    let metadata = file
+        .metadata()
+        .map_err(|e| Error::from_io(e, "stat", path))?;
+    if metadata.is_dir() {
+        return Err(Error::not_found(path));
+    }
+    Ok((file, metadata.len()))
+}
+
+impl Driver for FilesystemDriver {
+    type Reader = FsReader;
+    type Writer = FsWriter;
+
+    fn new(mut params: Params) -> Result<Self> {
+        let root = params
+            .string(ROOT_DIRECTORY)?
+            .unwrap_or_else(|| DEFAULT_ROOT_DIRECTORY.to_owned());
+        params.u64("maxthreads")?;
+        params.finish()?;
+        if root.is_empty() {
+            return Err(Error::backend(
+                format!("invalid parameter {ROOT_DIRECTORY}: expected a directory path, got \"\""),
+                false,
+            ));
+        }
+        fs::create_dir_all(&root).map_err(|e| {
+            Error::backend(
+                format!(
+                    "invalid parameter {ROOT_DIRECTORY}: cannot create or open {root} ({e}); \
+                     it must lie inside a directory the operator granted"
+                ),
+                false,
+            )
+        })?;
+        wharf_guest_sdk::log::debug!("filesystem guest driver on {root}");
+        Ok(Self {
+            root: PathBuf::from(root),
+        })
+    }
+
+    fn get_content(&self, path: &str) -> Result<Vec<u8>> {
+        let (mut file, size) = open_file(&self.location(path).full, path)?;
+        // Read to the end rather than to `size`, so a file that grows meanwhile is read whole.
+        let mut content = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.read_to_end(&mut content)
+            .map_err(|e| Error::from_io(e, "read", path))?;
+        Ok(content)
+    }
+
+    fn put_content(&self, path: &str, content: Vec<u8>) -> Result<()> {
+        let location = self.location(path);
+        location
+            .create_parent()
+            .map_err(|e| Error::from_io(e, "create parent directories of", path))?;
+        let temporary = location.temporary();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+            .map_err(|e| Error::from_io(e, "create temporary file for", path))?;
+        let replaced = file
+            .write_all(&content)
+            .and_then(|()| file.sync_data())
+            .and_then(|()| fs::rename(&temporary, &location.full));
+        drop(file);
+        if let Err(e) = replaced {
+            remove_quietly(&temporary);
+            return Err(Error::from_io(e, "put_content", path));
+        }
+        location
+            .sync_parent()
+            .map_err(|e| Error::from_io(e, "sync directory of", path))
+    }
+
+    fn reader(&self, path: &str, offset: u64) -> Result<FsReader> {
+        let (mut file, size) = open_file(&self.location(path).full, path)?;
+        if offset > size {
+            return Err(Error::invalid_offset(path, offset));
+        }
+        if offset > 0 {
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| Error::from_io(e, "seek", path))?;
+        }
+        Ok(FsReader {
+            file,
+            path: path.to_owned(),
+            remaining: size - offset,
+        })
+    }
+
+    fn writer(&self, path: &str, append: bool) -> Result<FsWriter> {
+        writer::open(self.location(path), path, append)
+    }
+
+    fn stat(&self, path: &str) -> Result<FileInfo> {
+        let metadata = fs::metadata(full_path(&self.root, path))
+            .map_err(|e| Error::from_io(e, "stat", path))?;
+        let mod_time = metadata
+            .modified()
+            .map_err(|e| Error::from_io(e, "stat", path))?;
+        Ok(if metadata.is_dir() {
+            FileInfo::dir(path, mod_time)
+        } else {
+            FileInfo::file(path, metadata.len(), mod_time)
+        })
+    }
+
+    fn list(&self, path: &str) -> Result<Vec<String>> {
+        let entries = fs::read_dir(full_path(&self.root, path))
+            .map_err(|e| Error::from_io(e, "list", path))?;
+        let mut children = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::from_io(e, "list", path))?;
+            if let Some(name) = entry.file_name().to_str()
+                && is_visible(name)
+            {
+                children.push(join(path, name));
+            }
+        }
+        children.sort_unstable();
+        Ok(children)
+    }
+
+    fn rename(&self, source: &str, dest: &str) -> Result<()> {
+        let (from, to) = (self.location(source), self.location(dest));
+        let failed = |e: io::Error| match Error::from_io(e, "move", source) {
+            Error::Backend { message, temporary } => {
+                Error::backend(format!("{message} (to {dest})"), temporary)
+            }
+            other => other,
+        };
+        // Checked first, so a missing source or a move into itself changes nothing.
+        fs::symlink_metadata(&from.full).map_err(failed)?;
+        if is_ancestor(source, dest) {
+            return Err(Error::backend(
+                format!("cannot move {source} into itself ({dest})"),
+                false,
+            ));
+        }
+        if source == dest {
+            return Ok(());
+        }
+        to.create_parent()
+            .map_err(|e| Error::from_io(e, "create parent directories of", dest))?;
+        fs::rename(&from.full, &to.full).map_err(failed)?;
+        to.sync_parent()
+            .map_err(|e| Error::from_io(e, "sync directory of", dest))
+    }
+
+    fn delete(&self, path: &str) -> Result<()> {
+        let full = self.location(path).full;
+        // Not following links: deleting a link removes the link, never what it points to.
+        let metadata =
+            fs::symlink_metadata(&full).map_err(|e| Error::from_io(e, "delete", path))?;
+        if metadata.is_dir() {
+            fs::remove_dir_all(&full)
+        } else {
+            fs::remove_file(&full)
+        }
+        .map_err(|e| Error::from_io(e, "delete", path))
+    }
+}
+
+/// A reader over an open file: a later `put_content` or `commit` renames another file into
+/// place and never touches this one, so the reader sees the old content whole.
+pub struct FsReader {
+    file: File,
+    path: String,
+    /// Bytes left at opening, to size buffers (the reader still reads to the end).
+    remaining: u64,
+}
+
+/// The largest buffer a read reserves up front, whatever the host asks for.
+const MAX_RESERVE: usize = 4 << 20;
+
+impl ReadChunks for FsReader {
+    fn read(&mut self, max: usize) -> Result<Vec<u8>> {
+        let hint = usize::try_from(self.remaining).unwrap_or(usize::MAX);
+        let mut chunk = Vec::with_capacity(max.min(hint).min(MAX_RESERVE));
+        (&mut self.file)
+            .take(max as u64)
+            .read_to_end(&mut chunk)
+            .map_err(|e| Error::from_io(e, "read", &self.path))?;
+        self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
+        Ok(chunk)
+    }
+}
+
+wharf_guest_sdk::export_driver!(
+    FilesystemDriver,
+    name = "filesystem",
+    stateful = false,
+    requested = [Capability::Directory(DEFAULT_ROOT_DIRECTORY.into())],
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(pairs.iter().copied())
+    }
+
+    #[test]
+    fn unknown_and_bad_parameters_are_named() {
+        let e = FilesystemDriver::new(params(&[("bogus", "1")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("bogus") && e.contains("rootdirectory"), "{e}");
+        let e = FilesystemDriver::new(params(&[("maxthreads", "many")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("maxthreads"), "{e}");
+        let e = FilesystemDriver::new(params(&[("rootdirectory", "")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("rootdirectory"), "{e}");
+    }
+}
