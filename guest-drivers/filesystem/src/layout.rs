@@ -9,7 +9,7 @@
 //! Entries whose names are outside the contract alphabet `[A-Za-z0-9._-]` (these files,
 //! `lost+found`, names with spaces) are invisible to `list`, `stat` and walks.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -51,6 +51,26 @@ impl Location {
     pub fn temporary(&self) -> PathBuf {
         self.parent
             .join(format!("~{}.{:016x}.tmp", self.name, unique()))
+    }
+
+    /// Creates a new temporary file beside this path, with a fresh name should one be taken
+    /// (instances of a pool write beside the same paths at once).
+    pub fn create_temporary(&self) -> io::Result<(PathBuf, File)> {
+        let mut attempts = 0;
+        loop {
+            let temporary = self.temporary();
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temporary)
+            {
+                Ok(file) => return Ok((temporary, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Creates the parent directories.

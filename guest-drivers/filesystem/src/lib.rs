@@ -17,7 +17,7 @@
 mod layout;
 mod writer;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
@@ -100,11 +100,8 @@ impl Driver for FilesystemDriver {
         location
             .create_parent()
             .map_err(|e| Error::from_io(e, "create parent directories of", path))?;
-        let temporary = location.temporary();
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temporary)
+        let (temporary, mut file) = location
+            .create_temporary()
             .map_err(|e| Error::from_io(e, "create temporary file for", path))?;
         let replaced = file
             .write_all(&content)

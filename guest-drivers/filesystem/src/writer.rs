@@ -59,11 +59,8 @@ fn stage_committed(location: Location, path: &str) -> Result<FsWriter> {
     if metadata.is_dir() {
         return Err(Error::not_found(path));
     }
-    let temporary = location.temporary();
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temporary)
+    let (temporary, mut file) = location
+        .create_temporary()
         .map_err(|e| Error::from_io(e, "create upload of", path))?;
     let copied = io::copy(&mut source, &mut file).and_then(|size| {
         file.sync_data()?;

@@ -184,3 +184,96 @@ impl Upload for MemWriter {
 }
 
 wharf_guest_sdk::export_driver!(InMemoryDriver, name = "inmemory", stateful = true);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn driver(namespace: &str) -> InMemoryDriver {
+        match InMemoryDriver::new(Params::new([("namespace", namespace)])) {
+            Ok(d) => d,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn read_all(mut r: MemReader, max: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let chunk = r.read(max).unwrap();
+            if chunk.is_empty() {
+                return out;
+            }
+            assert!(chunk.len() <= max);
+            out.extend(chunk);
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_are_rejected() {
+        let e = InMemoryDriver::new(Params::new([("bogus", "1")]))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("unknown parameter bogus (accepted: namespace)")
+        );
+    }
+
+    #[test]
+    fn closed_uploads_resume_through_another_driver_of_the_namespace() {
+        let (one, two, other) = (driver("resume"), driver("resume"), driver("resume-other"));
+        let mut w = one.writer("/up", false).unwrap();
+        w.write(b"abc".to_vec()).unwrap();
+        w.close().unwrap();
+        assert!(other.writer("/up", true).is_err_and(|e| e.is_not_found()));
+        assert!(two.stat("/up").unwrap_err().is_not_found());
+        let mut w = two.writer("/up", true).unwrap();
+        assert_eq!(w.size(), 3);
+        w.write(vec![b'd'; 70_000]).unwrap();
+        w.commit().unwrap();
+        assert_eq!(w.size(), 70_003);
+        assert_eq!(one.get_content("/up").unwrap().len(), 70_003);
+        assert_eq!(read_all(one.reader("/up", 70_000).unwrap(), 2), b"ddd");
+    }
+
+    #[test]
+    fn cancel_keeps_committed_content_and_readers_keep_theirs() {
+        let d = driver("cancel");
+        d.put_content("/f", b"old".to_vec()).unwrap();
+        let reader = d.reader("/f", 1).unwrap();
+        let mut w = d.writer("/f", true).unwrap();
+        assert_eq!(w.size(), 3);
+        w.write(b"more".to_vec()).unwrap();
+        w.cancel().unwrap();
+        assert_eq!(d.get_content("/f").unwrap(), b"old");
+        d.put_content("/f", b"new content".to_vec()).unwrap();
+        assert_eq!(read_all(reader, 1), b"ld");
+        assert!(matches!(
+            d.reader("/f", 12),
+            Err(Error::InvalidOffset { offset: 12, .. })
+        ));
+        assert!(read_all(d.reader("/f", 11).unwrap(), 4).is_empty());
+    }
+
+    #[test]
+    fn stat_and_list_follow_components() {
+        let d = driver("stat");
+        d.put_content("/ab", Vec::new()).unwrap();
+        d.put_content("/a/b", b"x".to_vec()).unwrap();
+        d.put_content("/a-c/d", b"x".to_vec()).unwrap();
+        assert!(d.stat("/a").unwrap().is_dir);
+        assert!(!d.stat("/ab").unwrap().is_dir);
+        assert!(d.stat("/a/b/c").unwrap_err().is_not_found());
+        assert_eq!(d.list("/").unwrap(), ["/a", "/a-c", "/ab"]);
+        assert!(d.list("/ab").unwrap_err().is_not_found());
+        assert!(
+            d.put_content("/a", Vec::new()).is_err(),
+            "a directory is there"
+        );
+        let mut w = d.writer("/ab/x", false).unwrap();
+        w.write(b"1".to_vec()).unwrap();
+        assert!(w.commit().is_err(), "a file is where a parent would be");
+        assert_eq!(w.size(), 1, "a refused commit keeps the upload");
+        w.cancel().unwrap();
+    }
+}
