@@ -1,11 +1,20 @@
-//! Loading a registry `config.yml` `storage:` section as it is (one driver key plus the
+//! Configuration files. A registry `config.yml` `storage:` section loads as it is (one driver key plus the
 //! registry's reserved keys `maintenance`, `cache`, `delete`, `redirect`, `tag`), with the
 //! registry's environment overrides: `REGISTRY_STORAGE=<driver>` picks the driver and
 //! `REGISTRY_STORAGE_<DRIVER>_<KEY>=<value>` sets a parameter (`_` descends into nested maps
 //! that exist, e.g. `REGISTRY_STORAGE_AZURE_CREDENTIALS_TYPE`).
+//!
+//! Wharf's own `wharf.toml` adds guest drivers:
+//!
+//! ```toml
+//! [drivers.myblobs]
+//! component = "myblobs.wasm"            # relative to the file
+//! params = { bucket = "b" }             # defaults of the driver's parameters
+//! sandbox = { memory = "128MiB", timeout = "10s", dirs = ["/srv/blobs:/data"], http = ["s3.example.com"] }
+//! ```
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::params::{Params, Value};
@@ -144,6 +153,100 @@ impl StorageConfig {
     }
 }
 
+/// One guest driver of a `wharf.toml`.
+#[derive(Debug, Clone)]
+pub struct GuestConfig {
+    /// The component file (resolved against the configuration file's directory).
+    pub component: PathBuf,
+    /// Default parameters of the driver.
+    pub params: Params,
+    /// The sandbox policy as written (see `wasm::SandboxPolicy::from_params`).
+    pub sandbox: Params,
+}
+
+/// Wharf's own configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct WharfConfig {
+    /// Guest drivers by the name they register under.
+    pub drivers: BTreeMap<String, GuestConfig>,
+}
+
+fn toml_value(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::List(items.iter().map(toml_value).collect()),
+        toml::Value::Table(t) => Value::Map(
+            t.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), toml_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+impl WharfConfig {
+    /// Reads a `wharf.toml`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid_parameter("config", format!("cannot read {}", path.display()))
+                .with_source(e)
+        })?;
+        Self::from_toml(&text, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Parses a `wharf.toml`; relative component paths are resolved against `base`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self> {
+        let doc: toml::Table = toml::from_str(text).map_err(|e| {
+            Error::invalid_parameter("config", format!("not valid TOML: {}", e.message()))
+        })?;
+        let mut config = WharfConfig::default();
+        for (key, value) in doc {
+            if key != "drivers" {
+                return Err(Error::invalid_parameter(
+                    key,
+                    "unknown section (expected [drivers.<name>])",
+                ));
+            }
+            let toml::Value::Table(drivers) = value else {
+                return Err(Error::invalid_parameter(
+                    "drivers",
+                    "expected a table of drivers",
+                ));
+            };
+            for (name, spec) in drivers {
+                let Value::Map(map) = toml_value(&spec) else {
+                    return Err(Error::invalid_parameter(
+                        format!("drivers.{name}"),
+                        "expected a table with `component`, `params`, `sandbox`",
+                    ));
+                };
+                let mut p = Params::from_pairs(map);
+                let component = base.join(p.required_string("component").map_err(|_| {
+                    Error::invalid_parameter(
+                        format!("drivers.{name}.component"),
+                        "missing (expected the path of a .wasm component)",
+                    )
+                })?);
+                let params = p.map("params")?.unwrap_or_default();
+                let sandbox = p.map("sandbox")?.unwrap_or_default();
+                p.finish()?;
+                config.drivers.insert(
+                    name,
+                    GuestConfig {
+                        component,
+                        params,
+                        sandbox,
+                    },
+                );
+            }
+        }
+        Ok(config)
+    }
+}
+
 /// Sets `key` in `map`, descending into an existing nested map when `key` starts with its name
 /// followed by `_`; otherwise `key` is taken whole.
 fn set_nested(map: &mut BTreeMap<String, Value>, key: &str, value: Value) {
@@ -262,6 +365,34 @@ http:
                 Value::Bool(true)
             )])))
         );
+    }
+
+    #[test]
+    fn wharf_toml() {
+        let c = WharfConfig::from_toml(
+            r#"
+[drivers.myblobs]
+component = "myblobs.wasm"
+params = { bucket = "b", chunksize = 10 }
+sandbox = { memory = "128MiB", dirs = ["/srv:/data:ro"] }
+"#,
+            Path::new("/etc/wharf"),
+        )
+        .unwrap();
+        let d = &c.drivers["myblobs"];
+        assert_eq!(d.component, Path::new("/etc/wharf/myblobs.wasm"));
+        assert_eq!(d.params.get("chunksize"), Some(&Value::Int(10)));
+        assert!(d.sandbox.contains("dirs"));
+        let e = WharfConfig::from_toml("[drivers.x]\nparams = {}\n", Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("drivers.x.component"), "{e}");
+        let e = WharfConfig::from_toml("[driverz.x]\n", Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("driverz"), "{e}");
+        let e = WharfConfig::from_toml(
+            "[drivers.x]\ncomponent = \"a.wasm\"\nsandbx = {}\n",
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("sandbx"), "{e}");
     }
 
     #[test]

@@ -229,6 +229,17 @@ impl Params {
         self.values.get(key)
     }
 
+    /// Every `(key, value)` pair, sorted by key (values of secret keys included: for handing
+    /// parameters on to a driver, never for display).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Marks `key` as used without reading it (for callers that read [`Params::get`] directly).
+    pub fn mark_taken(&mut self, key: &str) {
+        self.taken.insert(key.to_owned());
+    }
+
     /// Converts back to a map value.
     pub fn into_value(self) -> Value {
         Value::Map(self.values)

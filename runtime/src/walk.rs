@@ -13,7 +13,8 @@ use crate::path::{is_ancestor, walk_order};
 pub enum Position {
     /// After the marker in walk order: emit it (and descend if it is a directory).
     After,
-    /// An ancestor of the marker: do not emit, but descend.
+    /// The marker itself or an ancestor of it: do not emit, but descend (what lies under the
+    /// marker comes after it in walk order).
     Ancestor,
     /// At or before the marker and not an ancestor: neither it nor anything under it is emitted.
     Before,
@@ -25,7 +26,7 @@ pub fn position(path: &str, start_after: Option<&str>) -> Position {
     match start_after {
         None => Position::After,
         Some(marker) if walk_order(path, marker) == Ordering::Greater => Position::After,
-        Some(marker) if is_ancestor(path, marker) => Position::Ancestor,
+        Some(marker) if path == marker || is_ancestor(path, marker) => Position::Ancestor,
         Some(_) => Position::Before,
     }
 }
@@ -91,7 +92,9 @@ mod tests {
         assert_eq!(position("/a", None), Position::After);
         assert_eq!(position("/b", Some("/a/x")), Position::After);
         assert_eq!(position("/a", Some("/a/x")), Position::Ancestor);
-        assert_eq!(position("/a/x", Some("/a/x")), Position::Before);
+        assert_eq!(position("/a/x", Some("/a/x")), Position::Ancestor);
+        assert_eq!(position("/a/x/y", Some("/a/x")), Position::After);
+        assert_eq!(position("/a/w", Some("/a/x")), Position::Before);
         assert_eq!(position("/a-b", Some("/a/x")), Position::After);
         assert_eq!(position("/0", Some("/a/x")), Position::Before);
     }

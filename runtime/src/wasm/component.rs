@@ -1,0 +1,188 @@
+//! A loaded guest component: compiled, linked against the host (`InstancePre`, so creating an
+//! instance is only allocation and initialisation), with the manifest it declared about itself
+//! and the world it imports and exports (what `wharf inspect` shows).
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::Component;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::{Capability, StorageDriver as World, StorageDriverPre};
+use super::engine::GuestRuntime;
+use super::policy::SandboxPolicy;
+use super::state::State;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The WIT package version this host implements; guests must be built against a compatible one.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// How long `describe` may take when a component is loaded.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A capability a guest asks for in its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestedCapability {
+    /// A directory preopened at this guest path.
+    Directory(String),
+    /// Outbound HTTP to this host.
+    Http(String),
+    /// This environment variable.
+    Environment(String),
+}
+
+impl std::fmt::Display for RequestedCapability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestedCapability::Directory(p) => write!(f, "directory {p}"),
+            RequestedCapability::Http(h) => write!(f, "http {h}"),
+            RequestedCapability::Environment(v) => write!(f, "environment {v}"),
+        }
+    }
+}
+
+/// What a guest says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub name: String,
+    pub wit_version: String,
+    pub stateful: bool,
+    pub requested: Vec<RequestedCapability>,
+}
+
+/// A compiled, linked component ready to instantiate.
+pub struct GuestComponent {
+    runtime: Arc<GuestRuntime>,
+    pre: StorageDriverPre<State>,
+    /// The manifest the guest exported.
+    pub manifest: Manifest,
+    /// Names of everything the component imports.
+    pub imports: Vec<String>,
+    /// Names of everything the component exports.
+    pub exports: Vec<String>,
+    /// SHA-256 of the component's bytes.
+    pub digest: String,
+    /// Where it came from (a path, or a bundled name).
+    pub label: String,
+    /// Bumped by every mutating call through any driver of this component, so a paged walk
+    /// knows when the pages it holds may be stale.
+    pub(crate) mutations: AtomicU64,
+}
+
+fn compatible(version: &str) -> bool {
+    // Before 1.0, semver compatibility is same major and minor.
+    let major_minor = |v: &str| {
+        let mut parts = v.split('.');
+        (
+            parts.next().map(str::to_owned),
+            parts.next().map(str::to_owned),
+        )
+    };
+    major_minor(version) == major_minor(WIT_VERSION)
+}
+
+impl GuestComponent {
+    pub(crate) async fn new(
+        runtime: Arc<GuestRuntime>,
+        component: Component,
+        digest: String,
+        label: &str,
+    ) -> Result<Arc<Self>> {
+        let engine = runtime.engine();
+        let ty = component.component_type();
+        let imports = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+        let exports = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        let pre = runtime
+            .linker()
+            .instantiate_pre(&component)
+            .and_then(StorageDriverPre::new)
+            .map_err(|e| {
+                Error::invalid_parameter(
+                    "component",
+                    format!("{label} does not fit the wharf:storage world this host offers: {e:#}"),
+                )
+            })?;
+        let mut this = Self {
+            runtime,
+            pre,
+            manifest: Manifest {
+                name: String::new(),
+                wit_version: String::new(),
+                stateful: true,
+                requested: Vec::new(),
+            },
+            imports,
+            exports,
+            digest,
+            label: label.to_owned(),
+            mutations: AtomicU64::new(0),
+        };
+        this.manifest = this.describe().await?;
+        if !compatible(&this.manifest.wit_version) {
+            return Err(Error::invalid_parameter(
+                "component",
+                format!(
+                    "{label} was built against wharf:storage@{}, this host implements {WIT_VERSION}",
+                    this.manifest.wit_version
+                ),
+            ));
+        }
+        Ok(Arc::new(this))
+    }
+
+    async fn describe(&self) -> Result<Manifest> {
+        let policy = SandboxPolicy {
+            call_timeout: DESCRIBE_TIMEOUT,
+            ..SandboxPolicy::default()
+        };
+        let (mut store, world) = self.instantiate("describe", &policy).await?;
+        let info = world
+            .wharf_storage_manifest()
+            .call_describe(&mut store)
+            .await
+            .map_err(|e| {
+                Error::new(ErrorKind::DriverFault)
+                    .with_detail(format!("{}: describe failed: {e:#}", self.label))
+            })?;
+        Ok(Manifest {
+            name: info.name,
+            wit_version: info.wit_version,
+            stateful: info.stateful,
+            requested: info
+                .requested
+                .into_iter()
+                .map(|c| match c {
+                    Capability::Directory(p) => RequestedCapability::Directory(p),
+                    Capability::Http(h) => RequestedCapability::Http(h),
+                    Capability::Environment(v) => RequestedCapability::Environment(v),
+                })
+                .collect(),
+        })
+    }
+
+    /// A fresh instance in a store sandboxed by `policy`.
+    pub(crate) async fn instantiate(
+        &self,
+        driver: &str,
+        policy: &SandboxPolicy,
+    ) -> Result<(Store<State>, World)> {
+        let state = State::new(driver, policy)?;
+        let mut store = Store::new(self.runtime.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.data_mut().deadline = Instant::now() + policy.call_timeout;
+        let world = self.pre.instantiate_async(&mut store).await.map_err(|e| {
+            Error::new(ErrorKind::DriverFault)
+                .with_detail(format!("cannot instantiate {}: {e:#}", self.label))
+        })?;
+        Ok((store, world))
+    }
+}

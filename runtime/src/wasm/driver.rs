@@ -1,0 +1,576 @@
+//! The adapter that makes a guest component a [`StorageDriver`]: every operation becomes one
+//! call into an instance from the driver's pool, bytes cross as chunks of at most 1 MiB, readers
+//! and writers stay on the instance that holds their resource, and the walk is fetched in pages.
+//! Answers are checked before they are believed: a guest that returns a path outside what was
+//! asked, an unordered walk or an oversized chunk has broken the contract (`DriverFault`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use wasmtime::component::ResourceAny;
+
+use super::bindings::{GuestFileInfo, Param, RedirectMethod as GuestMethod, ResumePoint};
+use super::component::GuestComponent;
+use super::instance::{GuestCall, Placed, Pool, Slot, Target};
+use super::policy::SandboxPolicy;
+use crate::driver::{
+    ByteStream, FileInfo, FileWriter, RedirectMethod, StorageDriver, Visitor, WalkControl,
+    WalkOptions,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::params::{Params, Value};
+use crate::path::{is_ancestor, is_valid, parent, walk_order};
+
+/// Largest chunk moved across the boundary in one call.
+pub const CHUNK: usize = 1 << 20;
+/// Entries asked for per walk page.
+const WALK_PAGE: u32 = 512;
+
+/// A guest component serving as a storage driver.
+pub struct GuestDriver {
+    name: String,
+    pool: Arc<Pool>,
+}
+
+fn contract(op: &str, what: String) -> Error {
+    Error::new(ErrorKind::DriverFault)
+        .with_detail(format!("{op}: the guest broke the contract: {what}"))
+}
+
+/// Parameters as the guest receives them: text values, nested values as JSON.
+pub fn guest_params(params: &Params) -> Vec<Param> {
+    params
+        .iter()
+        .map(|(k, v)| Param {
+            key: k.to_owned(),
+            value: value_text(v),
+        })
+        .collect()
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::String(s) => s.clone(),
+        other => value_json(other).to_string(),
+    }
+}
+
+fn value_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Float(f) => (*f).into(),
+        Value::String(s) => s.clone().into(),
+        Value::List(items) => items.iter().map(value_json).collect(),
+        Value::Map(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    }
+}
+
+fn time_of(op: &str, d: &super::bindings::Datetime) -> Result<SystemTime> {
+    if d.nanoseconds >= 1_000_000_000 {
+        return Err(contract(
+            op,
+            format!("nanoseconds {} out of range", d.nanoseconds),
+        ));
+    }
+    UNIX_EPOCH
+        .checked_add(Duration::new(d.seconds, d.nanoseconds))
+        .ok_or_else(|| contract(op, format!("time {}s out of range", d.seconds)))
+}
+
+fn file_info(op: &str, f: GuestFileInfo) -> Result<FileInfo> {
+    if f.path != "/" && !is_valid(&f.path) {
+        return Err(contract(op, format!("invalid path {:?}", f.path)));
+    }
+    if f.is_dir && f.size != 0 {
+        return Err(contract(
+            op,
+            format!("directory {} with size {}", f.path, f.size),
+        ));
+    }
+    Ok(FileInfo {
+        mod_time: time_of(op, &f.mod_time)?,
+        path: f.path,
+        size: f.size,
+        is_dir: f.is_dir,
+    })
+}
+
+impl GuestDriver {
+    /// Starts a driver of `component` as `name`, creating its first instance now so that bad
+    /// parameters fail here.
+    pub async fn start(
+        name: &str,
+        component: Arc<GuestComponent>,
+        policy: SandboxPolicy,
+        params: &Params,
+    ) -> Result<Self> {
+        let pool = Pool::new(name, component, policy, guest_params(params));
+        let driver = Self {
+            name: name.to_owned(),
+            pool,
+        };
+        driver
+            .run(
+                Target::Any,
+                "create",
+                Box::new(|_| Box::pin(async { Ok(Ok(())) })),
+            )
+            .await?;
+        Ok(driver)
+    }
+
+    /// The component this driver runs.
+    pub fn component(&self) -> &Arc<GuestComponent> {
+        &self.pool.component
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        target: Target,
+        op: &'static str,
+        call: GuestCall<T>,
+    ) -> Result<Placed<T>> {
+        self.pool.call(target, op, call).await
+    }
+
+    async fn any<T: Send + 'static>(&self, op: &'static str, call: GuestCall<T>) -> Result<T> {
+        Ok(self.run(Target::Any, op, call).await?.value)
+    }
+
+    fn mutated(&self) {
+        self.pool
+            .component
+            .mutations
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Builds a [`GuestCall`] on the driver resource: `guest!(|iface, store, driver| expr)`.
+macro_rules! guest {
+    (|$iface:ident, $store:ident, $driver:ident| $body:expr) => {
+        Box::new(move |live: &mut super::instance::Live| {
+            Box::pin(async move {
+                let $driver = live.driver;
+                let $store = &mut live.store;
+                let $iface = live.world.wharf_storage_driver().driver();
+                $body.await
+            })
+        })
+    };
+}
+
+#[async_trait]
+impl StorageDriver for GuestDriver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn get_content(&self, path: &str) -> Result<Bytes> {
+        let p = path.to_owned();
+        let data = self
+            .any(
+                "get_content",
+                guest!(|d, s, r| d.call_get_content(s, r, &p)),
+            )
+            .await?;
+        Ok(Bytes::from(data))
+    }
+
+    async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
+        let p = path.to_owned();
+        self.any(
+            "put_content",
+            guest!(|d, s, r| d.call_put_content(s, r, &p, &content)),
+        )
+        .await?;
+        self.mutated();
+        Ok(())
+    }
+
+    async fn reader(&self, path: &str, offset: u64) -> Result<ByteStream> {
+        let p = path.to_owned();
+        let placed = self
+            .run(
+                Target::Any,
+                "reader",
+                guest!(|d, s, r| d.call_open_reader(s, r, &p, offset)),
+            )
+            .await?;
+        let handle = Handle::new(self.pool.clone(), placed);
+        let stream = futures::stream::try_unfold(Some(handle), |state| async move {
+            let Some(handle) = state else {
+                return Ok(None);
+            };
+            let resource = handle.resource;
+            let chunk = handle
+                .pool
+                .call(
+                    handle.target(),
+                    "read",
+                    Box::new(move |live: &mut super::instance::Live| {
+                        Box::pin(async move {
+                            let reader = live.world.wharf_storage_driver().reader();
+                            reader
+                                .call_read(&mut live.store, resource, CHUNK as u32)
+                                .await
+                        })
+                    }),
+                )
+                .await?
+                .value;
+            if chunk.len() > CHUNK {
+                return Err(contract(
+                    "read",
+                    format!(
+                        "a chunk of {} bytes, asked for at most {CHUNK}",
+                        chunk.len()
+                    ),
+                ));
+            }
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((Bytes::from(chunk), Some(handle))))
+        });
+        Ok(Box::pin(stream))
+    }
+
+    async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
+        let p = path.to_owned();
+        let placed = self
+            .run(
+                Target::Any,
+                "writer",
+                guest!(|d, s, r| d.call_open_writer(s, r, &p, append)),
+            )
+            .await?;
+        let mut writer = GuestWriter {
+            handle: Handle::new(self.pool.clone(), placed),
+            size: 0,
+            open: true,
+        };
+        writer.size = writer.query_size().await?;
+        Ok(Box::new(writer))
+    }
+
+    async fn stat(&self, path: &str) -> Result<FileInfo> {
+        let p = path.to_owned();
+        let info = self
+            .any("stat", guest!(|d, s, r| d.call_stat(s, r, &p)))
+            .await?;
+        let info = file_info("stat", info)?;
+        if info.path != path {
+            return Err(contract(
+                "stat",
+                format!("asked for {path}, answered for {}", info.path),
+            ));
+        }
+        Ok(info)
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<String>> {
+        let p = path.to_owned();
+        let mut children = self
+            .any("list", guest!(|d, s, r| d.call_list(s, r, &p)))
+            .await?;
+        if let Some(bad) = children.iter().find(|c| !is_valid(c) || parent(c) != path) {
+            return Err(contract(
+                "list",
+                format!("{bad:?} is not a child of {path}"),
+            ));
+        }
+        // Sorting costs nothing on a sorted answer and holds every guest to byte order.
+        children.sort_unstable();
+        children.dedup();
+        Ok(children)
+    }
+
+    async fn rename(&self, source: &str, dest: &str) -> Result<()> {
+        let (src, dst) = (source.to_owned(), dest.to_owned());
+        self.any("move", guest!(|d, s, r| d.call_move(s, r, &src, &dst)))
+            .await?;
+        self.mutated();
+        Ok(())
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        let p = path.to_owned();
+        self.any("delete", guest!(|d, s, r| d.call_delete(s, r, &p)))
+            .await?;
+        self.mutated();
+        Ok(())
+    }
+
+    async fn redirect_url(
+        &self,
+        method: RedirectMethod,
+        path: &str,
+        expiry: Duration,
+    ) -> Result<Option<String>> {
+        let p = path.to_owned();
+        let m = match method {
+            RedirectMethod::Get => GuestMethod::Get,
+            RedirectMethod::Head => GuestMethod::Head,
+        };
+        let secs = expiry.as_secs();
+        self.any(
+            "redirect_url",
+            guest!(|d, s, r| d.call_redirect_url(s, r, m, &p, secs)),
+        )
+        .await
+    }
+
+    async fn walk(
+        &self,
+        path: &str,
+        options: &WalkOptions,
+        visitor: &mut Visitor<'_>,
+    ) -> Result<()> {
+        let mutations = &self.pool.component.mutations;
+        let mut resume = options.start_after.clone().map(ResumePoint::After);
+        let mut last: Option<String> = None;
+        loop {
+            let seen = mutations.load(Ordering::Relaxed);
+            let (p, from) = (path.to_owned(), resume.clone());
+            let page = self
+                .any(
+                    "walk",
+                    guest!(|d, s, r| d.call_walk(s, r, &p, from.as_ref(), WALK_PAGE)),
+                )
+                .await?;
+            if page.entries.len() > WALK_PAGE as usize {
+                return Err(contract(
+                    "walk",
+                    format!("a page of {} entries", page.entries.len()),
+                ));
+            }
+            let mut refetch = false;
+            for entry in page.entries {
+                if mutations.load(Ordering::Relaxed) != seen {
+                    // The visitor changed the storage: what is left of this page may be stale.
+                    refetch = true;
+                    break;
+                }
+                let info = file_info("walk", entry)?;
+                if !(path == "/" || is_ancestor(path, &info.path)) || info.path == path {
+                    return Err(contract(
+                        "walk",
+                        format!("{} is not under {path}", info.path),
+                    ));
+                }
+                if let Some(prev) = &last {
+                    if walk_order(prev, &info.path).is_ge() {
+                        return Err(contract("walk", format!("{} came after {prev}", info.path)));
+                    }
+                }
+                last = Some(info.path.clone());
+                match visitor(&info)? {
+                    WalkControl::Continue => resume = Some(ResumePoint::After(info.path)),
+                    WalkControl::SkipDir if info.is_dir => {
+                        resume = Some(ResumePoint::AfterSubtree(info.path));
+                        refetch = true;
+                        break;
+                    }
+                    WalkControl::SkipDir => resume = Some(ResumePoint::After(info.path)),
+                    WalkControl::Stop => return Ok(()),
+                }
+            }
+            if page.done && !refetch {
+                return Ok(());
+            }
+            if !refetch && resume.is_none() {
+                return Err(contract(
+                    "walk",
+                    "an empty page that does not end the walk".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// A reader's or writer's resource in the instance that holds it; released when dropped.
+struct Handle {
+    pool: Arc<Pool>,
+    slot: Arc<Slot>,
+    generation: u64,
+    resource: ResourceAny,
+    /// Close the (writer) resource before dropping it.
+    close_writer: bool,
+}
+
+impl Handle {
+    fn new(pool: Arc<Pool>, placed: Placed<ResourceAny>) -> Self {
+        Self {
+            pool,
+            slot: placed.slot,
+            generation: placed.generation,
+            resource: placed.value,
+            close_writer: false,
+        }
+    }
+
+    fn target(&self) -> Target {
+        Target::Pinned(self.slot.clone(), self.generation)
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.pool.release(
+            self.slot.clone(),
+            self.generation,
+            self.resource,
+            self.close_writer,
+        );
+    }
+}
+
+/// A guest writer seen from the host.
+struct GuestWriter {
+    handle: Handle,
+    size: u64,
+    /// False once closed, committed or cancelled: a drop then only releases the resource.
+    open: bool,
+}
+
+impl GuestWriter {
+    async fn writer_call(&self, op: &'static str, call: GuestCall<()>) -> Result<()> {
+        self.handle
+            .pool
+            .call(self.handle.target(), op, call)
+            .await?;
+        Ok(())
+    }
+
+    async fn query_size(&self) -> Result<u64> {
+        let w = self.handle.resource;
+        Ok(self
+            .handle
+            .pool
+            .call(
+                self.handle.target(),
+                "size",
+                Box::new(move |live: &mut super::instance::Live| {
+                    Box::pin(async move {
+                        let writer = live.world.wharf_storage_driver().writer();
+                        writer.call_size(&mut live.store, w).await.map(Ok)
+                    })
+                }),
+            )
+            .await?
+            .value)
+    }
+
+    async fn finish(&mut self, op: &'static str, which: Finish) -> Result<()> {
+        let w = self.handle.resource;
+        self.writer_call(
+            op,
+            Box::new(move |live: &mut super::instance::Live| {
+                Box::pin(async move {
+                    let writer = live.world.wharf_storage_driver().writer();
+                    let store = &mut live.store;
+                    match which {
+                        Finish::Close => writer.call_close(store, w).await,
+                        Finish::Commit => writer.call_commit(store, w).await,
+                        Finish::Cancel => writer.call_cancel(store, w).await,
+                    }
+                })
+            }),
+        )
+        .await
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Finish {
+    Close,
+    Commit,
+    Cancel,
+}
+
+#[async_trait]
+impl FileWriter for GuestWriter {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        let w = self.handle.resource;
+        let size = self
+            .handle
+            .pool
+            .call(
+                self.handle.target(),
+                "write",
+                Box::new(move |live: &mut super::instance::Live| {
+                    Box::pin(async move {
+                        let writer = live.world.wharf_storage_driver().writer();
+                        for piece in data.chunks(CHUNK) {
+                            if let Err(e) = writer.call_write(&mut live.store, w, piece).await? {
+                                return Ok(Err(e));
+                            }
+                        }
+                        writer.call_size(&mut live.store, w).await.map(Ok)
+                    })
+                }),
+            )
+            .await?
+            .value;
+        if size < self.size {
+            return Err(contract(
+                "write",
+                format!("size went back from {} to {size}", self.size),
+            ));
+        }
+        self.size = size;
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        let was_open = self.open;
+        self.open = false;
+        self.finish("close", Finish::Close).await?;
+        if was_open {
+            self.size = self.query_size().await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.finish("commit", Finish::Commit).await?;
+        self.open = false;
+        self.size = self.query_size().await?;
+        self.handle
+            .pool
+            .component
+            .mutations
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn cancel(&mut self) -> Result<()> {
+        self.finish("cancel", Finish::Cancel).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for GuestWriter {
+    /// A writer dropped while open is closed (its upload stays resumable), never committed.
+    fn drop(&mut self) {
+        self.handle.close_writer = self.open;
+    }
+}

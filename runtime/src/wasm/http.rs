@@ -1,0 +1,89 @@
+//! Outbound HTTP for guests, limited to the hosts the operator's policy lists. A request to any
+//! other host (or any request at all when the list is empty) fails inside the guest with
+//! wasi-http's "request denied" error, which a guest reports as `permission-denied`; sockets
+//! stay closed, so the allow-list cannot be bypassed.
+
+use std::future::Future;
+
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+/// The allow-list: entries `host` (default port of the scheme) or `host:port`.
+pub struct HttpAllowList {
+    allowed: Vec<String>,
+}
+
+impl HttpAllowList {
+    pub fn new(allowed: Vec<String>) -> Self {
+        Self {
+            allowed: allowed
+                .into_iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect(),
+        }
+    }
+
+    /// True when a request to `host:port` over a scheme whose default port is `default_port`
+    /// is allowed.
+    pub fn allows(&self, host: &str, port: u16, default_port: u16) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.allowed
+            .iter()
+            .any(|entry| match entry.rsplit_once(':') {
+                Some((h, p)) => h == host && p.parse() == Ok(port),
+                None => *entry == host && port == default_port,
+            })
+    }
+}
+
+impl WasiHttpHooks for HttpAllowList {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let uri = request.uri();
+        let default_port = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+            443
+        } else {
+            80
+        };
+        let allowed = uri.authority().is_some_and(|a| {
+            self.allows(a.host(), a.port_u16().unwrap_or(default_port), default_port)
+        });
+        if !allowed {
+            tracing::warn!(target: "wharf::guest", uri = %uri, "guest HTTP request denied by the allow-list");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_list_matching() {
+        let l = HttpAllowList::new(vec!["Example.com".into(), "127.0.0.1:9000".into()]);
+        assert!(l.allows("example.com", 443, 443));
+        assert!(l.allows("EXAMPLE.com", 80, 80));
+        assert!(!l.allows("example.com", 8443, 443));
+        assert!(l.allows("127.0.0.1", 9000, 80));
+        assert!(!l.allows("127.0.0.1", 9001, 80));
+        assert!(!l.allows("evil.example.com", 443, 443));
+        assert!(!HttpAllowList::new(vec![]).allows("example.com", 443, 443));
+    }
+}

@@ -1,0 +1,361 @@
+//! Guest instances and how calls reach them. A driver owns a pool of slots (one for a stateful
+//! guest, the policy's instance count for a stateless one); each slot holds at most one live
+//! instance, serialises the calls into it, and is refilled on demand. Every call runs in a task
+//! of its own, so a caller that goes away mid-call cannot leave an instance half-entered.
+//!
+//! A trap, a deadline or a broken contract ends the instance: the call fails with `Timeout` or
+//! `DriverFault` and the next call gets a fresh instance, unless the restart budget is spent
+//! (too many faults within the window), in which case new instances are refused for a back-off
+//! period that doubles up to a minute.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::sync::OwnedMutexGuard;
+use wasmtime::component::ResourceAny;
+use wasmtime::{Store, Trap};
+
+use super::bindings::{GuestError, Param, StorageDriver as World};
+use super::component::GuestComponent;
+use super::policy::SandboxPolicy;
+use super::state::State;
+use crate::error::{Error, ErrorKind, Result};
+
+/// A live instance with its driver resource.
+pub(crate) struct Live {
+    pub store: Store<State>,
+    pub world: World,
+    pub driver: ResourceAny,
+    pub generation: u64,
+}
+
+type SlotLock = Arc<tokio::sync::Mutex<Option<Live>>>;
+
+/// A place for one instance.
+pub(crate) struct Slot {
+    live: SlotLock,
+}
+
+/// Where a call must run.
+pub(crate) enum Target {
+    /// On any instance of the pool.
+    Any,
+    /// On the instance that holds a reader or writer (it must still be the same one).
+    Pinned(Arc<Slot>, u64),
+}
+
+/// The result of a call, with the instance it ran on (readers and writers stay on it).
+pub(crate) struct Placed<T> {
+    pub value: T,
+    pub slot: Arc<Slot>,
+    pub generation: u64,
+}
+
+/// The closure type a call runs on the live instance.
+pub(crate) type GuestCall<T> = Box<
+    dyn for<'a> FnOnce(&'a mut Live) -> BoxFuture<'a, wasmtime::Result<Result<T, GuestError>>>
+        + Send,
+>;
+
+/// The instances of one guest driver.
+pub(crate) struct Pool {
+    pub name: String,
+    pub component: Arc<GuestComponent>,
+    pub policy: SandboxPolicy,
+    params: Vec<Param>,
+    slots: Vec<Arc<Slot>>,
+    next: AtomicUsize,
+    generation: AtomicU64,
+    budget: Mutex<RestartBudget>,
+}
+
+impl Pool {
+    pub fn new(
+        name: &str,
+        component: Arc<GuestComponent>,
+        policy: SandboxPolicy,
+        params: Vec<Param>,
+    ) -> Arc<Self> {
+        let count = if component.manifest.stateful {
+            1
+        } else {
+            policy.instances.max(1)
+        };
+        let budget = RestartBudget::new(policy.restart_budget, policy.restart_window);
+        Arc::new(Self {
+            name: name.to_owned(),
+            component,
+            policy,
+            params,
+            slots: (0..count)
+                .map(|_| {
+                    Arc::new(Slot {
+                        live: Arc::new(tokio::sync::Mutex::new(None)),
+                    })
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+            generation: AtomicU64::new(1),
+            budget: Mutex::new(budget),
+        })
+    }
+
+    async fn acquire(&self) -> (Arc<Slot>, OwnedMutexGuard<Option<Live>>) {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            let slot = &self.slots[(start + i) % n];
+            if let Ok(guard) = slot.live.clone().try_lock_owned() {
+                return (slot.clone(), guard);
+            }
+        }
+        let slot = self.slots[start].clone();
+        let guard = slot.live.clone().lock_owned().await;
+        (slot, guard)
+    }
+
+    /// Creates the driver on a fresh instance (used when a slot is empty).
+    async fn start(&self) -> Result<Live> {
+        self.budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(Instant::now())?;
+        let (mut store, world) = self.component.instantiate(&self.name, &self.policy).await?;
+        let created = world
+            .wharf_storage_driver()
+            .driver()
+            .call_create(&mut store, &self.params)
+            .await;
+        match created {
+            Ok(Ok(driver)) => Ok(Live {
+                store,
+                world,
+                driver,
+                generation: self.generation.fetch_add(1, Ordering::Relaxed),
+            }),
+            Ok(Err(e)) => Err(guest_error(e)),
+            Err(e) => {
+                let exceeded = store.data().limiter.exceeded;
+                Err(self.fault("create", &e, exceeded, store.data().limiter.limit()))
+            }
+        }
+    }
+
+    /// Runs `call` on an instance and maps its outcome to Wharf's errors. A failure of the
+    /// instance itself (trap, deadline) discards it.
+    pub async fn call<T: Send + 'static>(
+        self: &Arc<Self>,
+        target: Target,
+        op: &'static str,
+        call: GuestCall<T>,
+    ) -> Result<Placed<T>> {
+        let pool = self.clone();
+        let task = tokio::spawn(async move {
+            let (slot, mut guard) = match target {
+                Target::Any => pool.acquire().await,
+                Target::Pinned(slot, generation) => {
+                    let guard = slot.live.clone().lock_owned().await;
+                    if guard.as_ref().map(|l| l.generation) != Some(generation) {
+                        return Err(Error::new(ErrorKind::DriverFault).with_detail(format!(
+                            "{op}: the instance holding this reader or writer was replaced after a fault"
+                        )));
+                    }
+                    (slot, guard)
+                }
+            };
+            if guard.is_none() {
+                *guard = Some(pool.start().await?);
+            }
+            let Some(live) = guard.as_mut() else {
+                unreachable!("the slot was just filled")
+            };
+            let state = live.store.data_mut();
+            state.deadline = Instant::now() + pool.policy.call_timeout;
+            state.limiter.exceeded = false;
+            let generation = live.generation;
+            match call(live).await {
+                Ok(Ok(value)) => Ok(Placed {
+                    value,
+                    slot: slot.clone(),
+                    generation,
+                }),
+                Ok(Err(e)) => Err(guest_error(e)),
+                Err(e) => {
+                    let limiter = &live.store.data().limiter;
+                    let error = pool.fault(op, &e, limiter.exceeded, limiter.limit());
+                    *guard = None;
+                    Err(error)
+                }
+            }
+        });
+        task.await.unwrap_or_else(|e| {
+            Err(Error::new(ErrorKind::DriverFault)
+                .with_detail(format!("{op}: host task failed: {e}")))
+        })
+    }
+
+    /// Records a fault of an instance and describes it.
+    fn fault(&self, op: &str, e: &wasmtime::Error, memory_exceeded: bool, limit: u64) -> Error {
+        self.budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(Instant::now());
+        let error = match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Error::new(ErrorKind::Timeout).with_detail(format!(
+                "{op} ran past its {:?} deadline; the instance was replaced",
+                self.policy.call_timeout
+            )),
+            _ if memory_exceeded => Error::new(ErrorKind::DriverFault).with_detail(format!(
+                "{op}: the guest went over its memory limit of {limit} bytes; the instance was replaced"
+            )),
+            Some(trap) => Error::new(ErrorKind::DriverFault).with_detail(format!(
+                "{op}: the guest trapped ({trap}); the instance was replaced"
+            )),
+            None => Error::new(ErrorKind::DriverFault).with_detail(format!(
+                "{op}: the guest broke the contract ({e}); the instance was replaced"
+            )),
+        };
+        tracing::warn!(driver = %self.name, component = %self.component.label, "{error}");
+        error
+    }
+
+    /// Drops a reader's or writer's resource in its instance, if that instance still lives
+    /// (called when the host-side reader or writer goes away); a writer dropped while open is
+    /// closed first, so its upload stays resumable.
+    pub fn release(
+        self: &Arc<Self>,
+        slot: Arc<Slot>,
+        generation: u64,
+        resource: ResourceAny,
+        close_writer: bool,
+    ) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let timeout = self.policy.call_timeout;
+        handle.spawn(async move {
+            let mut guard = slot.live.lock().await;
+            let Some(live) = guard.as_mut().filter(|l| l.generation == generation) else {
+                return;
+            };
+            live.store.data_mut().deadline = Instant::now() + timeout;
+            let mut ok = true;
+            if close_writer {
+                let writer = live.world.wharf_storage_driver().writer();
+                ok = writer.call_close(&mut live.store, resource).await.is_ok();
+            }
+            if !ok || resource.resource_drop_async(&mut live.store).await.is_err() {
+                *guard = None;
+            }
+        });
+    }
+}
+
+/// Maps a guest's error to Wharf's.
+pub(crate) fn guest_error(e: GuestError) -> Error {
+    match e {
+        GuestError::PathNotFound(p) => Error::not_found(p),
+        GuestError::InvalidPath(p) => Error::invalid_path(p),
+        GuestError::InvalidOffset(o) => Error::invalid_offset(o.path, o.offset),
+        GuestError::Unsupported(op) => Error::unsupported(op),
+        GuestError::PermissionDenied(m) => Error::new(ErrorKind::PermissionDenied).with_detail(m),
+        GuestError::Timeout(m) => Error::new(ErrorKind::Timeout).with_detail(m),
+        GuestError::Backend(b) => Error::new(ErrorKind::Backend {
+            temporary: b.temporary,
+        })
+        .with_detail(b.message),
+    }
+}
+
+/// Faults tolerated per window before new instances are refused for a back-off period.
+struct RestartBudget {
+    max: u32,
+    window: Duration,
+    faults: VecDeque<Instant>,
+    backoff: Duration,
+    refuse_until: Option<Instant>,
+}
+
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+impl RestartBudget {
+    fn new(max: u32, window: Duration) -> Self {
+        Self {
+            max,
+            window,
+            faults: VecDeque::new(),
+            backoff: MIN_BACKOFF,
+            refuse_until: None,
+        }
+    }
+
+    fn record(&mut self, now: Instant) {
+        self.faults.push_back(now);
+        while self
+            .faults
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.window)
+        {
+            self.faults.pop_front();
+        }
+        if self.faults.len() as u32 > self.max {
+            self.refuse_until = Some(now + self.backoff);
+            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+            self.faults.clear();
+        }
+    }
+
+    fn admit(&mut self, now: Instant) -> Result<()> {
+        match self.refuse_until {
+            Some(until) if now < until => Err(Error::new(ErrorKind::DriverFault).with_detail(
+                format!(
+                    "the guest faulted more than {} times within {:?}; no new instance for another {:?}",
+                    self.max,
+                    self.window,
+                    until - now
+                ),
+            )),
+            Some(_) => {
+                self.refuse_until = None;
+                Ok(())
+            }
+            None => {
+                if self.faults.is_empty() {
+                    self.backoff = MIN_BACKOFF;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_backs_off_and_recovers() {
+        let mut b = RestartBudget::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for _ in 0..2 {
+            b.record(t0);
+            assert!(b.admit(t0).is_ok());
+        }
+        b.record(t0);
+        let e = b.admit(t0).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::DriverFault);
+        assert!(b.admit(t0 + Duration::from_millis(500)).is_err());
+        assert!(b.admit(t0 + Duration::from_secs(2)).is_ok());
+        // A second crash loop backs off longer.
+        let t1 = t0 + Duration::from_secs(3);
+        for _ in 0..3 {
+            b.record(t1);
+        }
+        assert!(b.admit(t1 + Duration::from_millis(1500)).is_err());
+        assert!(b.admit(t1 + Duration::from_secs(3)).is_ok());
+    }
+}

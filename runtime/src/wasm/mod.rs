@@ -1,0 +1,32 @@
+//! The component host: guest drivers are WebAssembly components (world `storage-driver` of
+//! `wit/storage.wit`) loaded at run time into wasmtime and sandboxed by an operator policy
+//! (memory, per-call deadline, instances, directories, HTTP hosts, environment; nothing by
+//! default), then used like any other driver.
+//!
+//! - [`engine`]: one engine per runtime (pooling allocator, epoch interruption), linker, cache;
+//! - [`cache`]: compiled components on disk;
+//! - [`component`]: a loaded component, its manifest and world;
+//! - [`policy`]: the sandbox policy;
+//! - `state`, `http`: what an instance may reach;
+//! - `instance`: pools of instances, fault handling and the restart budget;
+//! - [`driver`]: the adapter that makes a component a `StorageDriver`;
+//! - [`register`]: guest drivers in the factory and from `wharf.toml`.
+
+pub mod bindings;
+pub mod cache;
+pub mod component;
+pub mod driver;
+pub mod engine;
+mod http;
+mod instance;
+pub mod policy;
+pub mod register;
+mod state;
+
+pub use component::{GuestComponent, Manifest, RequestedCapability, WIT_VERSION};
+pub use driver::GuestDriver;
+pub use engine::{GuestRuntime, RuntimeOptions};
+pub use policy::{DirGrant, SandboxPolicy};
+pub use register::{
+    Prepare, register_bundled, register_config, register_guest, register_guest_with,
+};

@@ -1,0 +1,225 @@
+//! What the host keeps per guest instance (the wasmtime store's data): the WASI context built
+//! from the policy, the resource table, the memory limiter, the current call's deadline, and the
+//! rate limiter for guest log lines.
+
+use std::time::Instant;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::bindings::{self, Level};
+use super::http::HttpAllowList;
+use super::policy::SandboxPolicy;
+use crate::error::{Error, Result};
+
+/// Longest guest log line kept; the rest is cut.
+const MAX_LOG_LINE: usize = 4096;
+/// Log lines a guest may emit per second on average, and in a burst.
+const LOG_RATE: f64 = 50.0;
+const LOG_BURST: f64 = 200.0;
+
+/// The store data of one guest instance.
+pub struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: HttpAllowList,
+    table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    /// When the current call must end (checked at every epoch tick).
+    pub deadline: Instant,
+    log: LogLimiter,
+    driver: String,
+}
+
+impl State {
+    /// A sandbox that grants exactly what `policy` says.
+    pub fn new(driver: &str, policy: &SandboxPolicy) -> Result<Self> {
+        let mut b = WasiCtxBuilder::new();
+        for (k, v) in &policy.env {
+            b.env(k, v);
+        }
+        for grant in &policy.dirs {
+            let perms = if grant.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            b.preopened_dir(&grant.host, &grant.guest, perms)
+                .map_err(|e| {
+                    Error::invalid_parameter(
+                        "dirs",
+                        format!("cannot open {} for the guest: {e:#}", grant.host.display()),
+                    )
+                })?;
+        }
+        // Sockets stay closed: outbound traffic only through the HTTP allow-list.
+        b.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        Ok(Self {
+            wasi: b.build(),
+            http: WasiHttpCtx::new(),
+            hooks: HttpAllowList::new(policy.http_hosts.clone()),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(policy.memory_limit),
+            deadline: Instant::now() + policy.call_timeout,
+            log: LogLimiter::default(),
+            driver: driver.to_owned(),
+        })
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl bindings::wharf::storage::types::Host for State {}
+
+impl bindings::wharf::storage::host_log::Host for State {
+    fn log(&mut self, level: Level, mut message: String) {
+        if !self.log.admit() {
+            return;
+        }
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let driver = self.driver.as_str();
+        let dropped = std::mem::take(&mut self.log.dropped);
+        if dropped > 0 {
+            tracing::warn!(target: "wharf::guest", driver, dropped, "guest log lines dropped by the rate limit");
+        }
+        match level {
+            Level::Trace => tracing::trace!(target: "wharf::guest", driver, "{message}"),
+            Level::Debug => tracing::debug!(target: "wharf::guest", driver, "{message}"),
+            Level::Info => tracing::info!(target: "wharf::guest", driver, "{message}"),
+            Level::Warn => tracing::warn!(target: "wharf::guest", driver, "{message}"),
+            Level::Error => tracing::error!(target: "wharf::guest", driver, "{message}"),
+        }
+    }
+}
+
+/// A token bucket for guest log lines.
+struct LogLimiter {
+    tokens: f64,
+    last: Instant,
+    dropped: u64,
+}
+
+impl Default for LogLimiter {
+    fn default() -> Self {
+        Self {
+            tokens: LOG_BURST,
+            last: Instant::now(),
+            dropped: 0,
+        }
+    }
+}
+
+impl LogLimiter {
+    fn admit(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * LOG_RATE;
+        self.tokens = (self.tokens + refill).min(LOG_BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
+}
+
+/// Refuses memory growth past the policy's limit and remembers that it did, so the fault that
+/// usually follows (the guest's allocator aborting) is reported as what it is.
+pub struct MemoryLimiter {
+    limit: u64,
+    /// Set when the guest asked for more memory than allowed.
+    pub exceeded: bool,
+}
+
+impl MemoryLimiter {
+    fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            exceeded: false,
+        }
+    }
+
+    /// The limit in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+/// Table elements one instance may have (function tables; guests need a few thousand).
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.limit {
+            self.exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_limiter_bounds_bursts() {
+        let mut l = LogLimiter::default();
+        let admitted = (0..10_000).filter(|_| l.admit()).count();
+        assert!(admitted >= LOG_BURST as usize && admitted < LOG_BURST as usize + 50);
+        assert!(l.dropped > 9_000);
+    }
+
+    #[test]
+    fn limiter_refuses_and_remembers() {
+        let mut m = MemoryLimiter::new(1 << 20);
+        assert!(m.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(!m.exceeded);
+        assert!(!m.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(m.exceeded);
+    }
+}
