@@ -2,6 +2,10 @@
 //! per check and a closing `N passed, M failed`. Each check gets fresh, empty storage: a new
 //! namespace or temporary directory where Wharf can make one, otherwise the storage the
 //! parameters name, which must be empty to begin with (so a check never touches real data).
+//!
+//! `wharf check file.wasm` runs the suite on a guest component: each check gets a fresh
+//! registration (so a stateful guest starts empty) and, for every directory the guest's manifest
+//! requests and no `--allow-dir` grants, a fresh temporary directory granted at that path.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,8 +20,10 @@ use wharf::{
 };
 use wharf_testsuite::{Check, FactoryFixture, Fixture, RunOptions};
 
+use crate::guest::{self, SandboxArgs};
 use crate::progress;
 use crate::target::{params_from, parse_param};
+use wharf::wasm::{DirGrant, GuestComponent, RequestedCapability, SandboxPolicy};
 
 /// Arguments of `wharf check`.
 #[derive(Args, Debug)]
@@ -33,6 +39,8 @@ pub struct CheckArgs {
     /// Run only the checks whose `group/name` contains this text.
     #[arg(long)]
     pub filter: Option<String>,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
@@ -60,8 +68,13 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let (mut passed, mut failed) = (0usize, 0usize);
     for name in &drivers {
-        let storage = Storage::new(&registry, name, params_from(&args.params)).await?;
-        let (p, f) = run_driver(&registry, name, &storage, &checks, options).await?;
+        let storage = if guest::is_component_path(name) {
+            let component = guest::load(std::path::Path::new(name)).await?;
+            Storage::component(component, args.sandbox.policy()?, params_from(&args.params)).await?
+        } else {
+            Storage::new(&registry, name, params_from(&args.params)).await?
+        };
+        let (p, f) = run_driver(&storage, &checks, options).await?;
         passed += p;
         failed += f;
     }
@@ -74,19 +87,18 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_driver(
-    registry: &DriverRegistry,
-    name: &str,
     storage: &Storage,
     checks: &[Check],
     options: RunOptions,
 ) -> anyhow::Result<(usize, usize)> {
+    let name = storage.name.as_str();
     let bar = progress::checks(checks.len() as u64);
     let (mut passed, mut failed) = (0, 0);
     for check in checks {
         bar.set_message(format!("{name}: {}/{}", check.group, check.name));
         let started = Instant::now();
-        let (params, guard) = storage.for_check()?;
-        let result = match FactoryFixture::new(registry.clone(), name, params).await {
+        let (registry, params, guard) = storage.for_check()?;
+        let result = match FactoryFixture::new(registry, name, params).await {
             Ok(fixture) => {
                 let fixture: Arc<dyn Fixture> = Arc::new(fixture.keep(guard));
                 let result = wharf_testsuite::run_check(check, fixture.clone(), options).await;
@@ -121,6 +133,8 @@ async fn run_driver(
 
 /// Where the checks of one driver run.
 struct Storage {
+    registry: DriverRegistry,
+    name: String,
     params: Params,
     /// How to give each check its own storage, when Wharf can.
     scratch: Scratch,
@@ -130,10 +144,17 @@ struct Storage {
 
 enum Scratch {
     None,
-    /// A fresh `namespace` per check (inmemory).
+    /// A fresh `namespace` per check (in-memory drivers).
     Namespace,
-    /// A fresh temporary `rootdirectory` per check (filesystem).
+    /// A fresh temporary `rootdirectory` per check (filesystem drivers).
     TempRoot,
+    /// A fresh registration of a component per check, with temporary directories granted at
+    /// these guest paths.
+    Component {
+        component: Arc<GuestComponent>,
+        policy: SandboxPolicy,
+        temp_dirs: Vec<String>,
+    },
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -142,50 +163,121 @@ impl Storage {
     async fn new(registry: &DriverRegistry, name: &str, params: Params) -> anyhow::Result<Self> {
         let canonical = registry.canonical(name).unwrap_or(name).to_owned();
         let scratch = match canonical.as_str() {
-            "inmemory" if !params.contains("namespace") => Scratch::Namespace,
-            "filesystem" if !params.contains("rootdirectory") => Scratch::TempRoot,
+            "inmemory" | wharf::guests::INMEMORY if !params.contains("namespace") => {
+                Scratch::Namespace
+            }
+            "filesystem" | wharf::guests::FILESYSTEM if !params.contains("rootdirectory") => {
+                Scratch::TempRoot
+            }
             _ => Scratch::None,
         };
-        let storage = Storage {
+        Self {
             shared: matches!(scratch, Scratch::None),
+            registry: registry.clone(),
+            name: name.to_owned(),
             params,
             scratch,
-        };
-        if storage.shared {
-            // Refuse to run on storage that holds data: the checks write and delete.
-            let driver = registry.create(name, storage.params.clone()).await?;
+        }
+        .refuse_data()
+        .await
+    }
+
+    async fn component(
+        component: Arc<GuestComponent>,
+        policy: SandboxPolicy,
+        params: Params,
+    ) -> anyhow::Result<Self> {
+        let temp_dirs: Vec<String> = component
+            .manifest
+            .requested
+            .iter()
+            .filter_map(|c| match c {
+                RequestedCapability::Directory(p) if !policy.dirs.iter().any(|d| &d.guest == p) => {
+                    Some(p.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let shared = !policy.dirs.is_empty() && !component.manifest.stateful;
+        let (registry, name) = guest::registry_for(component.clone(), policy.clone())?;
+        Self {
+            registry,
+            name,
+            params,
+            scratch: Scratch::Component {
+                component,
+                policy,
+                temp_dirs,
+            },
+            shared,
+        }
+        .refuse_data()
+        .await
+    }
+
+    /// Refuses to run on shared storage that holds data: the checks write and delete.
+    async fn refuse_data(self) -> anyhow::Result<Self> {
+        if self.shared {
+            let driver = self
+                .registry
+                .create(&self.name, self.params.clone())
+                .await?;
             if let Some(found) = first_file(driver.as_ref()).await? {
                 bail!(
-                    "{name}: the storage is not empty (found {found}); wharf check needs empty storage"
+                    "{}: the storage is not empty (found {found}); wharf check needs empty storage",
+                    self.name
                 );
             }
         }
-        Ok(storage)
+        Ok(self)
     }
 
-    fn for_check(&self) -> anyhow::Result<(Params, Option<tempfile::TempDir>)> {
+    fn for_check(&self) -> anyhow::Result<(DriverRegistry, Params, Vec<tempfile::TempDir>)> {
         let mut params = self.params.clone();
-        let guard = match self.scratch {
-            Scratch::None => None,
+        let mut guards = Vec::new();
+        let registry = match &self.scratch {
+            Scratch::None => self.registry.clone(),
             Scratch::Namespace => {
                 let n = NEXT.fetch_add(1, Ordering::Relaxed);
                 params.insert(
                     "namespace",
                     format!("wharf-check-{}-{n}", std::process::id()),
                 );
-                None
+                self.registry.clone()
             }
             Scratch::TempRoot => {
-                let dir = tempfile::Builder::new()
-                    .prefix("wharf-check-")
-                    .tempdir()
-                    .context("cannot create a temporary directory")?;
+                let dir = temp_dir()?;
                 params.insert("rootdirectory", dir.path().to_string_lossy().into_owned());
-                Some(dir)
+                guards.push(dir);
+                self.registry.clone()
+            }
+            Scratch::Component {
+                component,
+                policy,
+                temp_dirs,
+            } => {
+                let mut policy = policy.clone();
+                for guest in temp_dirs {
+                    let dir = temp_dir()?;
+                    policy.dirs.push(DirGrant {
+                        host: dir.path().to_path_buf(),
+                        guest: guest.clone(),
+                        read_only: false,
+                    });
+                    guards.push(dir);
+                }
+                guest::registry_for(component.clone(), policy)?.0
             }
         };
-        Ok((params, guard))
+        Ok((registry, params, guards))
     }
+}
+
+fn temp_dir() -> anyhow::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("wharf-check-")
+        .tempdir()
+        .context("cannot create a temporary directory")
 }
 
 async fn first_file(driver: &dyn StorageDriver) -> anyhow::Result<Option<String>> {

@@ -3,6 +3,7 @@
 //! Failures exit non-zero with a one-line reason.
 
 mod check;
+mod guest;
 mod ops;
 mod progress;
 mod target;
@@ -30,7 +31,16 @@ enum Command {
     /// none is named).
     Check(check::CheckArgs),
     /// List the registered drivers.
-    Drivers,
+    Drivers {
+        /// Also register the guest drivers this wharf.toml configures.
+        #[arg(long)]
+        wharf_config: Option<std::path::PathBuf>,
+    },
+    /// Show a guest component's world, manifest and requested capabilities.
+    Inspect {
+        /// The component file.
+        component: std::path::PathBuf,
+    },
     /// List the children of a directory.
     Ls {
         #[command(flatten)]
@@ -126,7 +136,8 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check(args) => check::run(args).await,
-        Command::Drivers => ops::drivers(),
+        Command::Drivers { wharf_config } => ops::drivers(wharf_config.as_deref()).await,
+        Command::Inspect { component } => guest::inspect(&component).await,
         Command::Ls { target, path } => ops::ls(&target.open().await?, &path).await,
         Command::Stat { target, path } => ops::stat(&target.open().await?, &path).await,
         Command::Cat {

@@ -11,15 +11,15 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use wharf::params::parse_duration;
-use wharf::{DriverRegistry, RedirectMethod, StorageDriver, WalkControl, WalkOptions, WithBuiltin};
+use wharf::{RedirectMethod, StorageDriver, WalkControl, WalkOptions};
 
 use crate::progress;
 
 /// Size of the chunks `put` hands to a writer.
 const PUT_CHUNK: usize = 1 << 20;
 
-pub fn drivers() -> anyhow::Result<ExitCode> {
-    let registry = DriverRegistry::with_builtin();
+pub async fn drivers(wharf_config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let registry = crate::target::registry(wharf_config).await?;
     for name in registry.names() {
         match registry.canonical(name) {
             Some(canonical) if canonical != name => println!("{name} (alias of {canonical})"),

@@ -21,6 +21,24 @@ pub struct TargetArgs {
     /// A registry config.yml whose `storage:` section configures the driver.
     #[arg(long, short = 'c')]
     pub config: Option<PathBuf>,
+    /// A wharf.toml whose guest drivers are registered too.
+    #[arg(long)]
+    pub wharf_config: Option<PathBuf>,
+}
+
+/// The built-in drivers, plus the guest drivers of `wharf_config` if given.
+pub async fn registry(
+    wharf_config: Option<&std::path::Path>,
+) -> anyhow::Result<wharf::DriverRegistry> {
+    let mut registry = wharf::DriverRegistry::with_builtin();
+    if let Some(path) = wharf_config {
+        let config = wharf::config::WharfConfig::load(path)?;
+        let runtime = wharf::wasm::GuestRuntime::global()?;
+        wharf::wasm::register_config(&mut registry, &runtime, &config)
+            .await
+            .with_context(|| format!("registering the drivers of {}", path.display()))?;
+    }
+    Ok(registry)
 }
 
 /// Parses `key=value`.
@@ -39,7 +57,7 @@ pub fn params_from(pairs: &[(String, String)]) -> Params {
 impl TargetArgs {
     /// Creates the selected driver.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn StorageDriver>> {
-        let registry = wharf::DriverRegistry::with_builtin();
+        let registry = registry(self.wharf_config.as_deref()).await?;
         let (name, mut params) = match (&self.driver, &self.config) {
             (Some(name), None) => (name.clone(), Params::new()),
             (None, Some(path)) => {

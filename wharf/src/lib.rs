@@ -1,6 +1,8 @@
 //! Wharf for a registry to embed: the runtime ([`wharf_runtime`], re-exported) plus every
 //! built-in driver, registered by [`builtin_registry`] (or `DriverRegistry::with_builtin()` with
-//! [`WithBuiltin`] in scope).
+//! [`WithBuiltin`] in scope): the native drivers, and the bundled guest drivers (WebAssembly
+//! components built from `guest-drivers/` and compiled into this crate), sandboxed like any
+//! third-party guest.
 //!
 //! ```
 //! use wharf::{Params, WithBuiltin, DriverRegistry};
@@ -22,8 +24,70 @@ pub mod drivers {
     pub use wharf_driver_inmemory as inmemory;
 }
 
+/// The bundled guest drivers.
+pub mod guests {
+    use std::sync::Arc;
+
+    use wharf_runtime::wasm::{DirGrant, Prepare, SandboxPolicy, register_bundled};
+    use wharf_runtime::{DriverRegistry, Error, Params, Result};
+
+    /// The in-memory guest (stateful: one instance, calls serialised).
+    pub const INMEMORY: &str = "guest-inmemory";
+    /// The filesystem guest (stateless: a pool of instances over one granted directory).
+    pub const FILESYSTEM: &str = "guest-filesystem";
+
+    /// The in-memory guest component.
+    pub const INMEMORY_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_INMEMORY"));
+    /// The filesystem guest component.
+    pub const FILESYSTEM_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_FILESYSTEM"));
+
+    /// Where the filesystem guest sees the directory it is granted.
+    pub const GUEST_ROOT: &str = "/data";
+
+    /// Registers the bundled guests.
+    pub fn register(registry: &mut DriverRegistry) -> Result<()> {
+        let policy = SandboxPolicy {
+            // The in-memory guest keeps files in its own linear memory.
+            memory_limit: wharf_runtime::wasm::policy::MAX_MEMORY,
+            ..SandboxPolicy::default()
+        };
+        register_bundled(registry, INMEMORY, INMEMORY_WASM, policy, None)?;
+        register_bundled(
+            registry,
+            FILESYSTEM,
+            FILESYSTEM_WASM,
+            SandboxPolicy::default(),
+            Some(grant_root()),
+        )
+    }
+
+    /// The operator names a host directory with `rootdirectory`, as for the native driver; the
+    /// guest is granted exactly that directory, read-write, at [`GUEST_ROOT`].
+    fn grant_root() -> Prepare {
+        Arc::new(|params: &mut Params, policy: &mut SandboxPolicy| {
+            let host = params.required_string("rootdirectory")?;
+            std::fs::create_dir_all(&host).map_err(|e| {
+                Error::invalid_parameter("rootdirectory", format!("cannot create {host}"))
+                    .with_source(e)
+            })?;
+            policy.dirs.push(DirGrant {
+                host: host.into(),
+                guest: GUEST_ROOT.into(),
+                read_only: false,
+            });
+            params.insert("rootdirectory", GUEST_ROOT);
+            Ok(())
+        })
+    }
+}
+
 /// Names of the built-in drivers that need no server (they run anywhere, e.g. `wharf check`).
-pub const SERVERLESS_DRIVERS: [&str; 2] = [drivers::inmemory::NAME, drivers::filesystem::NAME];
+pub const SERVERLESS_DRIVERS: [&str; 4] = [
+    drivers::inmemory::NAME,
+    drivers::filesystem::NAME,
+    guests::INMEMORY,
+    guests::FILESYSTEM,
+];
 
 /// A registry holding every built-in driver compiled into this build.
 pub fn builtin_registry() -> DriverRegistry {
@@ -36,6 +100,7 @@ pub fn builtin_registry() -> DriverRegistry {
 pub fn register_builtin(registry: &mut DriverRegistry) -> Result<()> {
     drivers::inmemory::register(registry)?;
     drivers::filesystem::register(registry)?;
+    guests::register(registry)?;
     Ok(())
 }
 

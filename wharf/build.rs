@@ -1,0 +1,88 @@
+//! Builds the bundled guest drivers (the separate `guest-drivers` workspace) for wasm32-wasip2
+//! so that `cargo build`, `cargo test` and `wharf` find them with no extra step. The nested
+//! cargo gets a target directory of its own (sharing the outer one can deadlock on its lock) and
+//! a clean environment (the outer build's flags are for the host, not for wasm).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The guest crates bundled into `wharf`, by package name.
+const GUESTS: [&str; 2] = ["wharf-guest-inmemory", "wharf-guest-filesystem"];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("the wharf crate sits in the workspace");
+    let guests = root.join("guest-drivers");
+    for dir in [
+        "sdk/src",
+        "inmemory/src",
+        "filesystem/src",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", guests.join(dir).display());
+    }
+    for dir in ["sdk", "inmemory", "filesystem"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            guests.join(dir).join("Cargo.toml").display()
+        );
+    }
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("guest-drivers");
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+    ])
+    .arg("--manifest-path")
+    .arg(guests.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target_dir);
+    for package in GUESTS {
+        cmd.args(["-p", package]);
+    }
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the guest drivers: {e}"));
+    assert!(
+        status.success(),
+        "building the guest drivers failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"
+    );
+    let out = target_dir.join("wasm32-wasip2").join("release");
+    for package in GUESTS {
+        let file = out.join(format!("{}.wasm", package.replace('-', "_")));
+        assert!(file.is_file(), "{} was not built", file.display());
+        let var = format!(
+            "WHARF_BUNDLED_{}",
+            package.trim_start_matches("wharf-guest-").to_uppercase()
+        );
+        println!("cargo:rustc-env={var}={}", file.display());
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by cargo"))
+}
