@@ -155,7 +155,13 @@ impl Driver for FilesystemDriver {
             .map_err(|e| Error::from_io(e, "list", path))?;
         let mut children = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| Error::from_io(e, "list", path))?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                // WASI looks each entry up as it is read: one renamed or removed meanwhile (a
+                // temporary file being committed, say) is simply no longer there.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::from_io(e, "list", path)),
+            };
             if let Some(name) = entry.file_name().to_str()
                 && is_visible(name)
             {
