@@ -1,5 +1,6 @@
-//! Builds the bundled guest drivers (the separate `guest-drivers` workspace) for wasm32-wasip2
-//! so that `cargo build`, `cargo test` and `wharf` find them with no extra step. The nested
+//! Builds the bundled guest drivers (the separate `guest-drivers` workspace) for wasm32-wasip2,
+//! and the JavaScript guest with componentize-js (installed by `npm ci` on first build), so that
+//! `cargo build`, `cargo test` and `wharf` find them with no extra step. The nested
 //! cargo gets a target directory of its own (sharing the outer one can deadlock on its lock) and
 //! a clean environment (the outer build's flags are for the host, not for wasm).
 
@@ -81,6 +82,54 @@ fn main() {
         println!("cargo:rustc-env={var}={}", file.display());
         println!("cargo:rerun-if-changed={}", file.display());
     }
+    build_js(&guests.join("js-inmemory"), &target_dir.join("js"));
+}
+
+/// Builds the JavaScript in-memory guest into `out_dir/js-inmemory.wasm`.
+fn build_js(dir: &std::path::Path, out_dir: &std::path::Path) {
+    for file in [
+        "driver.js",
+        "build.mjs",
+        "package.json",
+        "package-lock.json",
+    ] {
+        println!("cargo:rerun-if-changed={}", dir.join(file).display());
+    }
+    let npm = |args: &[&str]| {
+        let status = Command::new("npm")
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run npm (Node.js 20+ is needed to build the JavaScript guest): {e}")
+            });
+        assert!(
+            status.success(),
+            "`npm {}` failed in {}",
+            args.join(" "),
+            dir.display()
+        );
+    };
+    let installed = dir.join("node_modules").join(".package-lock.json");
+    let stale = match (
+        modified(&installed),
+        modified(&dir.join("package-lock.json")),
+    ) {
+        (Some(installed), Some(lock)) => installed < lock,
+        _ => true,
+    };
+    if stale {
+        npm(&["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    }
+    let out = out_dir.join("js-inmemory.wasm");
+    let out_text = out.to_string_lossy().into_owned();
+    npm(&["run", "--silent", "build", "--", &out_text]);
+    assert!(out.is_file(), "{} was not built", out.display());
+    println!("cargo:rustc-env=WHARF_BUNDLED_JS_INMEMORY={out_text}");
+}
+
+fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn env(name: &str) -> String {

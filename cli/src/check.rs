@@ -163,7 +163,9 @@ impl Storage {
     async fn new(registry: &DriverRegistry, name: &str, params: Params) -> anyhow::Result<Self> {
         let canonical = registry.canonical(name).unwrap_or(name).to_owned();
         let scratch = match canonical.as_str() {
-            "inmemory" | wharf::guests::INMEMORY if !params.contains("namespace") => {
+            "inmemory" | wharf::guests::INMEMORY | wharf::guests::JS_INMEMORY
+                if !params.contains("namespace") =>
+            {
                 Scratch::Namespace
             }
             "filesystem" | wharf::guests::FILESYSTEM if !params.contains("rootdirectory") => {

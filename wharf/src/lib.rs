@@ -35,11 +35,15 @@ pub mod guests {
     pub const INMEMORY: &str = "guest-inmemory";
     /// The filesystem guest (stateless: a pool of instances over one granted directory).
     pub const FILESYSTEM: &str = "guest-filesystem";
+    /// The in-memory guest written in JavaScript (stateful).
+    pub const JS_INMEMORY: &str = "guest-js-inmemory";
 
     /// The in-memory guest component.
     pub const INMEMORY_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_INMEMORY"));
     /// The filesystem guest component.
     pub const FILESYSTEM_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_FILESYSTEM"));
+    /// The JavaScript in-memory guest component (componentize-js; ~12 MB, most of it the engine).
+    pub const JS_INMEMORY_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_JS_INMEMORY"));
 
     /// Where the filesystem guest sees the directory it is granted.
     pub const GUEST_ROOT: &str = "/data";
@@ -51,7 +55,8 @@ pub mod guests {
             memory_limit: wharf_runtime::wasm::policy::MAX_MEMORY,
             ..SandboxPolicy::default()
         };
-        register_bundled(registry, INMEMORY, INMEMORY_WASM, policy, None)?;
+        register_bundled(registry, INMEMORY, INMEMORY_WASM, policy.clone(), None)?;
+        register_bundled(registry, JS_INMEMORY, JS_INMEMORY_WASM, policy, None)?;
         register_bundled(
             registry,
             FILESYSTEM,
@@ -82,11 +87,12 @@ pub mod guests {
 }
 
 /// Names of the built-in drivers that need no server (they run anywhere, e.g. `wharf check`).
-pub const SERVERLESS_DRIVERS: [&str; 4] = [
+pub const SERVERLESS_DRIVERS: [&str; 5] = [
     drivers::inmemory::NAME,
     drivers::filesystem::NAME,
     guests::INMEMORY,
     guests::FILESYSTEM,
+    guests::JS_INMEMORY,
 ];
 
 /// A registry holding every built-in driver compiled into this build.

@@ -29,6 +29,25 @@ mod guest_inmemory {
     wharf_testsuite::conformance_tests!(make_fixture);
 }
 
+mod guest_js_inmemory {
+    use super::*;
+
+    async fn make_fixture() -> Arc<dyn Fixture> {
+        let namespace = format!("js-conformance-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        Arc::new(
+            FactoryFixture::new(
+                DriverRegistry::with_builtin(),
+                wharf::guests::JS_INMEMORY,
+                Params::from_pairs([("namespace", namespace)]),
+            )
+            .await
+            .expect("create the JavaScript in-memory guest driver"),
+        )
+    }
+
+    wharf_testsuite::conformance_tests!(make_fixture);
+}
+
 mod guest_filesystem {
     use super::*;
 
