@@ -1,8 +1,11 @@
 //! Criterion benchmarks of the 12 standard workloads on the native inmemory and filesystem
-//! drivers (filesystem under a temporary directory on the same disk as the work tree).
+//! drivers and on the bundled guest drivers over the same backends (filesystem ones under a
+//! temporary directory on the same disk as the work tree), so guest/native ratios come from one
+//! run.
 //!
 //! `cargo bench -p wharf-benches --bench workloads` runs them all; pass a filter such as
-//! `-- filesystem/List` for a subset. Set `WHARF_BENCH_1GB=0` to leave out the 1 GiB cases.
+//! `-- filesystem/List` for a subset. `WHARF_BENCH_TARGETS=inmemory,guest-inmemory` limits the
+//! drivers, `WHARF_BENCH_1GB=0` leaves out the 1 GiB cases.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,30 +27,31 @@ struct Target {
 
 fn targets(rt: &Runtime) -> Vec<Target> {
     let registry = DriverRegistry::with_builtin();
-    let dir = tempfile::Builder::new()
-        .prefix("wharf-bench-")
-        .tempdir_in(
-            std::env::var_os("WHARF_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into()),
-        )
-        .expect("temporary directory for the filesystem benchmarks");
-    let fs_params =
-        Params::from_pairs([("rootdirectory", dir.path().to_string_lossy().into_owned())]);
-    vec![
-        Target {
-            name: "inmemory",
-            driver: rt
-                .block_on(registry.create("inmemory", Params::new()))
-                .expect("inmemory driver"),
-            _dir: None,
-        },
-        Target {
-            name: "filesystem",
-            driver: rt
-                .block_on(registry.create("filesystem", fs_params))
-                .expect("filesystem driver"),
-            _dir: Some(dir),
-        },
-    ]
+    let wanted = std::env::var("WHARF_BENCH_TARGETS").ok();
+    let all: [(&'static str, bool); 5] = [
+        ("inmemory", false),
+        ("filesystem", true),
+        (wharf::guests::INMEMORY, false),
+        (wharf::guests::FILESYSTEM, true),
+        (wharf::guests::JS_INMEMORY, false),
+    ];
+    all.into_iter()
+        .filter(|(name, _)| wanted.as_deref().is_none_or(|w| w.split(',').any(|x| x.trim() == *name)))
+        .map(|(name, on_disk)| {
+            let dir = on_disk.then(|| {
+                tempfile::Builder::new()
+                    .prefix("wharf-bench-")
+                    .tempdir_in(std::env::var_os("WHARF_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into()))
+                    .expect("temporary directory for the filesystem benchmarks")
+            });
+            let params = match &dir {
+                Some(d) => Params::from_pairs([("rootdirectory", d.path().to_string_lossy().into_owned())]),
+                None => Params::new(),
+            };
+            let driver = rt.block_on(registry.create(name, params)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            Target { name, driver, _dir: dir }
+        })
+        .collect()
 }
 
 fn with_1gb() -> bool {
