@@ -9,6 +9,8 @@ use std::process::Command;
 
 /// The guest crates bundled into `wharf`, by package name.
 const GUESTS: [&str; 2] = ["wharf-guest-inmemory", "wharf-guest-filesystem"];
+/// Guest crates built for Wharf's own tests (`WHARF_TEST_*`), never bundled.
+const TEST_GUESTS: [&str; 1] = ["wharf-guest-hostile"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
@@ -20,12 +22,13 @@ fn main() {
         "sdk/src",
         "inmemory/src",
         "filesystem/src",
+        "hostile/src",
         "Cargo.toml",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", guests.join(dir).display());
     }
-    for dir in ["sdk", "inmemory", "filesystem"] {
+    for dir in ["sdk", "inmemory", "filesystem", "hostile"] {
         println!(
             "cargo:rerun-if-changed={}",
             guests.join(dir).join("Cargo.toml").display()
@@ -49,7 +52,7 @@ fn main() {
     .arg(guests.join("Cargo.toml"))
     .arg("--target-dir")
     .arg(&target_dir);
-    for package in GUESTS {
+    for package in GUESTS.iter().chain(&TEST_GUESTS) {
         cmd.args(["-p", package]);
     }
     for var in [
@@ -72,11 +75,13 @@ fn main() {
         "building the guest drivers failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"
     );
     let out = target_dir.join("wasm32-wasip2").join("release");
-    for package in GUESTS {
+    let exposed = (GUESTS.map(|p| (p, "WHARF_BUNDLED")).into_iter())
+        .chain(TEST_GUESTS.map(|p| (p, "WHARF_TEST")));
+    for (package, prefix) in exposed {
         let file = out.join(format!("{}.wasm", package.replace('-', "_")));
         assert!(file.is_file(), "{} was not built", file.display());
         let var = format!(
-            "WHARF_BUNDLED_{}",
+            "{prefix}_{}",
             package.trim_start_matches("wharf-guest-").to_uppercase()
         );
         println!("cargo:rustc-env={var}={}", file.display());
