@@ -54,10 +54,10 @@ pub fn is_component_path(driver: &str) -> bool {
 /// Loads a component file.
 pub async fn load(path: &Path) -> anyhow::Result<Arc<GuestComponent>> {
     let runtime = GuestRuntime::global()?;
-    Ok(runtime
+    runtime
         .load_file(path)
         .await
-        .with_context(|| format!("loading {}", path.display()))?)
+        .with_context(|| format!("loading {}", path.display()))
 }
 
 /// Registers `component` under its manifest's name in a fresh registry.

@@ -175,6 +175,7 @@ macro_rules! conformance_tests {
                 walk_start_late_with_from,
                 walk_start_after_from,
                 walk_start_equals_from,
+                walk_start_after_directory,
                 walk_start_missing,
                 walk_stop_early,
                 walk_visitor_error,

@@ -66,10 +66,10 @@ impl ComponentCache {
         let component = Component::new(engine, wasm).map_err(|e| {
             Error::invalid_parameter("component", format!("not a valid component: {e:#}"))
         })?;
-        if let Some(path) = self.entry(&digest) {
-            if let Err(e) = write_entry(&component, &path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled-component cache");
-            }
+        if let Some(path) = self.entry(&digest)
+            && let Err(e) = write_entry(&component, &path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the compiled-component cache");
         }
         Ok((component, digest))
     }

@@ -371,10 +371,10 @@ impl StorageDriver for GuestDriver {
                         format!("{} is not under {path}", info.path),
                     ));
                 }
-                if let Some(prev) = &last {
-                    if walk_order(prev, &info.path).is_ge() {
-                        return Err(contract("walk", format!("{} came after {prev}", info.path)));
-                    }
+                if let Some(prev) = &last
+                    && walk_order(prev, &info.path).is_ge()
+                {
+                    return Err(contract("walk", format!("{} came after {prev}", info.path)));
                 }
                 last = Some(info.path.clone());
                 match visitor(&info)? {

@@ -178,6 +178,19 @@ pub(crate) async fn walk_start_equals_from(fx: Arc<dyn Fixture>, _: RunOptions) 
     walk_case(fx, "/folder3", Some("/folder3"), continue_all, &ALL[8..14]).await
 }
 
+/// `start_after` naming a directory inside the walk: its contents come after it in the order, so
+/// they are emitted; the directory itself is not.
+pub(crate) async fn walk_start_after_directory(fx: Arc<dyn Fixture>, _: RunOptions) -> CheckResult {
+    walk_case(
+        fx,
+        "/",
+        Some("/folder3/subfolder1"),
+        continue_all,
+        &ALL[9..],
+    )
+    .await
+}
+
 /// A `start_after` that does not exist still resumes at its place in the order.
 pub(crate) async fn walk_start_missing(fx: Arc<dyn Fixture>, _: RunOptions) -> CheckResult {
     let start = "/folder3/notafolder/notafile";
