@@ -19,16 +19,25 @@ fn bench(c: &mut Criterion) {
     let registry = DriverRegistry::with_builtin();
     let drivers: Vec<(&str, Arc<dyn StorageDriver>)> = ["inmemory", wharf::guests::INMEMORY]
         .into_iter()
-        .map(|name| (name, rt.block_on(registry.create(name, Params::new())).expect("driver")))
+        .map(|name| {
+            (
+                name,
+                rt.block_on(registry.create(name, Params::new()))
+                    .expect("driver"),
+            )
+        })
         .collect();
     for (name, driver) in &drivers {
-        rt.block_on(driver.put_content("/empty", Bytes::new())).expect("put");
+        rt.block_on(driver.put_content("/empty", Bytes::new()))
+            .expect("put");
         let mut group = c.benchmark_group("per-call");
         group.bench_function(format!("{name}/stat-empty-file"), |b| {
-            b.to_async(&rt).iter(|| async { driver.stat("/empty").await.expect("stat") })
+            b.to_async(&rt)
+                .iter(|| async { driver.stat("/empty").await.expect("stat") })
         });
         group.bench_function(format!("{name}/get-empty-file"), |b| {
-            b.to_async(&rt).iter(|| async { driver.get_content("/empty").await.expect("get") })
+            b.to_async(&rt)
+                .iter(|| async { driver.get_content("/empty").await.expect("get") })
         });
         group.finish();
     }
@@ -37,18 +46,25 @@ fn bench(c: &mut Criterion) {
     // (cache hit: checksum + deserialize), describe, instantiate, create.
     let runtime = GuestRuntime::global().expect("guest runtime");
     let wasm = wharf::guests::INMEMORY_WASM.to_vec();
-    rt.block_on(runtime.load_bytes(wasm.clone(), "warm-up")).expect("first load fills the cache");
+    rt.block_on(runtime.load_bytes(wasm.clone(), "warm-up"))
+        .expect("first load fills the cache");
     let mut group = c.benchmark_group("startup");
-    group.sample_size(20).measurement_time(Duration::from_secs(5));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
     group.bench_function("guest-inmemory/cached-component-to-ready-driver", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let (runtime, wasm) = (runtime.clone(), wasm.clone());
             async move {
                 let started = Instant::now();
                 for _ in 0..iters {
-                    let component = runtime.load_bytes(wasm.clone(), "bench").await.expect("load");
+                    let component = runtime
+                        .load_bytes(wasm.clone(), "bench")
+                        .await
+                        .expect("load");
                     let mut registry = DriverRegistry::new();
-                    register_guest(&mut registry, "g", component, SandboxPolicy::default()).expect("register");
+                    register_guest(&mut registry, "g", component, SandboxPolicy::default())
+                        .expect("register");
                     let driver = registry.create("g", Params::new()).await.expect("create");
                     driver.list("/").await.expect("first call");
                 }
@@ -58,13 +74,16 @@ fn bench(c: &mut Criterion) {
     });
     // A fresh instance of an already loaded component (instantiate from the pre-linked
     // component + create): what replacing a faulted instance costs.
-    let component = rt.block_on(runtime.load_bytes(wasm, "bench")).expect("load");
+    let component = rt
+        .block_on(runtime.load_bytes(wasm, "bench"))
+        .expect("load");
     group.bench_function("guest-inmemory/fresh-instance", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let component = component.clone();
             async move {
                 let mut registry = DriverRegistry::new();
-                register_guest(&mut registry, "g", component, SandboxPolicy::default()).expect("register");
+                register_guest(&mut registry, "g", component, SandboxPolicy::default())
+                    .expect("register");
                 let started = Instant::now();
                 for i in 0..iters {
                     // A stateful guest shares its instance per configuration: a new namespace

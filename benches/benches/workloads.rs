@@ -36,20 +36,35 @@ fn targets(rt: &Runtime) -> Vec<Target> {
         (wharf::guests::JS_INMEMORY, false),
     ];
     all.into_iter()
-        .filter(|(name, _)| wanted.as_deref().is_none_or(|w| w.split(',').any(|x| x.trim() == *name)))
+        .filter(|(name, _)| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| w.split(',').any(|x| x.trim() == *name))
+        })
         .map(|(name, on_disk)| {
             let dir = on_disk.then(|| {
                 tempfile::Builder::new()
                     .prefix("wharf-bench-")
-                    .tempdir_in(std::env::var_os("WHARF_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into()))
+                    .tempdir_in(
+                        std::env::var_os("WHARF_BENCH_DIR")
+                            .unwrap_or_else(|| std::env::temp_dir().into()),
+                    )
                     .expect("temporary directory for the filesystem benchmarks")
             });
             let params = match &dir {
-                Some(d) => Params::from_pairs([("rootdirectory", d.path().to_string_lossy().into_owned())]),
+                Some(d) => {
+                    Params::from_pairs([("rootdirectory", d.path().to_string_lossy().into_owned())])
+                }
                 None => Params::new(),
             };
-            let driver = rt.block_on(registry.create(name, params)).unwrap_or_else(|e| panic!("{name}: {e}"));
-            Target { name, driver, _dir: dir }
+            let driver = rt
+                .block_on(registry.create(name, params))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            Target {
+                name,
+                driver,
+                _dir: dir,
+            }
         })
         .collect()
 }
