@@ -2,7 +2,8 @@
 //! call into an instance from the driver's pool, bytes cross as chunks of at most 1 MiB, readers
 //! and writers stay on the instance that holds their resource, and the walk is fetched in pages.
 //! Answers are checked before they are believed: a guest that returns a path outside what was
-//! asked, an unordered walk or an oversized chunk has broken the contract (`DriverFault`).
+//! asked, an unordered walk or an oversized chunk has broken the contract (`DriverFault`), and
+//! the instance that answered is discarded as if it had trapped.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,7 +21,7 @@ use crate::driver::{
     ByteStream, FileInfo, FileWriter, RedirectMethod, StorageDriver, Visitor, WalkControl,
     WalkOptions,
 };
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::params::{Params, Value};
 use crate::path::{is_ancestor, is_valid, parent, walk_order};
 
@@ -33,11 +34,6 @@ const WALK_PAGE: u32 = 512;
 pub struct GuestDriver {
     name: String,
     pool: Arc<Pool>,
-}
-
-fn contract(op: &str, what: String) -> Error {
-    Error::new(ErrorKind::DriverFault)
-        .with_detail(format!("{op}: the guest broke the contract: {what}"))
 }
 
 /// Parameters as the guest receives them: text values, nested values as JSON.
@@ -78,30 +74,28 @@ fn value_json(v: &Value) -> serde_json::Value {
     }
 }
 
-fn time_of(op: &str, d: &super::bindings::Datetime) -> Result<SystemTime> {
+/// Checks of a guest's answers fail with what broke the contract; the caller then discards the
+/// instance that answered (`Pool::breach`).
+type Checked<T> = std::result::Result<T, String>;
+
+fn time_of(d: &super::bindings::Datetime) -> Checked<SystemTime> {
     if d.nanoseconds >= 1_000_000_000 {
-        return Err(contract(
-            op,
-            format!("nanoseconds {} out of range", d.nanoseconds),
-        ));
+        return Err(format!("nanoseconds {} out of range", d.nanoseconds));
     }
     UNIX_EPOCH
         .checked_add(Duration::new(d.seconds, d.nanoseconds))
-        .ok_or_else(|| contract(op, format!("time {}s out of range", d.seconds)))
+        .ok_or_else(|| format!("time {}s out of range", d.seconds))
 }
 
-fn file_info(op: &str, f: GuestFileInfo) -> Result<FileInfo> {
+fn file_info(f: GuestFileInfo) -> Checked<FileInfo> {
     if f.path != "/" && !is_valid(&f.path) {
-        return Err(contract(op, format!("invalid path {:?}", f.path)));
+        return Err(format!("invalid path {:?}", f.path));
     }
     if f.is_dir && f.size != 0 {
-        return Err(contract(
-            op,
-            format!("directory {} with size {}", f.path, f.size),
-        ));
+        return Err(format!("directory {} with size {}", f.path, f.size));
     }
     Ok(FileInfo {
-        mod_time: time_of(op, &f.mod_time)?,
+        mod_time: time_of(&f.mod_time)?,
         path: f.path,
         size: f.size,
         is_dir: f.is_dir,
@@ -148,6 +142,11 @@ impl GuestDriver {
 
     async fn any<T: Send + 'static>(&self, op: &'static str, call: GuestCall<T>) -> Result<T> {
         Ok(self.run(Target::Any, op, call).await?.value)
+    }
+
+    /// Fails a call whose answer broke the contract, discarding the instance that gave it.
+    async fn breach(&self, slot: &Slot, generation: u64, op: &str, what: String) -> Error {
+        self.pool.breach(slot, generation, op, what).await
     }
 
     fn mutated(&self) {
@@ -232,13 +231,14 @@ impl StorageDriver for GuestDriver {
                 .await?
                 .value;
             if chunk.len() > CHUNK {
-                return Err(contract(
-                    "read",
-                    format!(
-                        "a chunk of {} bytes, asked for at most {CHUNK}",
-                        chunk.len()
-                    ),
-                ));
+                let what = format!(
+                    "a chunk of {} bytes, asked for at most {CHUNK}",
+                    chunk.len()
+                );
+                let pool = &handle.pool;
+                return Err(pool
+                    .breach(&handle.slot, handle.generation, "read", what)
+                    .await);
             }
             if chunk.is_empty() {
                 return Ok(None);
@@ -268,29 +268,35 @@ impl StorageDriver for GuestDriver {
 
     async fn stat(&self, path: &str) -> Result<FileInfo> {
         let p = path.to_owned();
-        let info = self
-            .any("stat", guest!(|d, s, r| d.call_stat(s, r, &p)))
+        let placed = self
+            .run(Target::Any, "stat", guest!(|d, s, r| d.call_stat(s, r, &p)))
             .await?;
-        let info = file_info("stat", info)?;
-        if info.path != path {
-            return Err(contract(
-                "stat",
-                format!("asked for {path}, answered for {}", info.path),
-            ));
+        let checked = file_info(placed.value).and_then(|info| {
+            if info.path == path {
+                Ok(info)
+            } else {
+                Err(format!("asked for {path}, answered for {}", info.path))
+            }
+        });
+        match checked {
+            Ok(info) => Ok(info),
+            Err(what) => Err(self
+                .breach(&placed.slot, placed.generation, "stat", what)
+                .await),
         }
-        Ok(info)
     }
 
     async fn list(&self, path: &str) -> Result<Vec<String>> {
         let p = path.to_owned();
-        let mut children = self
-            .any("list", guest!(|d, s, r| d.call_list(s, r, &p)))
+        let placed = self
+            .run(Target::Any, "list", guest!(|d, s, r| d.call_list(s, r, &p)))
             .await?;
+        let mut children = placed.value;
         if let Some(bad) = children.iter().find(|c| !is_valid(c) || parent(c) != path) {
-            return Err(contract(
-                "list",
-                format!("{bad:?} is not a child of {path}"),
-            ));
+            let what = format!("{bad:?} is not a child of {path}");
+            return Err(self
+                .breach(&placed.slot, placed.generation, "list", what)
+                .await);
         }
         // Sorting costs nothing on a sorted answer and holds every guest to byte order.
         children.sort_unstable();
@@ -345,17 +351,17 @@ impl StorageDriver for GuestDriver {
         loop {
             let seen = mutations.load(Ordering::Relaxed);
             let (p, from) = (path.to_owned(), resume.clone());
-            let page = self
-                .any(
+            let placed = self
+                .run(
+                    Target::Any,
                     "walk",
                     guest!(|d, s, r| d.call_walk(s, r, &p, from.as_ref(), WALK_PAGE)),
                 )
                 .await?;
+            let (page, slot, generation) = (placed.value, placed.slot, placed.generation);
+            let breach = async |what: String| self.breach(&slot, generation, "walk", what).await;
             if page.entries.len() > WALK_PAGE as usize {
-                return Err(contract(
-                    "walk",
-                    format!("a page of {} entries", page.entries.len()),
-                ));
+                return Err(breach(format!("a page of {} entries", page.entries.len())).await);
             }
             let mut refetch = false;
             for entry in page.entries {
@@ -364,17 +370,17 @@ impl StorageDriver for GuestDriver {
                     refetch = true;
                     break;
                 }
-                let info = file_info("walk", entry)?;
+                let info = match file_info(entry) {
+                    Ok(info) => info,
+                    Err(what) => return Err(breach(what).await),
+                };
                 if !(path == "/" || is_ancestor(path, &info.path)) || info.path == path {
-                    return Err(contract(
-                        "walk",
-                        format!("{} is not under {path}", info.path),
-                    ));
+                    return Err(breach(format!("{} is not under {path}", info.path)).await);
                 }
                 if let Some(prev) = &last
                     && walk_order(prev, &info.path).is_ge()
                 {
-                    return Err(contract("walk", format!("{} came after {prev}", info.path)));
+                    return Err(breach(format!("{} came after {prev}", info.path)).await);
                 }
                 last = Some(info.path.clone());
                 match visitor(&info)? {
@@ -392,10 +398,7 @@ impl StorageDriver for GuestDriver {
                 return Ok(());
             }
             if !refetch && resume.is_none() {
-                return Err(contract(
-                    "walk",
-                    "an empty page that does not end the walk".into(),
-                ));
+                return Err(breach("an empty page that does not end the walk".into()).await);
             }
         }
     }
@@ -505,7 +508,7 @@ enum Finish {
 impl FileWriter for GuestWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         let w = self.handle.resource;
-        let size = self
+        let placed = self
             .handle
             .pool
             .call(
@@ -523,13 +526,14 @@ impl FileWriter for GuestWriter {
                     })
                 }),
             )
-            .await?
-            .value;
+            .await?;
+        let size = placed.value;
         if size < self.size {
-            return Err(contract(
-                "write",
-                format!("size went back from {} to {size}", self.size),
-            ));
+            let what = format!("size went back from {} to {size}", self.size);
+            let pool = &self.handle.pool;
+            return Err(pool
+                .breach(&placed.slot, placed.generation, "write", what)
+                .await);
         }
         self.size = size;
         Ok(())

@@ -197,6 +197,19 @@ impl Pool {
         })
     }
 
+    /// Discards the instance (`generation` in `slot`) whose answer to `op` broke the contract,
+    /// as found by the adapter once the call returned, and describes the fault. It counts like a
+    /// trap: readers and writers on that instance fail from now on, the next call gets a fresh
+    /// instance, and a guest that keeps breaking the contract meets the restart budget.
+    pub async fn breach(&self, slot: &Slot, generation: u64, op: &str, what: String) -> Error {
+        let mut guard = slot.live.lock().await;
+        if guard.as_ref().is_some_and(|l| l.generation == generation) {
+            *guard = None;
+        }
+        drop(guard);
+        self.fault(op, &wasmtime::Error::msg(what), false, 0)
+    }
+
     /// Records a fault of an instance and describes it.
     fn fault(&self, op: &str, e: &wasmtime::Error, memory_exceeded: bool, limit: u64) -> Error {
         self.budget
