@@ -363,6 +363,11 @@ impl StorageDriver for GuestDriver {
             if page.entries.len() > WALK_PAGE as usize {
                 return Err(breach(format!("a page of {} entries", page.entries.len())).await);
             }
+            // Checked on every page, not only the first: resuming at the same point again
+            // and again would never end.
+            if page.entries.is_empty() && !page.done {
+                return Err(breach("an empty page that does not end the walk".into()).await);
+            }
             let mut refetch = false;
             for entry in page.entries {
                 if mutations.load(Ordering::Relaxed) != seen {
@@ -396,9 +401,6 @@ impl StorageDriver for GuestDriver {
             }
             if page.done && !refetch {
                 return Ok(());
-            }
-            if !refetch && resume.is_none() {
-                return Err(breach("an empty page that does not end the walk".into()).await);
             }
         }
     }
