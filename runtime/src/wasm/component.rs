@@ -11,6 +11,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{Capability, StorageDriver as World, StorageDriverPre};
 use super::engine::GuestRuntime;
+use super::instance::by_deadline;
 use super::policy::SandboxPolicy;
 use super::state::State;
 use crate::error::{Error, ErrorKind, Result};
@@ -137,14 +138,12 @@ impl GuestComponent {
             ..SandboxPolicy::default()
         };
         let (mut store, world) = self.instantiate("describe", &policy).await?;
-        let info = world
-            .wharf_storage_manifest()
-            .call_describe(&mut store)
-            .await
-            .map_err(|e| {
-                Error::new(ErrorKind::DriverFault)
-                    .with_detail(format!("{}: describe failed: {e:#}", self.label))
-            })?;
+        let deadline = store.data().deadline;
+        let describe = world.wharf_storage_manifest().call_describe(&mut store);
+        let info = by_deadline(deadline, describe).await.map_err(|e| {
+            Error::new(ErrorKind::DriverFault)
+                .with_detail(format!("{}: describe failed: {e:#}", self.label))
+        })?;
         Ok(Manifest {
             name: info.name,
             wit_version: info.wit_version,

@@ -3,12 +3,14 @@
 //! instance, serialises the calls into it, and is refilled on demand. Every call runs in a task
 //! of its own, so a caller that goes away mid-call cannot leave an instance half-entered.
 //!
-//! A trap, a deadline or a broken contract ends the instance: the call fails with `Timeout` or
+//! A trap, a deadline (met in guest code by epoch interruption, in a host call the guest blocks
+//! in by a timer) or a broken contract ends the instance: the call fails with `Timeout` or
 //! `DriverFault` and the next call gets a fresh instance, unless the restart budget is spent
 //! (too many faults within the window), in which case new instances are refused for a back-off
 //! period that doubles up to a minute.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +25,23 @@ use super::component::GuestComponent;
 use super::policy::SandboxPolicy;
 use super::state::State;
 use crate::error::{Error, ErrorKind, Result};
+
+/// How long past its deadline a call may stay blocked in a host function (a sleep, a pending
+/// request), where epoch interruption cannot reach it, before the host stops waiting for it.
+const BLOCKED_GRACE: Duration = Duration::from_millis(100);
+
+/// Runs `call`, a call into an instance whose deadline is `deadline`, to its end, or fails it
+/// as interrupted when it is still blocked in the host a little after the deadline. Dropping the
+/// call unwinds the guest's stack; the instance must then be discarded.
+pub(crate) async fn by_deadline<T>(
+    deadline: Instant,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let until = tokio::time::Instant::from_std(deadline + BLOCKED_GRACE);
+    tokio::time::timeout_at(until, call)
+        .await
+        .unwrap_or_else(|_| Err(Trap::Interrupt.into()))
+}
 
 /// A live instance with its driver resource.
 pub(crate) struct Live {
@@ -124,11 +143,15 @@ impl Pool {
             .unwrap_or_else(|p| p.into_inner())
             .admit(Instant::now())?;
         let (mut store, world) = self.component.instantiate(&self.name, &self.policy).await?;
-        let created = world
-            .wharf_storage_driver()
-            .driver()
-            .call_create(&mut store, &self.params)
-            .await;
+        let deadline = store.data().deadline;
+        let created = by_deadline(
+            deadline,
+            world
+                .wharf_storage_driver()
+                .driver()
+                .call_create(&mut store, &self.params),
+        )
+        .await;
         match created {
             Ok(Ok(driver)) => Ok(Live {
                 store,
@@ -172,11 +195,12 @@ impl Pool {
             let Some(live) = guard.as_mut() else {
                 unreachable!("the slot was just filled")
             };
+            let deadline = Instant::now() + pool.policy.call_timeout;
             let state = live.store.data_mut();
-            state.deadline = Instant::now() + pool.policy.call_timeout;
+            state.deadline = deadline;
             state.limiter.exceeded = false;
             let generation = live.generation;
-            match call(live).await {
+            match by_deadline(deadline, call(live)).await {
                 Ok(Ok(value)) => Ok(Placed {
                     value,
                     slot: slot.clone(),
@@ -254,13 +278,18 @@ impl Pool {
             let Some(live) = guard.as_mut().filter(|l| l.generation == generation) else {
                 return;
             };
-            live.store.data_mut().deadline = Instant::now() + timeout;
-            let mut ok = true;
-            if close_writer {
-                let writer = live.world.wharf_storage_driver().writer();
-                ok = writer.call_close(&mut live.store, resource).await.is_ok();
-            }
-            if !ok || resource.resource_drop_async(&mut live.store).await.is_err() {
+            let deadline = Instant::now() + timeout;
+            live.store.data_mut().deadline = deadline;
+            let released = by_deadline(deadline, async {
+                if close_writer {
+                    let writer = live.world.wharf_storage_driver().writer();
+                    // A close the guest refuses leaves a healthy instance; a trap does not.
+                    let _refused = writer.call_close(&mut live.store, resource).await?;
+                }
+                resource.resource_drop_async(&mut live.store).await
+            })
+            .await;
+            if released.is_err() {
                 *guard = None;
             }
         });
