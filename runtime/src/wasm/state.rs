@@ -16,6 +16,19 @@ use crate::error::{Error, Result};
 
 /// Longest guest log line kept; the rest is cut.
 const MAX_LOG_LINE: usize = 4096;
+/// Bytes one `wasi:http` fields resource (a request's or response's headers) may hold in the
+/// host; going over it traps.
+const MAX_FIELDS_SIZE: usize = 64 << 10;
+
+/// Host resources (files, streams, pollables, HTTP fields and requests) one instance may hold at
+/// once. What they hold lives in the host's memory, beyond the guest's limit, and some are free
+/// to make (header fields need no grant), so their number scales with that limit: the fields
+/// they can hold stay about as large as the guest's own memory, never under 1024 resources.
+fn max_host_resources(memory_limit: u64) -> usize {
+    let n = memory_limit / MAX_FIELDS_SIZE as u64;
+    usize::try_from(n.clamp(1024, 1 << 16)).unwrap_or(1 << 16)
+}
+
 /// Log lines a guest may emit per second on average, and in a burst.
 const LOG_RATE: f64 = 50.0;
 const LOG_BURST: f64 = 200.0;
@@ -58,11 +71,15 @@ impl State {
         b.allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_SIZE);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(max_host_resources(policy.memory_limit));
         Ok(Self {
             wasi: b.build(),
-            http: WasiHttpCtx::new(),
+            http,
             hooks: HttpAllowList::new(policy.http_hosts.clone()),
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(policy.memory_limit),
             deadline: Instant::now() + policy.call_timeout,
             log: LogLimiter::default(),
