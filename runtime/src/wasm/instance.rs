@@ -251,8 +251,11 @@ impl Pool {
             Some(trap) => Error::new(ErrorKind::DriverFault).with_detail(format!(
                 "{op}: the guest trapped ({trap}); the instance was replaced"
             )),
+            // A host function's refusal shows as "error while executing at wasm backtrace …";
+            // the operator needs its cause (a host limit, a bad handle).
             None => Error::new(ErrorKind::DriverFault).with_detail(format!(
-                "{op}: the guest broke the contract ({e}); the instance was replaced"
+                "{op}: the guest broke the contract ({}); the instance was replaced",
+                e.root_cause()
             )),
         };
         tracing::warn!(driver = %self.name, component = %self.component.label, "{error}");
