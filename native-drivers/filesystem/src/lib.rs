@@ -85,16 +85,26 @@ impl FilesystemDriver {
         &self.config
     }
 
-    /// Runs `f` on the root directory on the blocking pool.
+    /// Runs `f` on the root directory without stalling the async runtime: on a multi-thread
+    /// runtime in `block_in_place` (the worker hands its other tasks to another thread and runs
+    /// `f` itself, so the call pays no round trip to the blocking pool — most calls are a few
+    /// microseconds of syscalls), elsewhere on the blocking pool.
     async fn blocking<T, F>(&self, op: &str, path: &str, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Dir) -> Result<T> + Send + 'static,
     {
-        let root = self.root.clone();
-        tokio::task::spawn_blocking(move || f(&root))
-            .await
-            .map_err(|e| from_join(e, op, path))?
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| f(&self.root))
+            }
+            _ => {
+                let root = self.root.clone();
+                tokio::task::spawn_blocking(move || f(&root))
+                    .await
+                    .map_err(|e| from_join(e, op, path))?
+            }
+        }
     }
 }
 
