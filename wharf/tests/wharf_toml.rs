@@ -1,0 +1,84 @@
+//! A guest driver configured the way an operator does it: a `wharf.toml` naming a component
+//! file, default parameters and a sandbox policy, registered next to the built-in drivers.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use wharf::config::WharfConfig;
+use wharf::wasm::{GuestRuntime, register_config};
+use wharf::{DriverRegistry, ErrorKind, Params, WithBuiltin};
+
+fn write_config(dir: &Path, data: &Path) -> std::path::PathBuf {
+    std::fs::write(dir.join("fs.wasm"), wharf::guests::FILESYSTEM_WASM).expect("write component");
+    let config = dir.join("wharf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[drivers.blobs]\ncomponent = \"fs.wasm\"\nparams = {{ rootdirectory = \"/data\" }}\n\
+             sandbox = {{ memory = \"64MiB\", timeout = \"5s\", instances = 2, dirs = [\"{}:/data\"] }}\n",
+            data.display()
+        ),
+    )
+    .expect("write wharf.toml");
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wharf_toml_registers_a_sandboxed_guest() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data directory");
+    let config = WharfConfig::load(&write_config(dir.path(), &data)).expect("load wharf.toml");
+
+    let mut registry = DriverRegistry::with_builtin();
+    register_config(&mut registry, &GuestRuntime::global().expect("runtime"), &config)
+        .await
+        .expect("register the configured guest");
+    assert!(registry.names().contains(&"blobs"));
+
+    let driver = registry.create("blobs", Params::new()).await.expect("create");
+    driver
+        .put_content("/a/b", Bytes::from_static(b"hello"))
+        .await
+        .expect("put");
+    // The guest wrote into the granted host directory, in the reference layout.
+    assert_eq!(std::fs::read(data.join("a/b")).expect("host file"), b"hello");
+
+    // Registering the same names again is refused, naming the driver.
+    let e = register_config(&mut registry, &GuestRuntime::global().expect("runtime"), &config)
+        .await
+        .expect_err("duplicate");
+    assert_eq!(e.kind(), &ErrorKind::Registry);
+    assert!(e.to_string().contains("blobs"), "{e}");
+
+    // A parameter the guest does not know is named in the error.
+    let e = registry
+        .create("blobs", Params::from_pairs([("rootdirectroy", "/data")]))
+        .await
+        .err()
+        .expect("unknown parameter");
+    assert!(e.to_string().contains("rootdirectroy"), "{e}");
+    driver.delete("/a").await.expect("delete");
+}
+
+#[tokio::test]
+async fn bad_sandbox_is_named() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("fs.wasm"), wharf::guests::FILESYSTEM_WASM).expect("write");
+    let config = WharfConfig::from_toml(
+        "[drivers.x]\ncomponent = \"fs.wasm\"\nsandbox = { memroy = \"1MiB\" }\n",
+        dir.path(),
+    )
+    .expect("parse");
+    let mut registry = DriverRegistry::new();
+    let e = register_config(&mut registry, &GuestRuntime::global().expect("runtime"), &config)
+        .await
+        .expect_err("unknown sandbox key");
+    assert!(e.to_string().contains("memroy"), "{e}");
+    let missing = WharfConfig::from_toml("[drivers.y]\ncomponent = \"nope.wasm\"\n", dir.path())
+        .expect("parse");
+    let e = register_config(&mut registry, &GuestRuntime::global().expect("runtime"), &missing)
+        .await
+        .expect_err("missing component");
+    assert!(e.to_string().contains("nope.wasm"), "{e}");
+}
