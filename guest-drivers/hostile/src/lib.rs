@@ -17,7 +17,10 @@
 //! | `honest` | nothing |
 //! | `loop` | `get_content` spins forever |
 //! | `sleep` | `get_content` blocks in a host call (a one-hour sleep) |
+//! | `sleep-create` | `create` blocks in a host call, whatever the path |
+//! | `sleep-close` | closing a writer there blocks in a host call |
 //! | `grow` | `get_content` allocates (and touches) memory without bound |
+//! | `grow-host` | `get_content` makes the host allocate without bound: `wasi:http` header fields of 32 KiB each, kept forever (no grant is needed to make them) |
 //! | `stack` | `get_content` recurses without bound |
 //! | `panic` | `get_content` panics (a trap) |
 //! | `escape` | `get_content` tries to reach outside `/data` and answers a report (see [`escape`]); parameter `outside` |
@@ -58,7 +61,10 @@ enum Mode {
     Honest,
     Loop,
     Sleep,
+    SleepCreate,
+    SleepClose,
     Grow,
+    GrowHost,
     Stack,
     Panic,
     Escape,
@@ -75,11 +81,14 @@ enum Mode {
     Env,
 }
 
-const MODES: [(&str, Mode); 18] = [
+const MODES: [(&str, Mode); 21] = [
     ("honest", Mode::Honest),
     ("loop", Mode::Loop),
     ("sleep", Mode::Sleep),
+    ("sleep-create", Mode::SleepCreate),
+    ("sleep-close", Mode::SleepClose),
     ("grow", Mode::Grow),
+    ("grow-host", Mode::GrowHost),
     ("stack", Mode::Stack),
     ("panic", Mode::Panic),
     ("escape", Mode::Escape),
@@ -160,6 +169,12 @@ fn install_panic_hook() {
             log(Level::Error, &format!("hostile guest panicked: {panic}"));
         }));
     });
+}
+
+/// Blocks in a host call (`wasi:clocks` through `std::thread::sleep`) for an hour, where
+/// epoch interruption cannot reach the guest.
+fn sleep_an_hour() {
+    std::thread::sleep(Duration::from_secs(3600));
 }
 
 fn spin_forever() -> ! {
@@ -336,6 +351,9 @@ impl wit::GuestDriver for HostileDriver {
         install_panic_hook();
         let settings =
             Settings::from_params(Params::new(params.into_iter().map(|p| (p.key, p.value))))?;
+        if settings.mode == Mode::SleepCreate {
+            sleep_an_hour();
+        }
         Ok(wit::Driver::new(Self {
             honest: Honest,
             settings: Rc::new(settings),
@@ -348,10 +366,11 @@ impl wit::GuestDriver for HostileDriver {
             match s.mode {
                 Mode::Loop => spin_forever(),
                 Mode::Sleep => {
-                    std::thread::sleep(Duration::from_secs(3600));
+                    sleep_an_hour();
                     return Ok(b"woke up".to_vec());
                 }
                 Mode::Grow => grow_forever(),
+                Mode::GrowHost => net::grow_host_forever(),
                 Mode::Stack => return Ok(recurse(0).to_le_bytes().to_vec()),
                 Mode::Panic => panic!("hostile guest: panic on cue"),
                 Mode::Escape => return Ok(escape::report(&s.outside).into_bytes()),
@@ -386,6 +405,7 @@ impl wit::GuestDriver for HostileDriver {
             writes: Cell::new(0),
             trap_after: s.fires(Mode::TrapWriter, &path).then_some(s.trap_after),
             shrinks: s.fires(Mode::ShrinkingWriter, &path),
+            sleeps_on_close: s.fires(Mode::SleepClose, &path),
         }))
     }
 
@@ -475,13 +495,14 @@ impl wit::GuestReader for HostileReader {
     }
 }
 
-/// A writer: the honest upload, trapping or lying about its size on cue. The host keeps the
-/// writer state rules, so this one does not.
+/// A writer: the honest upload, trapping, lying about its size or blocking on close on cue.
+/// The host keeps the writer state rules, so this one does not.
 pub struct HostileWriter {
     upload: RefCell<FileUpload>,
     writes: Cell<u64>,
     trap_after: Option<u64>,
     shrinks: bool,
+    sleeps_on_close: bool,
 }
 
 impl wit::GuestWriter for HostileWriter {
@@ -503,6 +524,9 @@ impl wit::GuestWriter for HostileWriter {
     }
 
     fn close(&self) -> WitResult<()> {
+        if self.sleeps_on_close {
+            sleep_an_hour();
+        }
         Ok(self.upload.borrow_mut().close()?)
     }
 

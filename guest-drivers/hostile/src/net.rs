@@ -1,7 +1,8 @@
 //! Outbound network attempts of the hostile guest: an HTTP GET through `wasi:http`'s outgoing
 //! handler (the only way out the sandbox offers, behind the operator's host allow-list), and a
 //! raw TCP connection through `std::net` (`wasi:sockets`, which the sandbox keeps closed). A
-//! refusal comes back as a clean `permission-denied` error, never as a trap.
+//! refusal comes back as a clean `permission-denied` error, never as a trap. And a way to make
+//! the host allocate for the guest without any grant: `wasi:http` header fields.
 
 use std::io::ErrorKind;
 
@@ -78,5 +79,22 @@ pub fn tcp_connect(addr: &str) -> Result<Vec<u8>> {
             format!("TCP connection to {addr} failed ({:?}): {e}", e.kind()),
             false,
         )),
+    }
+}
+
+/// Makes header-field resources in the host, 32 KiB in each (under the host's limit for one,
+/// since going over it traps), and keeps them all: host memory the guest's memory limit does not
+/// see.
+pub fn grow_host_forever() -> ! {
+    let value = vec![b'v'; 8 << 10];
+    let mut kept = Vec::new();
+    loop {
+        let fields = Fields::new();
+        for i in 0..4 {
+            if fields.append(&format!("x-{i}"), &value).is_err() {
+                break;
+            }
+        }
+        kept.push(fields);
     }
 }
