@@ -369,9 +369,11 @@ impl StorageDriver for GuestDriver {
                 return Err(breach("an empty page that does not end the walk".into()).await);
             }
             let mut refetch = false;
-            for entry in page.entries {
-                if mutations.load(Ordering::Relaxed) != seen {
-                    // The visitor changed the storage: what is left of this page may be stale.
+            for (i, entry) in page.entries.into_iter().enumerate() {
+                // After a visitor call changed the storage, what is left of this page may be
+                // stale: fetch it again. The first entry of a page is always taken, so writes
+                // elsewhere can never keep a walk from progressing.
+                if i > 0 && mutations.load(Ordering::Relaxed) != seen {
                     refetch = true;
                     break;
                 }
