@@ -31,23 +31,37 @@ async fn wharf_toml_registers_a_sandboxed_guest() {
     let config = WharfConfig::load(&write_config(dir.path(), &data)).expect("load wharf.toml");
 
     let mut registry = DriverRegistry::with_builtin();
-    register_config(&mut registry, &GuestRuntime::global().expect("runtime"), &config)
-        .await
-        .expect("register the configured guest");
+    register_config(
+        &mut registry,
+        &GuestRuntime::global().expect("runtime"),
+        &config,
+    )
+    .await
+    .expect("register the configured guest");
     assert!(registry.names().contains(&"blobs"));
 
-    let driver = registry.create("blobs", Params::new()).await.expect("create");
+    let driver = registry
+        .create("blobs", Params::new())
+        .await
+        .expect("create");
     driver
         .put_content("/a/b", Bytes::from_static(b"hello"))
         .await
         .expect("put");
     // The guest wrote into the granted host directory, in the reference layout.
-    assert_eq!(std::fs::read(data.join("a/b")).expect("host file"), b"hello");
+    assert_eq!(
+        std::fs::read(data.join("a/b")).expect("host file"),
+        b"hello"
+    );
 
     // Registering the same names again is refused, naming the driver.
-    let e = register_config(&mut registry, &GuestRuntime::global().expect("runtime"), &config)
-        .await
-        .expect_err("duplicate");
+    let e = register_config(
+        &mut registry,
+        &GuestRuntime::global().expect("runtime"),
+        &config,
+    )
+    .await
+    .expect_err("duplicate");
     assert_eq!(e.kind(), &ErrorKind::Registry);
     assert!(e.to_string().contains("blobs"), "{e}");
 
@@ -71,14 +85,22 @@ async fn bad_sandbox_is_named() {
     )
     .expect("parse");
     let mut registry = DriverRegistry::new();
-    let e = register_config(&mut registry, &GuestRuntime::global().expect("runtime"), &config)
-        .await
-        .expect_err("unknown sandbox key");
+    let e = register_config(
+        &mut registry,
+        &GuestRuntime::global().expect("runtime"),
+        &config,
+    )
+    .await
+    .expect_err("unknown sandbox key");
     assert!(e.to_string().contains("memroy"), "{e}");
     let missing = WharfConfig::from_toml("[drivers.y]\ncomponent = \"nope.wasm\"\n", dir.path())
         .expect("parse");
-    let e = register_config(&mut registry, &GuestRuntime::global().expect("runtime"), &missing)
-        .await
-        .expect_err("missing component");
+    let e = register_config(
+        &mut registry,
+        &GuestRuntime::global().expect("runtime"),
+        &missing,
+    )
+    .await
+    .expect_err("missing component");
     assert!(e.to_string().contains("nope.wasm"), "{e}");
 }
