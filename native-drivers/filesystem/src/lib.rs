@@ -4,8 +4,8 @@
 //!
 //! Every access goes through one `cap_std::fs::Dir` opened on the root, so no path — not even
 //! one through a symbolic link planted inside the root — reaches a file outside it. Blocking
-//! I/O runs on tokio's blocking pool, one hop per operation (per chunk for streams, per
-//! directory for walks). `put_content` and `commit` write a file beside the target, sync it and
+//! I/O never stalls the async runtime: `block_in_place` on a multi-thread runtime, else tokio's
+//! blocking pool (readers and writers use the pool, one hop per chunk). `put_content` and `commit` write a file beside the target, sync it and
 //! rename it into place, so readers see the old content or the new, whole. See `layout` for the
 //! driver's own files and README.md for the full mapping and its limits.
 
