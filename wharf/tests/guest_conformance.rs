@@ -69,3 +69,53 @@ mod guest_filesystem {
 
     wharf_testsuite::conformance_tests!(make_fixture);
 }
+
+/// A caller that stops waiting (a client hanging up, a request timeout) must not cost a stateful
+/// guest its data: the call it left behind finishes on its own, and the instance stays whole.
+mod callers_that_go_away {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stateful_guest_keeps_its_data() {
+        let registry = DriverRegistry::with_builtin();
+        let params = Params::from_pairs([("namespace", "callers-that-go-away")]);
+        let driver = registry
+            .create(wharf::guests::INMEMORY, params)
+            .await
+            .expect("create the in-memory guest driver");
+        driver
+            .put_content("/keep", Bytes::from_static(b"kept"))
+            .await
+            .expect("put /keep");
+        // Copying 32 MiB into the guest and storing it spans several epoch ticks, at each of
+        // which the call yields: a timeout of a few milliseconds leaves it mid-call.
+        let big = Bytes::from(vec![7u8; 32 << 20]);
+        let mut abandoned = 0;
+        for ms in 1..=12 {
+            let put = driver.put_content("/big", big.clone());
+            if tokio::time::timeout(Duration::from_millis(ms), put)
+                .await
+                .is_err()
+            {
+                abandoned += 1;
+            }
+        }
+        assert!(
+            abandoned > 0,
+            "no call was abandoned; the test proves nothing"
+        );
+        let kept = driver.get_content("/keep").await.expect("get /keep");
+        assert_eq!(&kept[..], b"kept", "the instance lost its data");
+        driver
+            .put_content("/big", big.clone())
+            .await
+            .expect("a last put");
+        let got = driver.get_content("/big").await.expect("get /big");
+        assert_eq!(got.len(), big.len());
+        assert!(got.iter().all(|&b| b == 7));
+    }
+}

@@ -1,7 +1,9 @@
 //! Guest instances and how calls reach them. A driver owns a pool of slots (one for a stateful
 //! guest, the policy's instance count for a stateless one); each slot holds at most one live
-//! instance, serialises the calls into it, and is refilled on demand. Every call runs in a task
-//! of its own, so a caller that goes away mid-call cannot leave an instance half-entered.
+//! instance, serialises the calls into it, and is refilled on demand. A call runs in its
+//! caller's task (no hand-off between threads on the way in or out); if the caller goes away
+//! mid-call, the call is handed to a task of its own and finishes there, so an instance is never
+//! left half-entered — a stateful guest's data survives a client that hangs up.
 //!
 //! A trap, a deadline (met in guest code by epoch interruption, in a host call the guest blocks
 //! in by a timer) or a broken contract ends the instance: the call fails with `Timeout` or
@@ -11,8 +13,10 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -176,7 +180,7 @@ impl Pool {
         call: GuestCall<T>,
     ) -> Result<Placed<T>> {
         let pool = self.clone();
-        let task = tokio::spawn(async move {
+        Detached::new(async move {
             let (slot, mut guard) = match target {
                 Target::Any => pool.acquire().await,
                 Target::Pinned(slot, generation) => {
@@ -189,6 +193,9 @@ impl Pool {
                     (slot, guard)
                 }
             };
+            if guard.as_ref().is_some_and(|l| l.store.data().in_call) {
+                *guard = None;
+            }
             if guard.is_none() {
                 *guard = Some(pool.start().await?);
             }
@@ -199,8 +206,11 @@ impl Pool {
             let state = live.store.data_mut();
             state.deadline = deadline;
             state.limiter.exceeded = false;
+            state.in_call = true;
             let generation = live.generation;
-            match by_deadline(deadline, call(live)).await {
+            let outcome = by_deadline(deadline, call(live)).await;
+            live.store.data_mut().in_call = false;
+            match outcome {
                 Ok(Ok(value)) => Ok(Placed {
                     value,
                     slot: slot.clone(),
@@ -214,11 +224,8 @@ impl Pool {
                     Err(error)
                 }
             }
-        });
-        task.await.unwrap_or_else(|e| {
-            Err(Error::new(ErrorKind::DriverFault)
-                .with_detail(format!("{op}: host task failed: {e}")))
         })
+        .await
     }
 
     /// Discards the instance (`generation` in `slot`) whose answer to `op` broke the contract,
@@ -278,7 +285,10 @@ impl Pool {
         let timeout = self.policy.call_timeout;
         handle.spawn(async move {
             let mut guard = slot.live.lock().await;
-            let Some(live) = guard.as_mut().filter(|l| l.generation == generation) else {
+            let Some(live) = guard
+                .as_mut()
+                .filter(|l| l.generation == generation && !l.store.data().in_call)
+            else {
                 return;
             };
             let deadline = Instant::now() + timeout;
@@ -296,6 +306,47 @@ impl Pool {
                 *guard = None;
             }
         });
+    }
+}
+
+/// A call that runs in its caller's task and, should the caller drop it before it ends, is
+/// handed to a task of its own to finish (its result unread), so the instance it entered is left
+/// whole. Cheaper than a task per call: no cross-thread wake-up on the way in or out.
+struct Detached<T: Send + 'static> {
+    call: Option<Pin<Box<dyn Future<Output = T> + Send>>>,
+}
+
+impl<T: Send + 'static> Detached<T> {
+    fn new(call: impl Future<Output = T> + Send + 'static) -> Self {
+        Self {
+            call: Some(Box::pin(call)),
+        }
+    }
+}
+
+impl<T: Send + 'static> Future for Detached<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let Some(call) = self.call.as_mut() else {
+            panic!("a guest call polled after it ended")
+        };
+        let out = std::task::ready!(call.as_mut().poll(cx));
+        self.call = None;
+        Poll::Ready(out)
+    }
+}
+
+impl<T: Send + 'static> Drop for Detached<T> {
+    fn drop(&mut self) {
+        let Some(call) = self.call.take() else { return };
+        // With no runtime (it is shutting down) the call is dropped here; the instance it was
+        // in is then marked `in_call` and discarded by the next call that finds it.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _unread = call.await;
+            });
+        }
     }
 }
 

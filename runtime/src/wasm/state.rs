@@ -42,6 +42,9 @@ pub struct State {
     pub limiter: MemoryLimiter,
     /// When the current call must end (checked at every epoch tick).
     pub deadline: Instant,
+    /// Set while a call is inside the instance; an instance found with it set was left
+    /// mid-call (its caller's future was dropped with no runtime to finish it) and is discarded.
+    pub in_call: bool,
     log: LogLimiter,
     driver: String,
 }
@@ -82,6 +85,7 @@ impl State {
             table,
             limiter: MemoryLimiter::new(policy.memory_limit),
             deadline: Instant::now() + policy.call_timeout,
+            in_call: false,
             log: LogLimiter::default(),
             driver: driver.to_owned(),
         })
