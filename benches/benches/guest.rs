@@ -3,7 +3,8 @@
 //! per-call overhead), the time from a cached component to a ready driver, and the time to a
 //! fresh instance (what replacing a faulted instance costs).
 //!
-//! `cargo bench -p wharf-benches --bench guest`.
+//! `cargo bench -p wharf-benches --bench guest` (per-call figures for the in-memory and the
+//! filesystem drivers, native and guest; start-up figures for the in-memory guest).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,13 +18,24 @@ use wharf::{DriverRegistry, Params, StorageDriver, WithBuiltin};
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new().expect("tokio runtime");
     let registry = DriverRegistry::with_builtin();
-    let drivers: Vec<(&str, Arc<dyn StorageDriver>)> = ["inmemory", wharf::guests::INMEMORY]
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let root = |sub: &str| {
+        let path = dir.path().join(sub);
+        std::fs::create_dir(&path).expect("root directory");
+        Params::from_pairs([("rootdirectory", path.to_string_lossy().into_owned())])
+    };
+    let targets = [
+        ("inmemory", Params::new()),
+        (wharf::guests::INMEMORY, Params::new()),
+        ("filesystem", root("native")),
+        (wharf::guests::FILESYSTEM, root("guest")),
+    ];
+    let drivers: Vec<(&str, Arc<dyn StorageDriver>)> = targets
         .into_iter()
-        .map(|name| {
+        .map(|(name, params)| {
             (
                 name,
-                rt.block_on(registry.create(name, Params::new()))
-                    .expect("driver"),
+                rt.block_on(registry.create(name, params)).expect("driver"),
             )
         })
         .collect();

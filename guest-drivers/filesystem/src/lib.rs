@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod layout;
+mod listing;
 mod writer;
 
 use std::fs::{self, File};
@@ -151,23 +152,13 @@ impl Driver for FilesystemDriver {
     }
 
     fn list(&self, path: &str) -> Result<Vec<String>> {
-        let entries = fs::read_dir(full_path(&self.root, path))
+        let names = listing::names(&full_path(&self.root, path))
             .map_err(|e| Error::from_io(e, "list", path))?;
-        let mut children = Vec::new();
-        for entry in entries {
-            let entry = match entry {
-                Ok(entry) => entry,
-                // WASI looks each entry up as it is read: one renamed or removed meanwhile (a
-                // temporary file being committed, say) is simply no longer there.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::from_io(e, "list", path)),
-            };
-            if let Some(name) = entry.file_name().to_str()
-                && is_visible(name)
-            {
-                children.push(join(path, name));
-            }
-        }
+        let mut children: Vec<String> = names
+            .iter()
+            .filter(|name| is_visible(name))
+            .map(|name| join(path, name))
+            .collect();
         children.sort_unstable();
         Ok(children)
     }

@@ -47,6 +47,26 @@ pub(crate) async fn by_deadline<T>(
         .unwrap_or_else(|_| Err(Trap::Interrupt.into()))
 }
 
+/// Runs `call` into an instance (see [`by_deadline`]). When the instance's file operations
+/// block its thread (`blocking`, a guest with a directory) and this is a worker of a
+/// multi-thread runtime, the call runs in `block_in_place`, so the worker's other tasks move to
+/// another thread while the guest waits on the disk.
+pub(crate) async fn enter<T>(
+    blocking: bool,
+    deadline: Instant,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if blocking && multi_thread {
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(by_deadline(deadline, call))
+        })
+    } else {
+        by_deadline(deadline, call).await
+    }
+}
+
 /// A live instance with its driver resource.
 pub(crate) struct Live {
     pub store: Store<State>,
@@ -148,7 +168,9 @@ impl Pool {
             .admit(Instant::now())?;
         let (mut store, world) = self.component.instantiate(&self.name, &self.policy).await?;
         let deadline = store.data().deadline;
-        let created = by_deadline(
+        let blocking = store.data().blocking;
+        let created = enter(
+            blocking,
             deadline,
             world
                 .wharf_storage_driver()
@@ -208,7 +230,8 @@ impl Pool {
             state.limiter.exceeded = false;
             state.in_call = true;
             let generation = live.generation;
-            let outcome = by_deadline(deadline, call(live)).await;
+            let blocking = state.blocking;
+            let outcome = enter(blocking, deadline, call(live)).await;
             live.store.data_mut().in_call = false;
             match outcome {
                 Ok(Ok(value)) => Ok(Placed {
@@ -293,7 +316,8 @@ impl Pool {
             };
             let deadline = Instant::now() + timeout;
             live.store.data_mut().deadline = deadline;
-            let released = by_deadline(deadline, async {
+            let blocking = live.store.data().blocking;
+            let released = enter(blocking, deadline, async {
                 if close_writer {
                     let writer = live.world.wharf_storage_driver().writer();
                     // A close the guest refuses leaves a healthy instance; a trap does not.

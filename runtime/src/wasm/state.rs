@@ -45,6 +45,8 @@ pub struct State {
     /// Set while a call is inside the instance; an instance found with it set was left
     /// mid-call (its caller's future was dropped with no runtime to finish it) and is discarded.
     pub in_call: bool,
+    /// True when the guest's file operations block the thread running it.
+    pub blocking: bool,
     log: LogLimiter,
     driver: String,
 }
@@ -56,6 +58,13 @@ impl State {
         for (k, v) in &policy.env {
             b.env(k, v);
         }
+        // A guest with a directory does its file operations on the thread running it rather
+        // than handing each to tokio's blocking pool and back (a hand-off per WASI call costs
+        // more than the syscall); its calls then run in `block_in_place` (see `instance::enter`),
+        // as the native filesystem driver's do.
+        let blocking = !policy.dirs.is_empty();
+        // Set before the preopens: each takes the setting when it is made.
+        b.allow_blocking_current_thread(blocking);
         for grant in &policy.dirs {
             let perms = if grant.read_only {
                 FsPerms::ReadOnly
@@ -86,6 +95,7 @@ impl State {
             limiter: MemoryLimiter::new(policy.memory_limit),
             deadline: Instant::now() + policy.call_timeout,
             in_call: false,
+            blocking,
             log: LogLimiter::default(),
             driver: driver.to_owned(),
         })
