@@ -3,6 +3,9 @@
 //! and three small interceptors: request counting (and `loglevel` logging), the `useragent`
 //! suffix, and the host swap that makes pre-signed URLs for `redirectendpoint`.
 //!
+//! Checksums: the SDK's flexible checksums only where S3 requires one, for the widest
+//! compatibility with S3-compatible stores.
+//!
 //! Retries: the SDK's standard strategy (three attempts, with back-off) for every call except the
 //! two that are not idempotent, CreateMultipartUpload and CompleteMultipartUpload, which the
 //! driver sends once (see [`once`]).
@@ -16,7 +19,10 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::config::interceptors::{
     BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
-use aws_sdk_s3::config::{ConfigBag, Intercept, Region, RuntimeComponents, SharedHttpClient};
+use aws_sdk_s3::config::{
+    ConfigBag, Intercept, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    RuntimeComponents, SharedHttpClient,
+};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -189,6 +195,11 @@ pub(crate) async fn build(config: &Config) -> Result<Clients> {
         .credentials_provider(credentials)
         .http_client(http)
         .retry_config(RetryConfig::standard())
+        // Flexible checksums only where the API requires them (DeleteObjects): many
+        // S3-compatible stores refuse the newer checksum headers on uploads, and payloads are
+        // covered by the SigV4 payload hash anyway.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
         .force_path_style(config.force_path_style)
         .use_dual_stack(config.use_dual_stack)
         .use_fips(config.use_fips_endpoint)
