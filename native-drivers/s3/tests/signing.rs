@@ -172,6 +172,9 @@ async fn requests_and_presigned_urls_are_signed_right() {
     let (status, headers, _) = fetch_async("HEAD", head).await;
     assert_eq!(status, 200, "HEAD of the pre-signed URL");
     assert_eq!(header(&headers, "content-length"), Some("100000"));
+    // The method is signed: a HEAD with the GET URL is refused, which is why `redirect_url`
+    // signs each method on its own.
+    assert_eq!(fetch_async("HEAD", url.clone()).await.0, 403);
     // A tampered signature is refused: the server really checks.
     let sig = url
         .find("X-Amz-Signature=")
