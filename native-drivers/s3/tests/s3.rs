@@ -65,11 +65,15 @@ async fn put_all(d: &Arc<dyn StorageDriver>, files: &[String]) {
 async fn delete_1005_objects_in_pages_of_1000() {
     let bucket = common::moto_bucket("delete").await;
     let (counted, d) = common::moto_driver_counted(&bucket, &[("rootdirectory", "r")]).await;
-    let files: Vec<String> = (0..1005).map(|i| format!("/big/{}/f{i}", i % 7)).collect();
+    let files: Vec<String> = (0..1005).map(|i| format!("/big/f{i:04}")).collect();
     put_all(&d, &files).await;
     d.put_content("/big-sibling", Bytes::from_static(b"keep"))
         .await
         .unwrap();
+    // Listing 1005 children takes two pages, and comes back whole and sorted.
+    let lists = counted.requests().get("ListObjectsV2");
+    assert_eq!(d.list("/big").await.unwrap(), files);
+    assert_eq!(counted.requests().get("ListObjectsV2") - lists, 2);
     let before = counted.requests().get("DeleteObjects");
     d.delete("/big").await.expect("delete /big");
     let calls = counted.requests().get("DeleteObjects") - before;
@@ -499,4 +503,20 @@ async fn walk_order_holds_across_listing_pages() {
         e.unwrap_err().kind(),
         ErrorKind::PathNotFound { .. }
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_failures_map_to_their_kinds() {
+    // A bucket that does not exist is not a missing path.
+    let d = common::moto_driver(&common::unique_bucket("missing"), &[]).await;
+    let e = d.get_content("/a").await.unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Backend { temporary: false }, "{e}");
+    assert!(e.to_string().contains("NoSuchBucket"), "{e}");
+    // Nobody listening: a temporary failure (after the SDK's retries), naming the operation.
+    let mut params = common::moto_params("any", &[]);
+    params.insert("regionendpoint", "http://127.0.0.1:9");
+    let d = common::registry().create("s3", params).await.unwrap();
+    let e = d.stat("/a").await.unwrap_err();
+    assert!(e.is_temporary(), "{e}");
+    assert!(e.to_string().starts_with("s3: stat /a"), "{e}");
 }
