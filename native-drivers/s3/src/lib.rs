@@ -36,8 +36,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use wharf_runtime::path::{ROOT, join};
 use wharf_runtime::{
-    ByteStream, DriverRegistry, Error, FileInfo, FileWriter, Params, RedirectMethod, Result,
-    StorageDriver, Visitor, WalkOptions,
+    ByteStream, DriverRegistry, Error, ErrorKind, FileInfo, FileWriter, Params, RedirectMethod,
+    Result, StorageDriver, Visitor, WalkOptions,
 };
 
 pub use client::RequestCounter;
@@ -219,12 +219,12 @@ impl Shared {
                 failed.key().unwrap_or("?"),
                 failed.message().unwrap_or("")
             );
-            return Err(match error::classify(Some(code), None) {
-                error::Class::Denied => Error::new(wharf_runtime::ErrorKind::PermissionDenied),
-                error::Class::Temporary => Error::temporary(""),
-                _ => Error::backend(""),
-            }
-            .with_detail(detail));
+            let kind = match error::classify(Some(code), None) {
+                error::Class::Denied => ErrorKind::PermissionDenied,
+                error::Class::Temporary => ErrorKind::Backend { temporary: true },
+                _ => ErrorKind::Backend { temporary: false },
+            };
+            return Err(Error::new(kind).with_detail(detail));
         }
         Ok(())
     }
