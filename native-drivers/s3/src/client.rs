@@ -1,0 +1,242 @@
+//! Building the SDK client from a [`Config`]: credentials (static, or the SDK's default chain),
+//! region and endpoint, addressing style, the HTTP client (hyper with rustls on ring), retries,
+//! and three small interceptors: request counting (and `loglevel` logging), the `useragent`
+//! suffix, and the host swap that makes pre-signed URLs for `redirectendpoint`.
+//!
+//! Checksums: the SDK's flexible checksums only where S3 requires one, for the widest
+//! compatibility with S3-compatible stores.
+//!
+//! Retries: the SDK's standard strategy (three attempts, with back-off) for every call except the
+//! two that are not idempotent, CreateMultipartUpload and CompleteMultipartUpload, which the
+//! driver sends once (see [`once`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_s3::config::interceptors::{
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_s3::config::{
+    ConfigBag, Intercept, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    RuntimeComponents, SharedHttpClient,
+};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::retry::RetryConfig;
+use wharf_runtime::{Error, Result};
+
+use crate::config::Config;
+
+/// Counts of the HTTP requests (attempts, retries included) a driver sent, by S3 operation.
+#[derive(Debug, Default)]
+pub struct RequestCounter {
+    counts: Mutex<BTreeMap<String, u64>>,
+}
+
+impl RequestCounter {
+    fn add(&self, operation: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.entry(operation.to_owned()).or_default() += 1;
+    }
+
+    /// A snapshot: operation name (`ListObjectsV2`, `PutObject`, …) → requests sent.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Requests sent for one operation.
+    pub fn get(&self, operation: &str) -> u64 {
+        self.snapshot().get(operation).copied().unwrap_or(0)
+    }
+}
+
+/// Counts each attempt and, with `loglevel` on, logs it.
+#[derive(Debug)]
+struct CountRequests {
+    counter: Arc<RequestCounter>,
+    log: bool,
+}
+
+impl Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "wharf-s3-count-requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_else(|| "unknown".to_owned());
+        self.counter.add(&operation);
+        if self.log {
+            let request = context.request();
+            // The path only: a query may carry a signature.
+            let uri = request.uri();
+            let path = uri.split('?').next().unwrap_or("");
+            tracing::debug!(operation, method = request.method(), path, "s3 request");
+        }
+        Ok(())
+    }
+}
+
+/// Appends `useragent` to the SDK's `User-Agent` header (after signing: it is not signed).
+#[derive(Debug)]
+struct AppendUserAgent(String);
+
+impl Intercept for AppendUserAgent {
+    fn name(&self) -> &'static str {
+        "wharf-s3-user-agent"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let headers = context.request_mut().headers_mut();
+        let value = match headers.get("user-agent") {
+            Some(existing) => format!("{existing} {}", self.0),
+            None => self.0.clone(),
+        };
+        headers.insert("user-agent", value);
+        Ok(())
+    }
+}
+
+/// Points a request at `redirectendpoint` before it is signed, so a pre-signed URL is made for
+/// (and its signature covers) that host, as the reference driver does.
+#[derive(Debug)]
+struct RedirectHost {
+    scheme: String,
+    authority: String,
+}
+
+impl Intercept for RedirectHost {
+    fn name(&self) -> &'static str {
+        "wharf-s3-redirect-host"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        let uri = request.uri().to_owned();
+        let rest = uri.split_once("://").map(|(_, r)| r).unwrap_or(&uri);
+        let path_and_query = rest.find('/').map(|i| &rest[i..]).unwrap_or("/");
+        let rewritten = format!("{}://{}{path_and_query}", self.scheme, self.authority);
+        request.set_uri(rewritten.as_str())?;
+        request.headers_mut().insert("host", self.authority.clone());
+        Ok(())
+    }
+}
+
+/// The SDK clients a driver uses.
+pub(crate) struct Clients {
+    /// For every call.
+    pub(crate) s3: aws_sdk_s3::Client,
+    /// For pre-signing (differs from `s3` when `redirectendpoint` is set).
+    pub(crate) presign: aws_sdk_s3::Client,
+    pub(crate) requests: Arc<RequestCounter>,
+}
+
+fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// Builds the clients for `config`.
+pub(crate) async fn build(config: &Config) -> Result<Clients> {
+    let http = http_client();
+    let region = Region::new(config.region.clone());
+    let credentials = match &config.credentials {
+        Some(c) => SharedCredentialsProvider::new(Credentials::new(
+            c.access_key.expose(),
+            c.secret_key.expose(),
+            c.session_token.as_ref().map(|t| t.expose().to_owned()),
+            None,
+            "wharf-parameters",
+        )),
+        None => {
+            let loaded = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(http.clone())
+                .region(region.clone())
+                .load()
+                .await;
+            loaded.credentials_provider().ok_or_else(|| {
+                Error::invalid_parameter(
+                    "accesskey",
+                    "no accesskey/secretkey given and the default credential chain is not \
+                     available",
+                )
+            })?
+        }
+    };
+    let requests = Arc::new(RequestCounter::default());
+    let mut builder = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region)
+        .credentials_provider(credentials)
+        .http_client(http)
+        .retry_config(RetryConfig::standard())
+        // Flexible checksums only where the API requires them (DeleteObjects): many
+        // S3-compatible stores refuse the newer checksum headers on uploads, and payloads are
+        // covered by the SigV4 payload hash anyway.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+        .force_path_style(config.force_path_style)
+        .use_dual_stack(config.use_dual_stack)
+        .use_fips(config.use_fips_endpoint)
+        .accelerate(config.accelerate)
+        .interceptor(CountRequests {
+            counter: requests.clone(),
+            log: config.log_requests,
+        });
+    if let Some(endpoint) = &config.region_endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    if let Some(agent) = &config.user_agent {
+        builder = builder.interceptor(AppendUserAgent(agent.clone()));
+    }
+    let s3_config = builder.build();
+    let presign = match &config.redirect_endpoint {
+        None => aws_sdk_s3::Client::from_conf(s3_config.clone()),
+        Some(endpoint) => {
+            let (scheme, authority) = endpoint.split_once("://").ok_or_else(|| {
+                Error::invalid_parameter("redirectendpoint", "expected scheme://host[:port]")
+            })?;
+            let redirect = RedirectHost {
+                scheme: scheme.to_owned(),
+                authority: authority.to_owned(),
+            };
+            aws_sdk_s3::Client::from_conf(s3_config.to_builder().interceptor(redirect).build())
+        }
+    };
+    Ok(Clients {
+        s3: aws_sdk_s3::Client::from_conf(s3_config),
+        presign,
+        requests,
+    })
+}
+
+/// A configuration override that sends a call exactly once (for the calls that are not
+/// idempotent).
+pub(crate) fn once() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::new().retry_config(RetryConfig::disabled())
+}

@@ -1,0 +1,99 @@
+//! Where contract paths live in the bucket (CONTRACT §7): the object key of `/a/b` is
+//! `<rootdirectory>/a/b` (just `a/b` when the root is empty), exactly as the reference driver lays
+//! it out, and keys map back to exactly the same paths.
+//!
+//! The driver's one object of its own, the saved tail of an upload in progress (see `writer`),
+//! sits beside the target as `~<name>.upload`: `~` cannot appear in a contract path, so the key
+//! is never taken for a file, and [`name_is_visible`] hides it (and any other key no contract path
+//! can spell, such as directory markers `dir/`) from listings and walks.
+
+use wharf_runtime::path::{ROOT, is_valid};
+
+/// Maps contract paths to keys and back for one `rootdirectory`.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    /// The root without leading or trailing `/`; empty for the bucket's root.
+    root: String,
+}
+
+impl Layout {
+    pub(crate) fn new(root: &str) -> Self {
+        Self {
+            root: root.trim_matches('/').to_owned(),
+        }
+    }
+
+    /// The object key of a (non-root) path.
+    pub(crate) fn key(&self, path: &str) -> String {
+        let rel = path.trim_start_matches('/');
+        if self.root.is_empty() {
+            rel.to_owned()
+        } else {
+            format!("{}/{rel}", self.root)
+        }
+    }
+
+    /// The key prefix of everything under `path` (`<key>/`, or the root's prefix for `/`).
+    pub(crate) fn dir_prefix(&self, path: &str) -> String {
+        if path == ROOT {
+            if self.root.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", self.root)
+            }
+        } else {
+            format!("{}/", self.key(path))
+        }
+    }
+
+    /// The key of the saved tail of an upload to `path`.
+    pub(crate) fn tail_key(&self, path: &str) -> String {
+        tail_of_key(&self.key(path))
+    }
+}
+
+/// The key of the saved tail of an upload to the object key `key`.
+pub(crate) fn tail_of_key(key: &str) -> String {
+    match key.rfind('/') {
+        Some(i) => format!("{}~{}.upload", &key[..=i], &key[i + 1..]),
+        None => format!("~{key}.upload"),
+    }
+}
+
+/// True when a listed name (one component) can be a contract path component.
+pub(crate) fn name_is_visible(name: &str) -> bool {
+    is_valid(&format!("/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_reference_layout() {
+        let bare = Layout::new("");
+        assert_eq!(bare.key("/a/b"), "a/b");
+        assert_eq!(bare.dir_prefix("/"), "");
+        assert_eq!(bare.dir_prefix("/a"), "a/");
+        let rooted = Layout::new("/registry/v2/");
+        assert_eq!(rooted.key("/a/b"), "registry/v2/a/b");
+        assert_eq!(rooted.dir_prefix("/"), "registry/v2/");
+        assert_eq!(rooted.dir_prefix("/a"), "registry/v2/a/");
+        assert_eq!(Layout::new("/").key("/x"), "x");
+    }
+
+    #[test]
+    fn tails_sit_beside_their_target_under_a_hidden_name() {
+        assert_eq!(Layout::new("").tail_key("/a"), "~a.upload");
+        assert_eq!(Layout::new("r").tail_key("/a/b"), "r/a/~b.upload");
+        assert!(!name_is_visible("~b.upload"));
+    }
+
+    #[test]
+    fn only_contract_names_are_visible() {
+        assert!(name_is_visible("a-b.c_d"));
+        assert!(!name_is_visible(""));
+        assert!(!name_is_visible(".."));
+        assert!(!name_is_visible("odd name"));
+    }
+}

@@ -1,0 +1,708 @@
+//! Resumable uploads as S3 multipart uploads, with all their state in S3 so that a writer closed
+//! by one driver instance is resumed by any other:
+//!
+//! - the **multipart upload** for the target key holds the upload's full parts, each exactly one
+//!   part size (`chunksize` when the upload began), numbered from 1; found again with
+//!   ListMultipartUploads and ListParts;
+//! - the **tail**, the bytes after the last full part (fewer than a part), which S3 cannot keep
+//!   as a part (every part but the last must be at least 5 MiB, and stores such as R2 want them
+//!   all the same size) and cannot read back from an unfinished upload. `close` saves it as the
+//!   hidden object `~<name>.upload` beside the target (see `layout`), tagged with the upload id
+//!   and the offset it starts at; a resumed writer downloads it into its buffer. A tail whose tag
+//!   does not match the upload (left by a writer that failed half-way) is ignored, and the writer
+//!   resumes after the last full part: a shorter but correct prefix.
+//!
+//! The multipart upload is created only when needed (the first full part, or `close`), so a small
+//! file written and committed in one go costs one PutObject. Full parts are uploaded in the
+//! background, at most [`WINDOW`] at a time. `size()` counts bytes S3 has confirmed: it lags while
+//! parts are buffered or in flight, and is exact after `close` and `commit`.
+//!
+//! `commit` completes the upload with a last part from the buffer (or, with no full part, puts
+//! the buffer with PutObject and aborts the upload); `cancel` aborts it; both remove the tail.
+//! A new upload (`append = false`) aborts every earlier upload for the key. Resuming with no
+//! upload in progress starts from the committed object: empty (size 0), copied part by part with
+//! UploadPartCopy, its last partial part downloaded into the buffer; nothing there at all is
+//! `PathNotFound`. Dropping an open writer closes it in the background.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream as SdkBody;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use tokio::task::JoinSet;
+use wharf_runtime::{Error, FileWriter, Result};
+
+use crate::error::{from_body, from_join, from_sdk, has_code, is_not_found, is_not_implemented};
+use crate::layout::tail_of_key;
+use crate::{Shared, client, object_options};
+
+/// Part uploads (or copies) one writer keeps in flight at once.
+pub(crate) const WINDOW: usize = 4;
+
+/// Metadata keys of a saved tail.
+const META_UPLOAD: &str = "wharf-upload-id";
+const META_OFFSET: &str = "wharf-offset";
+const META_PART_SIZE: &str = "wharf-part-size";
+
+/// An upload in progress for a key, as ListMultipartUploads reports it.
+struct InProgress {
+    upload_id: String,
+    initiated: Option<aws_smithy_types::DateTime>,
+}
+
+/// Every upload in progress whose key is `key` exactly (`exact`) or starts with `key/`
+/// (`!exact`; the key itself included). `Ok(None)` when the store lacks ListMultipartUploads.
+async fn uploads(
+    s: &Shared,
+    key: &str,
+    exact: bool,
+    path: &str,
+) -> Result<Option<Vec<(String, InProgress)>>> {
+    let mut found = Vec::new();
+    let (mut key_marker, mut id_marker): (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page =
+            s.s3.list_multipart_uploads()
+                .bucket(s.bucket())
+                .prefix(key)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(id_marker.take())
+                .send()
+                .await;
+        let page = match page {
+            Ok(page) => page,
+            Err(e) if is_not_implemented(&e) => return Ok(None),
+            Err(e) => return Err(from_sdk(e, "list uploads of", path)),
+        };
+        for upload in page.uploads() {
+            let (Some(k), Some(id)) = (upload.key(), upload.upload_id()) else {
+                continue;
+            };
+            let under =
+                k.len() > key.len() && k.starts_with(key) && k.as_bytes()[key.len()] == b'/';
+            if k == key || (!exact && under) {
+                found.push((
+                    k.to_owned(),
+                    InProgress {
+                        upload_id: id.to_owned(),
+                        initiated: upload.initiated().copied(),
+                    },
+                ));
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+        if key_marker.is_none() && id_marker.is_none() {
+            break;
+        }
+    }
+    Ok(Some(found))
+}
+
+/// Aborts one upload; an upload already gone is fine, other failures are logged.
+pub(crate) async fn abort_upload(s: &Shared, key: &str, upload_id: &str, path: &str) {
+    let aborted =
+        s.s3.abort_multipart_upload()
+            .bucket(s.bucket())
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+    if let Err(e) = aborted
+        && !has_code(&e, "NoSuchUpload")
+        && !is_not_found(&e)
+    {
+        tracing::warn!(path, error = %from_sdk(e, "abort upload of", path),
+            "could not abort a multipart upload");
+    }
+}
+
+/// Aborts every upload in progress at `key` or under `key/`, with their saved tails; returns how
+/// many. Best effort: failures are logged, stores without ListMultipartUploads abort nothing.
+pub(crate) async fn abort_uploads_under(s: &Shared, key: &str, path: &str) -> usize {
+    let found = match uploads(s, key, false, path).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return 0,
+        Err(e) => {
+            tracing::warn!(path, error = %e, "could not list the uploads under a deleted path");
+            return 0;
+        }
+    };
+    for (k, upload) in &found {
+        abort_upload(s, k, &upload.upload_id, path).await;
+    }
+    // Tails under `key/` went with the listing; the tail of `key` itself sits beside it.
+    if found.iter().any(|(k, _)| k == key)
+        && let Err(e) = s.delete_key(&tail_of_key(key), path).await
+    {
+        tracing::warn!(path, error = %e, "could not remove the saved tail of an aborted upload");
+    }
+    found.len()
+}
+
+/// A file writer over a multipart upload.
+pub(crate) struct S3Writer {
+    /// `None` once committed, closed or cancelled (or handed to a background close on drop).
+    upload: Option<Upload>,
+    /// What `size()` reports once the upload is finished.
+    final_size: u64,
+}
+
+/// The state of one upload.
+struct Upload {
+    s: Arc<Shared>,
+    path: String,
+    key: String,
+    tail_key: String,
+    /// The multipart upload, once created or found.
+    upload_id: Option<String>,
+    part_size: u64,
+    /// Confirmed parts: number → ETag.
+    parts: BTreeMap<i32, String>,
+    next_part: i32,
+    in_flight: JoinSet<Result<(i32, String)>>,
+    buffer: BytesMut,
+    /// Bytes in confirmed parts (plus the saved tail, after `close`).
+    persisted: u64,
+    /// A tail object may exist for this upload (loaded or saved by it).
+    tail_saved: bool,
+    /// A part failed: bytes after the last confirmed part are lost.
+    failed: bool,
+}
+
+impl Upload {
+    fn new(s: Arc<Shared>, path: &str) -> Self {
+        let key = s.layout.key(path);
+        Self {
+            tail_key: s.layout.tail_key(path),
+            part_size: s.config.chunk_size,
+            s,
+            path: path.to_owned(),
+            key,
+            upload_id: None,
+            parts: BTreeMap::new(),
+            next_part: 1,
+            in_flight: JoinSet::new(),
+            buffer: BytesMut::new(),
+            persisted: 0,
+            tail_saved: false,
+            failed: false,
+        }
+    }
+
+    fn refuse_if_failed(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::backend(format!(
+                "upload to {}: an earlier part failed; {} bytes are kept (close to keep them, or \
+                 cancel)",
+                self.path, self.persisted
+            )));
+        }
+        Ok(())
+    }
+
+    /// Creates the multipart upload if there is none yet.
+    async fn upload_id(&mut self) -> Result<String> {
+        if let Some(id) = &self.upload_id {
+            return Ok(id.clone());
+        }
+        let s = &self.s;
+        let created = object_options!(s.s3.create_multipart_upload(), &s.config)
+            .bucket(s.bucket())
+            .key(&self.key)
+            .customize()
+            .config_override(client::once())
+            .send()
+            .await
+            .map_err(|e| from_sdk(e, "start upload of", &self.path))?;
+        let id = created.upload_id().ok_or_else(|| {
+            Error::backend(format!(
+                "start upload of {}: S3 gave no upload id",
+                self.path
+            ))
+        })?;
+        self.upload_id = Some(id.to_owned());
+        Ok(id.to_owned())
+    }
+
+    /// Records one finished part upload.
+    fn settle(
+        &mut self,
+        joined: std::result::Result<Result<(i32, String)>, tokio::task::JoinError>,
+    ) -> Result<()> {
+        match joined {
+            Ok(Ok((number, etag))) => {
+                self.parts.insert(number, etag);
+                self.persisted += self.part_size;
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.failed = true;
+                Err(e)
+            }
+            Err(e) => {
+                self.failed = true;
+                Err(from_join(e, "upload part of", &self.path))
+            }
+        }
+    }
+
+    /// Waits for every part in flight; the first failure is returned (after all have ended).
+    async fn drain(&mut self) -> Result<()> {
+        let mut first = None;
+        while let Some(joined) = self.in_flight.join_next().await {
+            if let Err(e) = self.settle(joined) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Starts uploading `data` as the next part, once the window has room.
+    async fn send_part(&mut self, data: Bytes) -> Result<()> {
+        let upload_id = self.upload_id().await?;
+        while self.in_flight.len() >= WINDOW {
+            if let Some(joined) = self.in_flight.join_next().await {
+                self.settle(joined)?;
+            }
+        }
+        let number = self.next_part;
+        self.next_part += 1;
+        let (s, key, path) = (self.s.clone(), self.key.clone(), self.path.clone());
+        self.in_flight.spawn(async move {
+            let etag = upload_part(&s, &key, &upload_id, number, data, &path).await?;
+            Ok((number, etag))
+        });
+        Ok(())
+    }
+
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.refuse_if_failed()?;
+        self.buffer.extend_from_slice(&data);
+        let part = self.part_size as usize;
+        while self.buffer.len() >= part {
+            let chunk = self.buffer.split_to(part).freeze();
+            self.send_part(chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// The parts to complete the upload with, in order.
+    fn completed_parts(&self) -> Vec<CompletedPart> {
+        self.parts
+            .iter()
+            .map(|(number, etag)| {
+                CompletedPart::builder()
+                    .part_number(*number)
+                    .e_tag(etag)
+                    .build()
+            })
+            .collect()
+    }
+
+    /// Removes the saved tail if this upload may have one.
+    async fn remove_tail(&mut self) -> Result<()> {
+        if self.tail_saved {
+            self.s.delete_key(&self.tail_key, &self.path).await?;
+            self.tail_saved = false;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        self.drain().await?;
+        self.refuse_if_failed()?;
+        // Even an empty upload must be found again by a resume.
+        let upload_id = self.upload_id().await?;
+        if self.buffer.is_empty() {
+            self.remove_tail().await?;
+        } else {
+            let offset = self.parts.len() as u64 * self.part_size;
+            let tail = self.buffer.clone().freeze();
+            let len = tail.len() as u64;
+            let s = &self.s;
+            object_options!(s.s3.put_object(), &s.config)
+                .bucket(s.bucket())
+                .key(&self.tail_key)
+                .metadata(META_UPLOAD, upload_id)
+                .metadata(META_OFFSET, offset.to_string())
+                .metadata(META_PART_SIZE, self.part_size.to_string())
+                .content_length(len as i64)
+                .body(SdkBody::from(tail))
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, "save upload of", &self.path))?;
+            self.tail_saved = true;
+            self.persisted = offset + len;
+        }
+        tracing::debug!(path = %self.path, size = self.persisted, "upload closed");
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.drain().await?;
+        self.refuse_if_failed()?;
+        let s = self.s.clone();
+        let total = self.parts.len() as u64 * self.part_size + self.buffer.len() as u64;
+        if self.parts.is_empty() {
+            // Less than one part in all: one PutObject.
+            let content = self.buffer.clone().freeze();
+            s.put_object(&self.key, content, &self.path).await?;
+            if let Some(id) = self.upload_id.take() {
+                abort_upload(&s, &self.key, &id, &self.path).await;
+            }
+        } else {
+            let upload_id = self.upload_id().await?;
+            if !self.buffer.is_empty() {
+                let number = self.next_part;
+                let last = self.buffer.clone().freeze();
+                let etag = upload_part(&s, &self.key, &upload_id, number, last, &self.path).await?;
+                self.parts.insert(number, etag);
+                self.next_part += 1;
+                self.buffer.clear();
+            }
+            s.s3.complete_multipart_upload()
+                .bucket(s.bucket())
+                .key(&self.key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(self.completed_parts()))
+                        .build(),
+                )
+                .customize()
+                .config_override(client::once())
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, "commit", &self.path))?;
+            self.upload_id = None;
+        }
+        self.persisted = total;
+        if let Err(e) = self.remove_tail().await {
+            tracing::warn!(path = %self.path, error = %e,
+                "committed, but could not remove the saved tail (it is ignored from now on)");
+        }
+        tracing::debug!(path = %self.path, size = total, "upload committed");
+        Ok(())
+    }
+
+    async fn cancel(&mut self) -> Result<()> {
+        self.in_flight.abort_all();
+        while self.in_flight.join_next().await.is_some() {}
+        self.buffer.clear();
+        if let Some(id) = self.upload_id.take() {
+            abort_upload(&self.s, &self.key, &id, &self.path).await;
+            // A tail saved by an earlier writer of this upload goes too.
+            self.tail_saved = true;
+        }
+        self.remove_tail().await?;
+        tracing::debug!(path = %self.path, "upload cancelled");
+        Ok(())
+    }
+}
+
+/// UploadPart of `data` as part `number`; returns its ETag.
+async fn upload_part(
+    s: &Shared,
+    key: &str,
+    upload_id: &str,
+    number: i32,
+    data: Bytes,
+    path: &str,
+) -> Result<String> {
+    let out =
+        s.s3.upload_part()
+            .bucket(s.bucket())
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .content_length(data.len() as i64)
+            .body(SdkBody::from(data))
+            .send()
+            .await
+            .map_err(|e| from_sdk(e, "upload part of", path))?;
+    Ok(out.e_tag().unwrap_or_default().to_owned())
+}
+
+impl S3Writer {
+    fn open(upload: Upload) -> Self {
+        Self {
+            final_size: upload.persisted,
+            upload: Some(upload),
+        }
+    }
+
+    /// A new upload to `path`; earlier uploads in progress for it are aborted.
+    pub(crate) async fn create(s: Arc<Shared>, path: &str) -> Result<Self> {
+        let upload = Upload::new(s.clone(), path);
+        match uploads(&s, &upload.key, true, path).await? {
+            Some(stale) if !stale.is_empty() => {
+                for (key, earlier) in &stale {
+                    abort_upload(&s, key, &earlier.upload_id, path).await;
+                }
+                s.delete_key(&upload.tail_key, path).await?;
+            }
+            Some(_) => {}
+            None => tracing::debug!(path, "the store cannot list uploads; none aborted"),
+        }
+        Ok(Self::open(upload))
+    }
+
+    /// Resumes the upload in progress for `path`, or starts one from its committed content.
+    pub(crate) async fn resume(s: Arc<Shared>, path: &str) -> Result<Self> {
+        let mut upload = Upload::new(s.clone(), path);
+        let found = uploads(&s, &upload.key, true, path).await?.ok_or_else(|| {
+            Error::unsupported("resuming an upload: the store does not list multipart uploads")
+        })?;
+        // Normally there is one; after a race, the latest one is the one to resume.
+        let latest = found.into_iter().map(|(_, u)| u).max_by(|a, b| {
+            let time = |u: &InProgress| u.initiated.map(|t| (t.secs(), t.subsec_nanos()));
+            time(a).cmp(&time(b))
+        });
+        match latest {
+            Some(in_progress) => resume_upload(&mut upload, in_progress.upload_id).await?,
+            None => start_from_committed(&mut upload).await?,
+        }
+        tracing::debug!(path, size = upload.persisted, "upload resumed");
+        Ok(Self::open(upload))
+    }
+
+    fn upload(&mut self) -> Result<&mut Upload> {
+        self.upload
+            .as_mut()
+            .ok_or_else(|| Error::backend("the upload is already finished"))
+    }
+}
+
+/// Loads the state of upload `upload_id`: its full parts, and the saved tail if it matches.
+async fn resume_upload(upload: &mut Upload, upload_id: String) -> Result<()> {
+    let s = upload.s.clone();
+    let path = upload.path.clone();
+    let mut listed: Vec<(i32, u64, String)> = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page =
+            s.s3.list_parts()
+                .bucket(s.bucket())
+                .key(&upload.key)
+                .upload_id(&upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, "list parts of", &path))?;
+        for part in page.parts() {
+            if let (Some(number), Some(size)) = (part.part_number(), part.size()) {
+                let etag = part.e_tag().unwrap_or_default().to_owned();
+                listed.push((number, size.max(0) as u64, etag));
+            }
+        }
+        match page.next_part_number_marker() {
+            Some(next) if page.is_truncated() == Some(true) => marker = Some(next.to_owned()),
+            _ => break,
+        }
+    }
+    listed.sort_by_key(|(number, _, _)| *number);
+    // The parts that count: 1, 2, … without a gap, all the size of the first (which is at least
+    // S3's minimum); anything after a gap or an odd size is overwritten by the next parts.
+    let part_size = listed
+        .first()
+        .filter(|(number, size, _)| *number == 1 && *size >= crate::MIN_CHUNK_SIZE)
+        .map(|(_, size, _)| *size)
+        .unwrap_or(s.config.chunk_size);
+    for (number, size, etag) in listed {
+        if number != upload.next_part || size != part_size {
+            break;
+        }
+        upload.parts.insert(number, etag);
+        upload.next_part += 1;
+    }
+    upload.part_size = part_size;
+    upload.persisted = upload.parts.len() as u64 * part_size;
+    upload.upload_id = Some(upload_id.clone());
+
+    let tail =
+        s.s3.get_object()
+            .bucket(s.bucket())
+            .key(&upload.tail_key)
+            .send()
+            .await;
+    let tail = match tail {
+        Ok(tail) => tail,
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(from_sdk(e, "load upload of", &path)),
+    };
+    // Matching or not, it is this key's tail: it goes when the upload ends.
+    upload.tail_saved = true;
+    let meta: HashMap<String, String> = tail.metadata().cloned().unwrap_or_default();
+    let matches = meta.get(META_UPLOAD) == Some(&upload_id)
+        && meta.get(META_OFFSET) == Some(&upload.persisted.to_string())
+        && meta.get(META_PART_SIZE) == Some(&part_size.to_string());
+    if !matches {
+        tracing::debug!(path, "ignoring a saved tail that does not match the upload");
+        return Ok(());
+    }
+    let bytes = tail
+        .body
+        .collect()
+        .await
+        .map_err(|e| from_body(e, "load upload of", &path))?
+        .into_bytes();
+    upload.persisted += bytes.len() as u64;
+    upload.buffer.extend_from_slice(&bytes);
+    Ok(())
+}
+
+/// Starts an upload that appends to the committed object at the path.
+async fn start_from_committed(upload: &mut Upload) -> Result<()> {
+    let s = upload.s.clone();
+    let path = upload.path.clone();
+    let Some((size, _)) = s.head(&upload.key, &path).await? else {
+        return Err(Error::not_found(&path));
+    };
+    let part = upload.part_size;
+    let full_parts = size / part;
+    if full_parts > 0 {
+        let upload_id = upload.upload_id().await?;
+        let source = s.copy_source(&upload.key);
+        let mut copies = JoinSet::new();
+        for i in 0..full_parts {
+            if copies.len() >= WINDOW
+                && let Some(joined) = copies.join_next().await
+            {
+                settle_copy(upload, joined)?;
+            }
+            let (s, key, id, source, path) = (
+                s.clone(),
+                upload.key.clone(),
+                upload_id.clone(),
+                source.clone(),
+                path.clone(),
+            );
+            copies.spawn(async move {
+                let number = i as i32 + 1;
+                let out =
+                    s.s3.upload_part_copy()
+                        .bucket(s.bucket())
+                        .key(&key)
+                        .upload_id(&id)
+                        .part_number(number)
+                        .copy_source(&source)
+                        .copy_source_range(format!("bytes={}-{}", i * part, (i + 1) * part - 1))
+                        .send()
+                        .await
+                        .map_err(|e| from_sdk(e, "copy committed content of", &path))?;
+                let etag = out
+                    .copy_part_result()
+                    .and_then(|r| r.e_tag())
+                    .unwrap_or_default()
+                    .to_owned();
+                Ok((number, etag))
+            });
+        }
+        while let Some(joined) = copies.join_next().await {
+            settle_copy(upload, joined)?;
+        }
+        upload.next_part = full_parts as i32 + 1;
+    }
+    let rest = size - full_parts * part;
+    if rest > 0 {
+        let out =
+            s.s3.get_object()
+                .bucket(s.bucket())
+                .key(&upload.key)
+                .range(format!("bytes={}-{}", full_parts * part, size - 1))
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, "read committed content of", &path))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| from_body(e, "read committed content of", &path))?
+            .into_bytes();
+        upload.persisted += bytes.len() as u64;
+        upload.buffer.extend_from_slice(&bytes);
+    }
+    Ok(())
+}
+
+fn settle_copy(
+    upload: &mut Upload,
+    joined: std::result::Result<Result<(i32, String)>, tokio::task::JoinError>,
+) -> Result<()> {
+    let (number, etag) = joined.map_err(|e| from_join(e, "copy", &upload.path))??;
+    upload.parts.insert(number, etag);
+    upload.persisted += upload.part_size;
+    Ok(())
+}
+
+#[async_trait]
+impl FileWriter for S3Writer {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.upload()?.write(data).await
+    }
+
+    fn size(&self) -> u64 {
+        match &self.upload {
+            Some(upload) => upload.persisted,
+            None => self.final_size,
+        }
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        let Some(upload) = self.upload.as_mut() else {
+            // After commit or cancel: nothing left to free.
+            return Ok(());
+        };
+        let closed = upload.close().await;
+        self.final_size = upload.persisted;
+        self.upload = None;
+        closed
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        let upload = self.upload()?;
+        upload.commit().await?;
+        self.final_size = upload.persisted;
+        self.upload = None;
+        Ok(())
+    }
+
+    async fn cancel(&mut self) -> Result<()> {
+        let upload = self.upload()?;
+        let cancelled = upload.cancel().await;
+        self.final_size = 0;
+        self.upload = None;
+        cancelled
+    }
+}
+
+impl Drop for S3Writer {
+    /// A writer dropped while open is closed in the background (its parts finish and its tail is
+    /// saved), so a later resume finds what it accepted; without a runtime, its full parts stay.
+    fn drop(&mut self) {
+        let Some(mut upload) = self.upload.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if let Err(e) = upload.close().await {
+                        tracing::warn!(path = %upload.path, error = %e,
+                            "upload dropped without close; closing it failed");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(path = %upload.path,
+                "upload dropped without close outside a runtime; its buffer is lost"),
+        }
+    }
+}
