@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Stops every server servers/up.sh started, by the PIDs they recorded (never by name).
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+status=0
+for driver in s3; do
+    "$HERE/$driver-down.sh" || status=1
+done
+exit $status
