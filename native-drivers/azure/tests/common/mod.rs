@@ -90,3 +90,100 @@ pub async fn fresh_driver(label: &str) -> (Arc<dyn StorageDriver>, Params) {
         .expect("create the azure driver");
     (driver, params)
 }
+
+/// A request sent straight to the Blob service, signed here independently of the driver (to
+/// set up what another registry would have written, and to look at what the driver wrote).
+pub struct Raw<'a> {
+    pub server: &'a Server,
+    pub container: &'a str,
+}
+
+/// A raw answer: status, headers and body.
+pub struct RawAnswer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl Raw<'_> {
+    /// Sends `method` to `blob` (no query but `query`), with `headers` and `body`.
+    pub async fn send(
+        &self,
+        method: &str,
+        blob: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> RawAnswer {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        let url = format!("{}/{}/{}", self.server.service_url, self.container, blob);
+        let path = reqwest::Url::parse(&url).unwrap().path().to_owned();
+        let mut all: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), (*v).to_owned()))
+            .collect();
+        all.push((
+            "x-ms-date".into(),
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ));
+        all.push(("x-ms-version".into(), "2021-12-02".into()));
+        let get = |name: &str| {
+            all.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let length_header = body.len().to_string();
+        let length = if body.is_empty() {
+            String::new()
+        } else {
+            length_header.clone()
+        };
+        let mut to_sign = format!(
+            "{method}\n\n\n{length}\n\n{}\n\n\n{}\n\n\n{}\n",
+            get("content-type"),
+            get("if-match"),
+            get("range")
+        );
+        let mut ms: Vec<_> = all.iter().filter(|(k, _)| k.starts_with("x-ms-")).collect();
+        ms.sort();
+        for (k, v) in ms {
+            to_sign.push_str(&format!("{k}:{v}\n"));
+        }
+        to_sign.push_str(&format!("/{}{path}", self.server.account_name));
+        let mut q: Vec<_> = query.to_vec();
+        q.sort();
+        for (k, v) in &q {
+            to_sign.push_str(&format!("\n{k}:{v}"));
+        }
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(&self.server.account_key)
+            .unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        mac.update(to_sign.as_bytes());
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        let client = reqwest::Client::new();
+        let mut request = client
+            .request(method.parse().unwrap(), &url)
+            .query(query)
+            .header(
+                "authorization",
+                format!("SharedKey {}:{signature}", self.server.account_name),
+            )
+            .body(body);
+        for (k, v) in &all {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        if method == "PUT" {
+            request = request.header("content-length", length_header);
+        }
+        let response = request.send().await.expect("send a raw request");
+        RawAnswer {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.expect("read a raw answer"),
+        }
+    }
+}
