@@ -105,10 +105,11 @@ impl Client {
         if let Some(etag) = if_match {
             req = req.header("if-match", etag);
         }
-        match self.call(&req).await {
-            Ok(_) => Ok(true),
-            Err(f) if f.is_blob_not_found() => Ok(false),
-            Err(f) => Err(f),
+        match self.call_tracked(&req).await {
+            (Ok(_), _) => Ok(true),
+            // An earlier attempt that got no answer may be what deleted it.
+            (Err(f), unanswered) if f.is_blob_not_found() => Ok(unanswered),
+            (Err(f), _) => Err(f),
         }
     }
 

@@ -331,41 +331,62 @@ impl Client {
         &self,
         req: &Request<'_>,
     ) -> Result<reqwest::Response, Failure> {
-        let mut attempt = 0;
-        loop {
-            let result = self.send_once(req).await;
-            match &result {
-                Err(f) if req.idempotent && f.is_temporary() && attempt < self.max_retries => {
-                    attempt += 1;
-                    tracing::debug!(attempt, error = ?f, "azure: retrying a request");
-                    tokio::time::sleep(self.retry_delay * attempt).await;
-                }
-                _ => return result,
-            }
-        }
+        self.send_with_retries(req, &mut false).await
     }
 
     /// Sends `req` like [`Client::call_streaming`] and reads the whole answer (retrying too when
     /// reading the body fails).
     pub(crate) async fn call(&self, req: &Request<'_>) -> Result<Answer, Failure> {
+        self.call_tracked(req).await.0
+    }
+
+    /// [`Client::call`], also telling whether an earlier attempt may have taken effect (it got
+    /// no answer): a retried Delete Blob that finds nothing then deleted the blob itself.
+    pub(crate) async fn call_tracked(&self, req: &Request<'_>) -> (Result<Answer, Failure>, bool) {
+        let mut unanswered = false;
         let mut attempt = 0;
         loop {
-            let response = self.call_streaming(req).await?;
+            let response = match self.send_with_retries(req, &mut unanswered).await {
+                Ok(r) => r,
+                Err(f) => return (Err(f), unanswered),
+            };
             let (status, headers) = (response.status(), response.headers().clone());
             match response.bytes().await {
                 Ok(body) => {
-                    return Ok(Answer {
+                    let answer = Answer {
                         status,
                         headers,
                         body,
-                    });
+                    };
+                    return (Ok(answer), unanswered);
                 }
                 Err(e) if req.idempotent && attempt < self.max_retries => {
                     attempt += 1;
                     tracing::debug!(attempt, error = %e, "azure: retrying after a broken answer");
                     tokio::time::sleep(self.retry_delay * attempt).await;
                 }
-                Err(e) => return Err(Failure::Transport(e)),
+                Err(e) => return (Err(Failure::Transport(e)), unanswered),
+            }
+        }
+    }
+
+    async fn send_with_retries(
+        &self,
+        req: &Request<'_>,
+        unanswered: &mut bool,
+    ) -> Result<reqwest::Response, Failure> {
+        let mut attempt = 0;
+        loop {
+            let result = self.send_once(req).await;
+            match &result {
+                Err(f) if req.idempotent && f.is_temporary() && attempt < self.max_retries => {
+                    // A request that never reached the server cannot have taken effect.
+                    *unanswered |= matches!(f, Failure::Transport(e) if !e.is_connect());
+                    attempt += 1;
+                    tracing::debug!(attempt, error = ?f, "azure: retrying a request");
+                    tokio::time::sleep(self.retry_delay * attempt).await;
+                }
+                _ => return result,
             }
         }
     }
