@@ -213,7 +213,10 @@ fn credentials(params: &mut Params, account_key: Option<Secret>) -> Result<Crede
         };
     };
     let key = |field: &str| format!("{CREDENTIALS}.{field}");
-    let kind = map.string("type")?.unwrap_or_default();
+    let kind = map
+        .string("type")
+        .map_err(|_| Error::invalid_parameter(key("type"), "expected a string"))?
+        .unwrap_or_default();
     let credentials = match kind.as_str() {
         "shared_key" => match account_key {
             Some(k) => shared_key(k)?,

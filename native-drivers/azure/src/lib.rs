@@ -430,6 +430,23 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_holds_no_secret() {
+        let params = Params::from_pairs([
+            ("accountname", "acct"),
+            ("accountkey", "c2VjcmV0LWtleQ=="),
+            ("container", "registry"),
+        ]);
+        let d = AzureDriver::new(Config::from_params(params).unwrap()).unwrap();
+        let debug = format!("{d:?}");
+        assert!(
+            debug.contains("acct") && debug.contains("registry"),
+            "{debug}"
+        );
+        assert!(!debug.contains("c2VjcmV0LWtleQ=="), "{debug}");
+        assert!(!debug.contains("secret-key"), "{debug}");
+    }
+
+    #[test]
     fn layout_follows_the_reference() {
         let d = driver("");
         assert_eq!(d.blob_name("/a/b"), "a/b");
