@@ -204,7 +204,11 @@ impl Shared {
             .quiet(true)
             .build()
             .map_err(|e| Error::backend(format!("delete {path}")).with_source(e))?;
-        let request = self.s3.delete_objects().bucket(self.bucket()).delete(delete);
+        let request = self
+            .s3
+            .delete_objects()
+            .bucket(self.bucket())
+            .delete(delete);
         let sent = match self.dialect.checksums {
             Checksums::WhenRequired => request.send().await,
             Checksums::ContentMd5 => {
