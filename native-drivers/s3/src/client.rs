@@ -4,7 +4,10 @@
 //! suffix, and the host swap that makes pre-signed URLs for `redirectendpoint`.
 //!
 //! Checksums: the SDK's flexible checksums only where S3 requires one, for the widest
-//! compatibility with S3-compatible stores.
+//! compatibility with S3-compatible stores; or, for a `ContentMd5` dialect (`Checksums`), none at
+//! all and `Content-MD5` instead (see [`content_md5_only`]). Bodies are always in memory, so the
+//! SDK never sends `aws-chunked` payloads or checksum trailers; [`WholePayloads`] makes that a
+//! rule rather than a consequence.
 //!
 //! Retries: the SDK's standard strategy (three attempts, with back-off) for every call except the
 //! two that are not idempotent, CreateMultipartUpload and CompleteMultipartUpload, which the
@@ -146,6 +149,85 @@ impl Intercept for RedirectHost {
     }
 }
 
+/// Refuses to send a request whose payload is `aws-chunked` encoded or carries trailers: every
+/// body is sent whole and signed, which every S3-compatible store accepts (Aliyun OSS rejects
+/// the others).
+#[derive(Debug)]
+struct WholePayloads;
+
+impl Intercept for WholePayloads {
+    fn name(&self) -> &'static str {
+        "wharf-s3-whole-payloads"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let headers = context.request().headers();
+        let chunked = headers
+            .get("content-encoding")
+            .is_some_and(|v| v.contains("aws-chunked"));
+        let streaming = headers
+            .get("x-amz-content-sha256")
+            .is_some_and(|v| v.starts_with("STREAMING-"));
+        if chunked || streaming || headers.contains_key("x-amz-trailer") {
+            return Err("refusing to send an aws-chunked payload or checksum trailer".into());
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the SDK's flexible checksum of a request body (which it adds where S3 requires a
+/// checksum) with `Content-MD5`, before signing. Added per call (see [`content_md5_only`]) so it
+/// runs after the SDK's own checksum step.
+#[derive(Debug)]
+struct ContentMd5Only;
+
+impl Intercept for ContentMd5Only {
+    fn name(&self) -> &'static str {
+        "wharf-s3-content-md5"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        use md5::Digest;
+        let request = context.request_mut();
+        let digest = match request.body().bytes() {
+            Some(body) => md5::Md5::digest(body),
+            None => return Err("Content-MD5 needs a body held in memory".into()),
+        };
+        let headers = request.headers_mut();
+        let flexible: Vec<String> = headers
+            .iter()
+            .map(|(name, _)| name.to_owned())
+            .filter(|name| {
+                name.starts_with("x-amz-checksum-") || name == "x-amz-sdk-checksum-algorithm"
+            })
+            .collect();
+        for name in flexible {
+            headers.remove(name);
+        }
+        headers.insert(
+            "content-md5",
+            aws_smithy_types::base64::encode(digest.as_slice()),
+        );
+        Ok(())
+    }
+}
+
+/// A configuration override for a call whose body S3 requires a checksum of, under a
+/// `Checksums::ContentMd5` dialect: `Content-MD5` and no flexible checksum.
+pub(crate) fn content_md5_only() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::new().interceptor(ContentMd5Only)
+}
+
 /// The SDK clients a driver uses.
 pub(crate) struct Clients {
     /// For every call.
@@ -195,15 +277,17 @@ pub(crate) async fn build(config: &Config) -> Result<Clients> {
         .credentials_provider(credentials)
         .http_client(http)
         .retry_config(RetryConfig::standard())
-        // Flexible checksums only where the API requires them (DeleteObjects): many
-        // S3-compatible stores refuse the newer checksum headers on uploads, and payloads are
-        // covered by the SigV4 payload hash anyway.
+        // Flexible checksums only where the API requires them (DeleteObjects, where a
+        // `ContentMd5` dialect swaps them for Content-MD5): many S3-compatible stores refuse
+        // the newer checksum headers on uploads, and payloads are covered by the SigV4 payload
+        // hash anyway.
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
         .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
         .force_path_style(config.force_path_style)
         .use_dual_stack(config.use_dual_stack)
         .use_fips(config.use_fips_endpoint)
         .accelerate(config.accelerate)
+        .interceptor(WholePayloads)
         .interceptor(CountRequests {
             counter: requests.clone(),
             log: config.log_requests,

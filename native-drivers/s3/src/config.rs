@@ -55,6 +55,38 @@ pub const LOG_LEVELS: [&str; 7] = [
     "debugwitheventstreambody",
 ];
 
+/// How a store wants request bodies checked, beyond the SigV4 payload hash every request carries.
+///
+/// Either way, payloads are sent whole (`Content-Length`, signed SHA-256): never as `aws-chunked`
+/// encoding and never with streaming checksum trailers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksums {
+    /// The SDK's flexible checksums (a CRC32 header) only where S3 requires one (DeleteObjects).
+    WhenRequired,
+    /// No flexible checksum at all; `Content-MD5` where S3 requires a checksum (DeleteObjects),
+    /// for stores that require that header there and know no other (Aliyun OSS).
+    ContentMd5,
+}
+
+/// What sets one S3-protocol store apart beyond its parameters: the name the driver answers to
+/// and the request rules the store needs. A driver for another store speaking the S3 protocol
+/// maps its own parameters onto a [`Config`] and builds the shared core with its dialect
+/// (`S3Driver::with_dialect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// What `StorageDriver::name` answers.
+    pub name: &'static str,
+    pub checksums: Checksums,
+}
+
+impl Dialect {
+    /// Amazon S3 and the S3-compatible stores the `s3` driver serves.
+    pub const S3: Dialect = Dialect {
+        name: "s3",
+        checksums: Checksums::WhenRequired,
+    };
+}
+
 /// Static credentials (`accesskey` + `secretkey`, optionally `sessiontoken`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticCredentials {
@@ -413,9 +445,10 @@ fn valid_authority(authority: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
 }
 
-/// `regionendpoint` as a URL: a bare `host[:port]` gets `https://` (or `http://` when
-/// `secure` is false), as the reference's SDK did.
-fn endpoint_url(key: &str, value: &str, secure: bool) -> Result<String> {
+/// An endpoint parameter (`key`) as a URL: a bare `host[:port]` gets `https://` (or `http://`
+/// when `secure` is false), as the reference's SDK did; a trailing `/` is dropped. Anything but
+/// an http or https URL with a plain host is `InvalidParameter` naming `key`.
+pub fn endpoint_url(key: &str, value: &str, secure: bool) -> Result<String> {
     let value = value.trim().trim_end_matches('/');
     let url = if value.contains("://") {
         value.to_owned()

@@ -42,9 +42,9 @@ use wharf_runtime::{
 
 pub use client::RequestCounter;
 pub use config::{
-    Config, DEFAULT_CHUNK_SIZE, DEFAULT_MULTIPART_COPY_CHUNK_SIZE,
-    DEFAULT_MULTIPART_COPY_MAX_CONCURRENCY, DEFAULT_MULTIPART_COPY_THRESHOLD_SIZE, Encryption,
-    MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, StaticCredentials,
+    Checksums, Config, DEFAULT_CHUNK_SIZE, DEFAULT_MULTIPART_COPY_CHUNK_SIZE,
+    DEFAULT_MULTIPART_COPY_MAX_CONCURRENCY, DEFAULT_MULTIPART_COPY_THRESHOLD_SIZE, Dialect,
+    Encryption, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, StaticCredentials, endpoint_url,
 };
 
 use crate::error::{from_sdk, is_not_found};
@@ -77,6 +77,7 @@ pub(crate) struct Shared {
     pub(crate) s3: aws_sdk_s3::Client,
     pub(crate) presign: aws_sdk_s3::Client,
     pub(crate) config: Config,
+    pub(crate) dialect: Dialect,
     pub(crate) layout: Layout,
     pub(crate) tombstones: Arc<Tombstones>,
     pub(crate) requests: Arc<RequestCounter>,
@@ -203,14 +204,22 @@ impl Shared {
             .quiet(true)
             .build()
             .map_err(|e| Error::backend(format!("delete {path}")).with_source(e))?;
-        let out = self
+        let request = self
             .s3
             .delete_objects()
             .bucket(self.bucket())
-            .delete(delete)
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, "delete", path))?;
+            .delete(delete);
+        let sent = match self.dialect.checksums {
+            Checksums::WhenRequired => request.send().await,
+            Checksums::ContentMd5 => {
+                request
+                    .customize()
+                    .config_override(client::content_md5_only())
+                    .send()
+                    .await
+            }
+        };
+        let out = sent.map_err(|e| from_sdk(e, "delete", path))?;
         if let Some(failed) = out.errors().first() {
             let code = failed.code().unwrap_or("error");
             let detail = format!(
@@ -238,6 +247,7 @@ pub struct S3Driver {
 impl std::fmt::Debug for S3Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Driver")
+            .field("dialect", &self.shared.dialect)
             .field("config", &self.shared.config)
             .finish_non_exhaustive()
     }
@@ -247,20 +257,28 @@ impl S3Driver {
     /// Builds the SDK client for `config`. No request is sent: a wrong bucket or credentials
     /// show on the first call.
     pub async fn new(config: Config) -> Result<Self> {
+        Self::with_dialect(config, Dialect::S3).await
+    }
+
+    /// Builds the driver for another store that speaks the S3 protocol: `config` holds that
+    /// store's parameters mapped onto S3's (endpoint, addressing, credentials, part size, root
+    /// …), `dialect` its name and request rules. Everything else is the s3 driver's.
+    pub async fn with_dialect(config: Config, dialect: Dialect) -> Result<Self> {
         let clients = client::build(&config).await?;
         let endpoint = config
             .region_endpoint
             .clone()
             .unwrap_or_else(|| format!("aws:{}", config.region));
         let tombstones = Tombstones::for_bucket(&endpoint, &config.bucket);
-        tracing::debug!(bucket = %config.bucket, root = %config.root, endpoint,
-            "s3 driver created");
+        tracing::debug!(driver = dialect.name, bucket = %config.bucket, root = %config.root,
+            endpoint, "S3-protocol driver created");
         Ok(Self {
             shared: Arc::new(Shared {
                 s3: clients.s3,
                 presign: clients.presign,
                 layout: Layout::new(&config.root),
                 config,
+                dialect,
                 tombstones,
                 requests: clients.requests,
             }),
@@ -270,6 +288,11 @@ impl S3Driver {
     /// The configuration the driver was built from.
     pub fn config(&self) -> &Config {
         &self.shared.config
+    }
+
+    /// The store's name and request rules the driver was built with.
+    pub fn dialect(&self) -> Dialect {
+        self.shared.dialect
     }
 
     /// The HTTP requests this driver sent so far, by S3 operation.
@@ -376,7 +399,7 @@ impl S3Driver {
 #[async_trait]
 impl StorageDriver for S3Driver {
     fn name(&self) -> &str {
-        NAME
+        self.shared.dialect.name
     }
 
     async fn get_content(&self, path: &str) -> Result<Bytes> {

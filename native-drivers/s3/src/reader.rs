@@ -2,9 +2,15 @@
 //! GetObject from `offset` (a `Range: bytes=<offset>-` request) whose body is streamed as it
 //! arrives. S3 answers a range that starts at or past the end with 416, so that case costs one
 //! HeadObject more to tell "at the end" (an empty stream) from "beyond it" (`InvalidOffset`).
+//!
+//! Some stores (Aliyun OSS) answer a range they find invalid with 200 and the whole object
+//! instead. An answer without `Content-Range` to a ranged request is therefore read as the whole
+//! object: its length decides between an empty stream and `InvalidOffset`, and below it the
+//! first `offset` bytes are dropped, so the reader always starts at `offset`.
 
 use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use bytes::Bytes;
+use futures::StreamExt;
 use wharf_runtime::{ByteStream, Error, Result};
 
 use crate::Shared;
@@ -35,6 +41,14 @@ pub(crate) async fn reader(s: &Shared, path: &str, offset: u64) -> Result<ByteSt
         request = request.range(format!("bytes={offset}-"));
     }
     match request.send().await {
+        Ok(out) if offset > 0 && out.content_range().is_none() => {
+            let size = out.content_length().and_then(|n| u64::try_from(n).ok());
+            match size {
+                Some(size) if offset > size => Err(Error::invalid_offset(path, offset)),
+                Some(size) if offset == size => Ok(Box::pin(futures::stream::empty())),
+                _ => Ok(skip(stream(out.body, path.to_owned()), offset, path)),
+            }
+        }
         Ok(out) => Ok(stream(out.body, path.to_owned())),
         Err(e) if offset > 0 && (has_code(&e, "InvalidRange") || status(&e) == Some(416)) => {
             match s.head(&key, path).await? {
@@ -61,4 +75,65 @@ fn stream(body: SdkBody, path: String) -> ByteStream {
             }
         },
     ))
+}
+
+/// `whole` without its first `offset` bytes; `InvalidOffset` if it ends before them (an answer
+/// that gave no length).
+fn skip(whole: ByteStream, offset: u64, path: &str) -> ByteStream {
+    Box::pin(futures::stream::try_unfold(
+        (whole, offset, path.to_owned()),
+        move |(mut whole, mut left, path)| async move {
+            while let Some(chunk) = whole.next().await {
+                let chunk = chunk?;
+                if left >= chunk.len() as u64 {
+                    left -= chunk.len() as u64;
+                    continue;
+                }
+                let rest = chunk.slice(left as usize..);
+                return Ok(Some((rest, (whole, 0, path))));
+            }
+            if left > 0 {
+                return Err(Error::invalid_offset(path, offset));
+            }
+            Ok(None)
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_runtime::ErrorKind;
+
+    fn chunks(parts: &[&'static [u8]]) -> ByteStream {
+        let parts: Vec<Result<Bytes>> = parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        Box::pin(futures::stream::iter(parts))
+    }
+
+    async fn collect(s: ByteStream) -> Result<Vec<u8>> {
+        wharf_runtime::stream::collect(s).await.map(|b| b.to_vec())
+    }
+
+    #[tokio::test]
+    async fn skip_drops_exactly_offset_bytes_across_chunks() {
+        let whole: &[&[u8]] = &[b"abc", b"", b"defg", b"h"];
+        for offset in 0..=8u64 {
+            let got = collect(skip(chunks(whole), offset, "/f")).await.unwrap();
+            assert_eq!(got, &b"abcdefgh"[offset as usize..], "offset {offset}");
+        }
+    }
+
+    #[tokio::test]
+    async fn skip_past_the_end_is_invalid_offset() {
+        let e = collect(skip(chunks(&[b"abc", b"de"]), 6, "/f"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.kind(),
+            &ErrorKind::InvalidOffset {
+                path: "/f".into(),
+                offset: 6
+            }
+        );
+    }
 }
