@@ -21,14 +21,14 @@ pub use wharf_runtime::*;
 
 /// The built-in driver crates.
 pub mod drivers {
-    pub use wharf_driver_filesystem as filesystem;
-    pub use wharf_driver_inmemory as inmemory;
-    #[cfg(feature = "s3")]
-    pub use wharf_driver_s3 as s3;
     #[cfg(feature = "azure")]
     pub use wharf_driver_azure as azure;
+    pub use wharf_driver_filesystem as filesystem;
+    pub use wharf_driver_inmemory as inmemory;
     #[cfg(feature = "oss")]
     pub use wharf_driver_oss as oss;
+    #[cfg(feature = "s3")]
+    pub use wharf_driver_s3 as s3;
 }
 
 /// The bundled guest drivers.
