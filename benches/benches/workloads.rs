@@ -6,6 +6,10 @@
 //! `cargo bench -p wharf-benches --bench workloads` runs them all; pass a filter such as
 //! `-- filesystem/List` for a subset. `WHARF_BENCH_TARGETS=inmemory,guest-inmemory` limits the
 //! drivers, `WHARF_BENCH_1GB=0` leaves out the 1 GiB cases.
+//!
+//! The cloud drivers join when their test server's environment is set (`servers/up.sh`, then
+//! `. target/servers/env`): `s3` on moto, `azure` on Azurite, each on a bucket or
+//! container of its own made for the run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +32,11 @@ struct Target {
 fn targets(rt: &Runtime) -> Vec<Target> {
     let registry = DriverRegistry::with_builtin();
     let wanted = std::env::var("WHARF_BENCH_TARGETS").ok();
+    let wanted = |name: &str| {
+        wanted
+            .as_deref()
+            .is_none_or(|w| w.split(',').any(|x| x.trim() == name))
+    };
     let all: [(&'static str, bool); 5] = [
         ("inmemory", false),
         ("filesystem", true),
@@ -35,12 +44,9 @@ fn targets(rt: &Runtime) -> Vec<Target> {
         (wharf::guests::FILESYSTEM, true),
         (wharf::guests::JS_INMEMORY, false),
     ];
-    all.into_iter()
-        .filter(|(name, _)| {
-            wanted
-                .as_deref()
-                .is_none_or(|w| w.split(',').any(|x| x.trim() == *name))
-        })
+    let mut targets: Vec<Target> = all
+        .into_iter()
+        .filter(|(name, _)| wanted(name))
         .map(|(name, on_disk)| {
             let dir = on_disk.then(|| {
                 tempfile::Builder::new()
@@ -66,7 +72,73 @@ fn targets(rt: &Runtime) -> Vec<Target> {
                 _dir: dir,
             }
         })
-        .collect()
+        .collect();
+    for (name, params) in rt.block_on(cloud_params()) {
+        if wanted(name) {
+            let driver = rt
+                .block_on(registry.create(name, params))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            targets.push(Target {
+                name,
+                driver,
+                _dir: None,
+            });
+        }
+    }
+    targets
+}
+
+/// Parameters of the cloud drivers whose test servers are running (their environment set), each
+/// on a bucket or container made for this run.
+async fn cloud_params() -> Vec<(&'static str, Params)> {
+    let mut out = Vec::new();
+    let run = format!("wharf-bench-{}", std::process::id());
+    if let Ok(endpoint) = std::env::var("WHARF_S3_ENDPOINT") {
+        use wharf::drivers::s3::{Config, S3Driver};
+        // moto checks no signature; any key pair serves.
+        let config = Config::for_endpoint(&endpoint, &run, "wharf-bench", "wharf-bench");
+        let client = S3Driver::new(config).await.expect("an S3 client");
+        client
+            .sdk_client()
+            .create_bucket()
+            .bucket(&run)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create bucket {run} at {endpoint}: {e:?}"));
+        let pairs = |root: &str| {
+            Params::from_pairs([
+                ("bucket", run.as_str()),
+                ("regionendpoint", endpoint.as_str()),
+                ("forcepathstyle", "true"),
+                ("region", "us-east-1"),
+                ("accesskey", "wharf-bench"),
+                ("secretkey", "wharf-bench"),
+                ("rootdirectory", root),
+            ])
+        };
+        out.push(("s3", pairs("/s3")));
+    }
+    if let (Ok(url), Ok(account), Ok(key)) = (
+        std::env::var("WHARF_AZURE_SERVICEURL"),
+        std::env::var("WHARF_AZURE_ACCOUNTNAME"),
+        std::env::var("WHARF_AZURE_ACCOUNTKEY"),
+    ) {
+        use wharf::drivers::azure::{AzureDriver, Config};
+        let params = Params::from_pairs([
+            ("accountname", account.as_str()),
+            ("accountkey", key.as_str()),
+            ("container", run.as_str()),
+            ("serviceurl", url.as_str()),
+        ]);
+        let config = Config::from_params(params.clone()).expect("azure parameters");
+        AzureDriver::new(config)
+            .expect("an azure client")
+            .create_container()
+            .await
+            .expect("create the benchmark container");
+        out.push(("azure", params));
+    }
+    out
 }
 
 fn with_1gb() -> bool {
