@@ -160,6 +160,10 @@ user_test_tester = testing .admin
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$MC_PORT
+# The default pool (2 connections, 1 s wait) cannot serve a test's burst of concurrent
+# requests; once it times out ten times, memcached is shunned for a minute and tempauth fails.
+memcache_max_connections = 64
+pool_timeout = 10
 
 [filter:tempurl]
 use = egg:swift#tempurl

@@ -9,7 +9,8 @@
 //! read ever waits for segments to appear. Uploads keep their state in Swift (`writer`);
 //! `list` and `stat` use delimiter listings (`list`); `delete` uses the bulk-delete middleware
 //! when `/info` offers it and removes large objects' segments too; `move` copies only the
-//! manifest of a large object; `redirect_url` is a TempURL (`tempurl`). See README.md for the
+//! manifest of a large object; the segments of replaced large objects are removed after a grace
+//! period (`garbage`); `redirect_url` is a TempURL (`tempurl`). See README.md for the
 //! parameters, the mapping and its limits.
 
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ mod auth;
 mod client;
 mod config;
 mod error;
+mod garbage;
 mod list;
 mod manifest;
 mod reader;
@@ -87,6 +89,8 @@ pub(crate) struct Inner {
     /// The most names one bulk delete may carry, if the cluster offers bulk delete.
     pub bulk_max: Option<usize>,
     pub tempurl: Option<TempUrl>,
+    /// When this instance last swept replaced segments (see `garbage`).
+    pub last_sweep: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl SwiftDriver {
@@ -128,13 +132,25 @@ impl SwiftDriver {
             tempurl,
             client,
             config,
+            last_sweep: std::sync::Mutex::new(None),
         };
         tracing::debug!(container = %inner.config.container, segment_size = inner.segment_size,
             max_segments, bulk = ?inner.bulk_max, tempurl = inner.tempurl.is_some(),
             "swift driver created");
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        let inner = Arc::new(inner);
+        // Segments that earlier instances replaced may be due for removal.
+        inner.maybe_sweep();
+        Ok(Self { inner })
+    }
+
+    /// Deletes the segments of replaced large objects recorded more than `grace` ago (the
+    /// driver does this by itself with a grace of 15 minutes); returns how many replaced
+    /// objects' segments it removed.
+    pub async fn sweep_replaced_segments(&self, grace: Duration) -> Result<usize> {
+        self.inner
+            .sweep(grace)
+            .await
+            .map_err(|e| e.with_driver(NAME))
     }
 
     /// The configuration the driver was created with.
@@ -212,7 +228,12 @@ impl Inner {
     /// Writes `content` as the object `name`: one PUT, or segments and a manifest when it is
     /// larger than a segment. Whatever `name` held before is replaced atomically, and the
     /// segments of a large object it held are removed afterwards.
-    pub(crate) async fn put_object(&self, name: &str, path: &str, content: Bytes) -> Result<()> {
+    pub(crate) async fn put_object(
+        self: &Arc<Self>,
+        name: &str,
+        path: &str,
+        content: Bytes,
+    ) -> Result<()> {
         let fail = |f: Failure| f.into_error("put_content", path);
         let old = self.client.head(name).await.map_err(fail)?;
         if content.len() as u64 <= self.segment_size {
@@ -243,10 +264,10 @@ impl Inner {
         self.remove_replaced(old.as_ref(), None, path).await
     }
 
-    /// After `name` was overwritten, removes the segments the object it held (`old`) used,
-    /// unless the new object uses them too (`kept`).
+    /// After `name` was overwritten, schedules the removal of the segments the object it held
+    /// (`old`) used, unless the new object uses them too (`kept`); see `garbage`.
     pub(crate) async fn remove_replaced(
-        &self,
+        self: &Arc<Self>,
         old: Option<&ObjectMeta>,
         kept: Option<&str>,
         path: &str,
@@ -263,7 +284,7 @@ impl Inner {
                 .map(|p| (p.clone(), p))
         };
         match prefix {
-            Some((id, p)) if Some(id.as_str()) != kept => self.delete_prefix(&p, path).await,
+            Some((id, p)) if Some(id.as_str()) != kept => self.record_garbage(&p, path).await,
             _ => Ok(()),
         }
     }
@@ -533,6 +554,7 @@ mod tests {
             max_segments: 1000,
             bulk_max: None,
             tempurl: None,
+            last_sweep: std::sync::Mutex::new(None),
         }
     }
 

@@ -148,14 +148,18 @@ impl Raw {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> reqwest::Response {
+        let put = method == reqwest::Method::PUT;
         let mut req = self
             .http
             .request(
                 method,
                 format!("{}/{}/{name}", self.storage_url, self.container),
             )
-            .header("x-auth-token", &self.token)
-            .body(body);
+            .header("x-auth-token", &self.token);
+        if put {
+            req = req.header("content-length", body.len().to_string());
+        }
+        req = req.body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
