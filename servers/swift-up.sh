@@ -17,7 +17,8 @@
 # The account is tempauth's `test:tester` / `testing` (a test-only credential, not a secret).
 # Environment: SWIFT_PROXY_PORT (default 18080), SWIFT_MEMCACHE_PORT (11311),
 # SWIFT_MAX_FILE_SIZE (default 1048576: a small limit makes "too large, use segments" cheap to
-# test; Swift's own default is 5368709122).
+# test; Swift's own default is 5368709122), SWIFT_MAX_MANIFEST_SEGMENTS (default 16, so nested
+# manifests are cheap to test; Swift's own default is 1000).
 set -euo pipefail
 
 PROXY_PORT=${SWIFT_PROXY_PORT:-18080}
@@ -26,6 +27,7 @@ OBJ_PORT=16200
 CONT_PORT=16201
 ACCT_PORT=16202
 MAX_FILE_SIZE=${SWIFT_MAX_FILE_SIZE:-1048576}
+MAX_MANIFEST_SEGMENTS=${SWIFT_MAX_MANIFEST_SEGMENTS:-16}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR="$ROOT/target/servers"
 BASE="$DIR/swift"
@@ -46,6 +48,7 @@ export WHARF_SWIFT_AUTHURL=$URL/auth/v1.0
 export WHARF_SWIFT_USERNAME=test:tester
 export WHARF_SWIFT_PASSWORD=testing
 export WHARF_SWIFT_MAXFILESIZE=$(cat "$RUN/max_file_size" 2> /dev/null || echo "$MAX_FILE_SIZE")
+export WHARF_SWIFT_MAXMANIFESTSEGMENTS=$(cat "$RUN/max_manifest_segments" 2> /dev/null || echo "$MAX_MANIFEST_SEGMENTS")
 ENV
 }
 
@@ -102,6 +105,7 @@ esac
 rm -rf "$ETC" "$BASE/node" "$RUN" "$LOGS"
 mkdir -p "$ETC" "$BASE/node/d1" "$RUN" "$LOGS"
 echo "$MAX_FILE_SIZE" > "$RUN/max_file_size"
+echo "$MAX_MANIFEST_SEGMENTS" > "$RUN/max_manifest_segments"
 cat > "$ETC/swift.conf" << EOF
 [swift-hash]
 swift_hash_path_suffix = wharf-tests
@@ -185,6 +189,8 @@ use = egg:swift#bulk
 use = egg:swift#copy
 [filter:slo]
 use = egg:swift#slo
+# Small, so that objects above 16 segments (16 MiB with 1 MiB segments) need nested manifests.
+max_manifest_segments = $MAX_MANIFEST_SEGMENTS
 [filter:dlo]
 use = egg:swift#dlo
 EOF
@@ -218,7 +224,7 @@ for _ in $(seq 1 120); do
     curl -fsS -o /dev/null -X DELETE -H "X-Auth-Token: $tok" "$URL/v1/AUTH_test/wharf-ready/o"
     curl -fsS -o /dev/null -X DELETE -H "X-Auth-Token: $tok" "$URL/v1/AUTH_test/wharf-ready"
     write_env
-    say "Swift $version is running at $URL (max_file_size $MAX_FILE_SIZE; PIDs in $RUN)"
+    say "Swift $version is running at $URL (max_file_size $MAX_FILE_SIZE, max_manifest_segments $MAX_MANIFEST_SEGMENTS; PIDs in $RUN)"
     say "environment: . $ENV_FILE"
     exit 0
   fi

@@ -372,25 +372,56 @@ impl Inner {
                 Some(meta) if meta.dlo.is_some() => {
                     self.delete_object(name, &meta, path).await?;
                 }
-                Some(meta) if meta.slo => large.push(name.clone()),
+                Some(meta) if meta.slo => {
+                    self.delete_slo(name, Some(&meta), path).await?;
+                }
                 Some(_) => plain.push(name.clone()),
                 None => {}
             }
         }
-        let manifests: Vec<_> = large.iter().map(|n| self.client.delete(n, true)).collect();
+        let manifests: Vec<_> = large
+            .iter()
+            .map(|n| self.delete_slo(n, None, path))
+            .collect();
         futures::stream::iter(manifests)
             .buffer_unordered(DELETES_IN_FLIGHT)
             .try_collect::<Vec<bool>>()
-            .await
-            .map_err(|f| f.into_error("delete", path))?;
+            .await?;
         self.delete_names(plain, path).await
+    }
+
+    /// Deletes a Static Large Object with its segments. For ours (the metadata names the
+    /// segment prefix) the manifest goes first, then the prefix, so no segment is ever missing
+    /// under a manifest that still exists; this also works for objects with more segments than
+    /// Swift deletes in one `?multipart-manifest=delete`, which is used for anyone else's.
+    async fn delete_slo(&self, name: &str, meta: Option<&ObjectMeta>, path: &str) -> Result<bool> {
+        let fail = |f: Failure| f.into_error("delete", path);
+        let head;
+        let meta = match meta {
+            Some(m) => m,
+            None => match self.client.head(name).await.map_err(fail)? {
+                Some(m) => {
+                    head = m;
+                    &head
+                }
+                None => return Ok(false),
+            },
+        };
+        match &meta.segments {
+            Some(segments) => {
+                let found = self.client.delete(name, false).await.map_err(fail)?;
+                self.delete_prefix(&format!("{segments}/"), path).await?;
+                Ok(found)
+            }
+            None => self.client.delete(name, true).await.map_err(fail),
+        }
     }
 
     /// Deletes one object described by `meta`, with its segments if it is a large object.
     async fn delete_object(&self, name: &str, meta: &ObjectMeta, path: &str) -> Result<bool> {
         let fail = |f: Failure| f.into_error("delete", path);
         if meta.slo {
-            return self.client.delete(name, true).await.map_err(fail);
+            return self.delete_slo(name, Some(meta), path).await;
         }
         if let Some(prefix) = meta.dlo.as_deref().and_then(|m| self.dlo_prefix(m)) {
             self.delete_prefix(&prefix, path).await?;

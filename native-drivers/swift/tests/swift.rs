@@ -1,6 +1,7 @@
 //! Swift-specific behaviour against a real Swift: objects bigger than the cluster's
 //! `max_file_size` (segments and a Static Large Object manifest, no segment over the limit,
-//! segments removed with the object, and after a grace period when it is replaced), an empty segmented upload that
+//! segments removed with the object, and after a grace period when it is replaced), nested
+//! manifests for more segments than one manifest holds, an empty segmented upload that
 //! commits at once, a bulk delete of 1005 objects, resuming on a second instance with `size()`
 //! equal to what Swift holds, moves that copy no segment data, TempURLs the cluster accepts for
 //! GET and HEAD and refuses when tampered with or expired, re-authentication after a refused
@@ -115,6 +116,48 @@ async fn objects_bigger_than_max_file_size_are_static_large_objects() {
     assert!(raw.names("wharf-uploads/").await.is_empty());
 
     d.delete("/big").await.unwrap();
+    assert!(raw.names("").await.is_empty(), "{:?}", raw.names("").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_of_more_segments_than_a_manifest_holds_get_nested_manifests() {
+    let (sd, raw, server) = concrete("nested", &[]).await;
+    let d = wrapped(&sd);
+    let max = server.max_manifest_segments;
+    assert!(
+        max <= 64,
+        "start the cluster with a small max_manifest_segments"
+    );
+    // More segments than max * max needs two levels of sub-manifests.
+    let segments = max * max + 3;
+    let seg = sd.segment_size() as usize;
+    let content = data(11, segments * seg - 17);
+    let mut w = d.writer("/n/blob", false).await.unwrap();
+    for chunk in content.chunks(3 * seg + 5) {
+        w.write(content.slice_ref(chunk)).await.unwrap();
+    }
+    w.commit().await.unwrap();
+    w.close().await.unwrap();
+    let names = raw.names("segments/").await;
+    let subs: Vec<_> = names
+        .iter()
+        .filter(|(n, _)| n.contains("/manifest-"))
+        .collect();
+    assert!(
+        subs.iter().any(|(n, _)| n.contains("/manifest-2-")),
+        "{subs:?}"
+    );
+    assert_eq!(names.len() - subs.len(), segments);
+    assert_eq!(d.stat("/n/blob").await.unwrap().size, content.len() as u64);
+    let offset = (max * seg + 1) as u64;
+    let got = wharf_runtime::stream::collect(d.reader("/n/blob", offset).await.unwrap())
+        .await
+        .unwrap();
+    assert!(
+        got == content.slice(offset as usize..),
+        "read from {offset}"
+    );
+    d.delete("/n").await.unwrap();
     assert!(raw.names("").await.is_empty(), "{:?}", raw.names("").await);
 }
 

@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use wharf_runtime::{DriverRegistry, Params, StorageDriver};
 
-/// The cluster's auth URL, credentials and object size limit.
+/// The cluster's auth URL, credentials and large-object limits.
 pub struct Server {
     pub auth_url: String,
     pub username: String,
     pub password: String,
     pub max_file_size: u64,
+    pub max_manifest_segments: usize,
 }
 
 fn var(name: &str) -> String {
@@ -27,8 +28,8 @@ fn var(name: &str) -> String {
     }
 }
 
-/// The cluster from `WHARF_SWIFT_AUTHURL`, `WHARF_SWIFT_USERNAME`, `WHARF_SWIFT_PASSWORD` and
-/// `WHARF_SWIFT_MAXFILESIZE`; panics (failing the test) when they are not set.
+/// The cluster from `WHARF_SWIFT_AUTHURL`, `WHARF_SWIFT_USERNAME`, `WHARF_SWIFT_PASSWORD`,
+/// `WHARF_SWIFT_MAXFILESIZE` and `WHARF_SWIFT_MAXMANIFESTSEGMENTS`; panics (failing the test) when they are not set.
 pub fn server() -> Server {
     Server {
         auth_url: var("WHARF_SWIFT_AUTHURL"),
@@ -37,6 +38,9 @@ pub fn server() -> Server {
         max_file_size: var("WHARF_SWIFT_MAXFILESIZE")
             .parse()
             .expect("WHARF_SWIFT_MAXFILESIZE is a number"),
+        max_manifest_segments: var("WHARF_SWIFT_MAXMANIFESTSEGMENTS")
+            .parse()
+            .expect("WHARF_SWIFT_MAXMANIFESTSEGMENTS is a number"),
     }
 }
 
