@@ -1,0 +1,77 @@
+//! Directories, which Swift does not have: a directory is any prefix `<files>/dir/` of object
+//! names. `list` asks for one level with the `/` delimiter (paging with `marker`), `stat` of a
+//! non-object asks whether one object exists under `dir/`. The trailing `/` is what keeps `/a`
+//! from being a directory because `/ab` exists.
+
+use std::time::UNIX_EPOCH;
+
+use wharf_runtime::path::{ROOT, parent};
+use wharf_runtime::{Error, FileInfo, Result};
+
+use crate::{Inner, PAGE};
+
+impl Inner {
+    /// The direct children of the directory `path`, sorted by byte order.
+    pub(crate) async fn list_dir(&self, path: &str) -> Result<Vec<String>> {
+        let prefix = self.dir_prefix(path);
+        let mut children = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list(&prefix, Some('/'), marker.as_deref(), PAGE)
+                .await
+                .map_err(|f| f.into_error("list", path))?;
+            let Some(last) = page.last() else { break };
+            marker = Some(last.key().to_owned());
+            let full = page.len() == PAGE;
+            for entry in &page {
+                // Names no contract path can spell (written by other tools) are not shown.
+                if let Some(child) = self.path_of(entry.key().trim_end_matches('/'))
+                    && parent(&child) == path
+                {
+                    children.push(child);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        if children.is_empty() && path != ROOT {
+            return Err(Error::not_found(path));
+        }
+        children.sort_unstable();
+        children.dedup();
+        Ok(children)
+    }
+
+    /// What is at `path`: an object, or a directory holding at least one object.
+    pub(crate) async fn stat_path(&self, path: &str) -> Result<FileInfo> {
+        if path == ROOT {
+            return Ok(FileInfo::dir(ROOT, UNIX_EPOCH));
+        }
+        if let Some(meta) = self
+            .client
+            .head(&self.object_name(path))
+            .await
+            .map_err(|f| f.into_error("stat", path))?
+        {
+            return Ok(FileInfo::file(path, meta.size, meta.mod_time));
+        }
+        if self.has_object_under(path, "stat").await? {
+            Ok(FileInfo::dir(path, UNIX_EPOCH))
+        } else {
+            Err(Error::not_found(path))
+        }
+    }
+
+    /// True when at least one object lies under `path/`.
+    pub(crate) async fn has_object_under(&self, path: &str, op: &str) -> Result<bool> {
+        let page = self
+            .client
+            .list(&self.dir_prefix(path), None, None, 1)
+            .await
+            .map_err(|f| f.into_error(op, path))?;
+        Ok(!page.is_empty())
+    }
+}

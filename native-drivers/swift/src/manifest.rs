@@ -1,0 +1,189 @@
+//! Static Large Object manifests: the segments of a large object, named
+//! `<segment prefix>/<%016d>` from 1 (as the reference names its segments), joined by one
+//! manifest PUT with `?multipart-manifest=put`. Swift checks every segment when the manifest is
+//! written, so a manifest that exists is complete: no reader or `stat` ever waits for segments.
+//!
+//! A manifest may list at most `max_manifest_segments` entries (1000 by default); a longer
+//! object gets sub-manifests (`<segment prefix>/manifest-<level>-<%06d>`, themselves Static
+//! Large Objects) and a manifest of those, as deep as needed. The top manifest carries the
+//! segment prefix in `X-Object-Meta-Wharf-Segments`, so whatever replaces the object later can
+//! remove the segments it leaves behind.
+
+use futures::{StreamExt, TryStreamExt};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+
+use crate::Inner;
+use crate::client::{Request, SEGMENTS_META, Target};
+use crate::error::Failure;
+
+/// Sub-manifests written at once.
+const IN_FLIGHT: usize = 4;
+
+/// One uploaded segment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Part {
+    pub size: u64,
+    /// The MD5 Swift reported for it (checked again when the manifest is written).
+    pub etag: String,
+}
+
+/// The name of segment `index` (from 0) under `prefix`.
+pub(crate) fn segment_name(prefix: &str, index: usize) -> String {
+    format!("{prefix}/{:016}", index + 1)
+}
+
+/// The index of a segment name under `prefix` (`None` for anything else, such as a
+/// sub-manifest).
+pub(crate) fn segment_index(prefix: &str, name: &str) -> Option<usize> {
+    let n = name.strip_prefix(prefix)?.strip_prefix('/')?;
+    if n.len() != 16 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse::<usize>().ok()?.checked_sub(1)
+}
+
+/// A sub-manifest to write: its name and entries.
+pub(crate) type SubManifest = (String, Vec<Json>);
+
+/// The manifest entries of `parts`, grouped into sub-manifests until one manifest can hold
+/// them all: returns the top manifest's entries and the sub-manifests to write first, deepest
+/// level first (each as its name and entries).
+pub(crate) fn plan(
+    container: &str,
+    prefix: &str,
+    parts: &[Part],
+    max: usize,
+) -> (Vec<Json>, Vec<Vec<SubManifest>>) {
+    let max = max.max(2);
+    let mut entries: Vec<(Json, u64)> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let entry = json!({
+                "path": format!("/{container}/{}", segment_name(prefix, i)),
+                "etag": p.etag,
+                "size_bytes": p.size,
+            });
+            (entry, p.size)
+        })
+        .collect();
+    let mut levels = Vec::new();
+    let mut level = 0;
+    while entries.len() > max {
+        level += 1;
+        let mut subs = Vec::new();
+        let mut next = Vec::new();
+        for (k, group) in entries.chunks(max).enumerate() {
+            let name = format!("{prefix}/manifest-{level}-{k:06}");
+            let size: u64 = group.iter().map(|(_, s)| s).sum();
+            subs.push((name.clone(), group.iter().map(|(e, _)| e.clone()).collect()));
+            // A sub-manifest's ETag is not its content's MD5: let Swift fill it in.
+            next.push((
+                json!({ "path": format!("/{container}/{name}"), "etag": null, "size_bytes": size }),
+                size,
+            ));
+        }
+        levels.push(subs);
+        entries = next;
+    }
+    (entries.into_iter().map(|(e, _)| e).collect(), levels)
+}
+
+async fn put_manifest(
+    inner: &Inner,
+    name: &str,
+    entries: &[Json],
+    segments: Option<&str>,
+) -> Result<(), Failure> {
+    let mut req = Request::new(Method::PUT, Target::Object(name))
+        .query("multipart-manifest", "put")
+        .header("content-type", "application/octet-stream")
+        .body(Json::Array(entries.to_vec()).to_string());
+    if let Some(prefix) = segments {
+        req = req.header(SEGMENTS_META, prefix);
+    }
+    inner.client.call(&req).await.map(|_| ())
+}
+
+/// Writes the manifest `name` joining `parts` (segments under `prefix`).
+pub(crate) async fn put(
+    inner: &Inner,
+    name: &str,
+    prefix: &str,
+    parts: &[Part],
+) -> Result<(), Failure> {
+    let (top, levels) = plan(&inner.config.container, prefix, parts, inner.max_segments);
+    for subs in &levels {
+        let puts: Vec<_> = subs
+            .iter()
+            .map(|(sub, entries)| put_manifest(inner, sub, entries, None))
+            .collect();
+        futures::stream::iter(puts)
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect::<Vec<()>>()
+            .await?;
+    }
+    put_manifest(inner, name, &top, Some(prefix)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(n: usize) -> Vec<Part> {
+        (0..n)
+            .map(|i| Part {
+                size: 10 + i as u64,
+                etag: format!("e{i}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn segment_names_round_trip() {
+        assert_eq!(segment_name("s/abc/def", 0), "s/abc/def/0000000000000001");
+        assert_eq!(
+            segment_index("s/abc/def", "s/abc/def/0000000000000001"),
+            Some(0)
+        );
+        assert_eq!(
+            segment_index("s/abc/def", "s/abc/def/0000000000000000"),
+            None
+        );
+        assert_eq!(
+            segment_index("s/abc/def", "s/abc/def/manifest-1-000000"),
+            None
+        );
+        assert_eq!(
+            segment_index("s/abc/def", "s/abc/deff/0000000000000001"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_short_object_has_one_manifest() {
+        let (top, levels) = plan("c", "seg", &parts(3), 1000);
+        assert!(levels.is_empty());
+        assert_eq!(
+            top[2],
+            json!({"path": "/c/seg/0000000000000003", "etag": "e2", "size_bytes": 12})
+        );
+    }
+
+    #[test]
+    fn a_long_object_gets_sub_manifests() {
+        // 10 parts, at most 3 per manifest: 4 sub-manifests, then 2, then the top of 2.
+        let (top, levels) = plan("c", "seg", &parts(10), 3);
+        assert_eq!(levels.len(), 2);
+        assert_eq!(levels[0].len(), 4);
+        assert_eq!(levels[0][3].1.len(), 1);
+        assert_eq!(levels[1].len(), 2);
+        assert_eq!(top.len(), 2);
+        let total: u64 = top.iter().map(|e| e["size_bytes"].as_u64().unwrap()).sum();
+        assert_eq!(total, parts(10).iter().map(|p| p.size).sum::<u64>());
+        assert_eq!(top[0]["path"], json!("/c/seg/manifest-2-000000"));
+        assert_eq!(levels[1][0].1[0]["path"], json!("/c/seg/manifest-1-000000"));
+    }
+}

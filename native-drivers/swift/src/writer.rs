@@ -1,0 +1,407 @@
+//! Resumable uploads as segments of a future Static Large Object, with their state in Swift.
+//!
+//! An upload to `path` writes segments under a fresh segment prefix
+//! (`<prefix>/segments/<3 hex>/<37 hex>/<%016d>`) and keeps its state in one small JSON object,
+//! `<prefix>/wharf-uploads/<sha256(path)>`: the path, the segment prefix and each segment's size
+//! and MD5. Neither lies under `<prefix>/files/`, so listings and walks never see them, and the
+//! committed content at `path` is not touched before `commit` (so `cancel` leaves it as it was).
+//!
+//! - `writer(path, false)` discards the upload the state object names (its segments and the
+//!   state) and starts afresh. The state is first written just before the first segment, so a
+//!   one-shot upload that fits in one segment costs no state at all.
+//! - `close` uploads what is buffered as one more segment and rewrites the state; `size()` is
+//!   then exactly the sum of the segments Swift holds.
+//! - `writer(path, true)` reads the state (on any driver instance) and goes on from there;
+//!   without state, an empty committed file resumes at 0 and a missing path is `PathNotFound`.
+//! - `commit` writes the manifest at `<prefix>/files<path>` (or, when everything fits in one
+//!   segment and nothing was uploaded yet, one plain PUT; an empty upload is an empty object,
+//!   with no waiting of any kind), then removes the state, segments a dropped writer left beyond
+//!   the committed ones, and the segments of the large object the path held before.
+//! - `cancel` removes the segments and the state.
+//!
+//! Writes are buffered up to the segment size and up to four segments are uploaded at once.
+//! `size()` counts only segments Swift acknowledged, in order, so it never runs ahead.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use wharf_runtime::{Error, FileWriter, Result};
+
+use crate::client::{Request, Target};
+use crate::error::{Failure, malformed};
+use crate::manifest::{self, Part};
+use crate::{Inner, SEGMENTS_IN_FLIGHT};
+
+/// What Swift keeps about an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct State {
+    version: u32,
+    path: String,
+    segments: String,
+    parts: Vec<Part>,
+}
+
+const STATE_VERSION: u32 = 1;
+
+async fn read_state(inner: &Inner, name: &str, path: &str) -> Result<Option<State>> {
+    let req = Request::new(Method::GET, Target::Object(name));
+    match inner.client.call(&req).await {
+        Ok(answer) => {
+            let state: State = serde_json::from_slice(&answer.body)
+                .map_err(|e| malformed("writer", path, format!("upload state {name}: {e}")))?;
+            if state.version != STATE_VERSION || state.path != path {
+                return Err(malformed(
+                    "writer",
+                    path,
+                    format!(
+                        "upload state {name} is of version {} for {}",
+                        state.version, state.path
+                    ),
+                ));
+            }
+            Ok(Some(state))
+        }
+        Err(f) if f.is_not_found() => Ok(None),
+        Err(f) => Err(f.into_error("writer", path)),
+    }
+}
+
+/// A segment being uploaded in the background.
+struct InFlight {
+    task: JoinHandle<std::result::Result<Part, Failure>>,
+}
+
+/// The writer of one upload.
+pub(crate) struct SwiftWriter {
+    inner: Arc<Inner>,
+    path: String,
+    state_name: String,
+    segments: String,
+    parts: Vec<Part>,
+    /// Bytes in segments Swift acknowledged.
+    acknowledged: u64,
+    buffer: BytesMut,
+    in_flight: VecDeque<InFlight>,
+    /// The index of the next segment to upload.
+    next_index: usize,
+    /// True once the state object exists in Swift.
+    state_written: bool,
+    /// True when the upload was resumed: a writer before it may have left segments behind.
+    resumed: bool,
+    /// Set when a segment failed: what Swift holds past the acknowledged segments is then
+    /// uncertain, so no more data is accepted (closing keeps the acknowledged ones).
+    broken: Option<String>,
+    committed: bool,
+}
+
+impl SwiftWriter {
+    /// Starts an upload to `path`, or resumes the one an earlier writer closed.
+    pub(crate) async fn open(inner: Arc<Inner>, path: &str, append: bool) -> Result<Self> {
+        let state_name = inner.upload_state_name(path);
+        let state = read_state(&inner, &state_name, path).await?;
+        let mut w = Self {
+            segments: inner.new_segment_prefix(),
+            inner,
+            path: path.to_owned(),
+            state_name,
+            parts: Vec::new(),
+            acknowledged: 0,
+            buffer: BytesMut::new(),
+            in_flight: VecDeque::new(),
+            next_index: 0,
+            state_written: false,
+            resumed: false,
+            broken: None,
+            committed: false,
+        };
+        match (append, state) {
+            (true, Some(state)) => {
+                w.acknowledged = state.parts.iter().map(|p| p.size).sum();
+                w.next_index = state.parts.len();
+                w.parts = state.parts;
+                w.segments = state.segments;
+                w.state_written = true;
+                w.resumed = true;
+            }
+            (true, None) => {
+                let name = w.inner.object_name(path);
+                let meta = w
+                    .inner
+                    .client
+                    .head(&name)
+                    .await
+                    .map_err(|f| f.into_error("writer", path))?;
+                match meta {
+                    None => return Err(Error::not_found(path)),
+                    Some(m) if m.size == 0 => {}
+                    Some(_) => {
+                        return Err(Error::unsupported(format!(
+                            "append to the committed content of {path} (only an upload closed \
+                             without commit, or an empty file, can be resumed)"
+                        )));
+                    }
+                }
+            }
+            (false, Some(old)) => {
+                // An earlier uncommitted upload is discarded.
+                w.inner
+                    .delete_prefix(&format!("{}/", old.segments), path)
+                    .await?;
+                w.inner
+                    .client
+                    .delete(&w.state_name, false)
+                    .await
+                    .map_err(|f| f.into_error("writer", path))?;
+            }
+            (false, None) => {}
+        }
+        Ok(w)
+    }
+
+    async fn write_state(&mut self) -> Result<()> {
+        let state = State {
+            version: STATE_VERSION,
+            path: self.path.clone(),
+            segments: self.segments.clone(),
+            parts: self.parts.clone(),
+        };
+        let body = serde_json::to_vec(&state)
+            .map_err(|e| Error::backend(format!("encoding upload state: {e}")))?;
+        self.inner
+            .client
+            .put(&self.state_name, Bytes::from(body), &[])
+            .await
+            .map_err(|f| f.into_error("write", &self.path))?;
+        self.state_written = true;
+        Ok(())
+    }
+
+    fn check_broken(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::backend(format!(
+                "upload to {} failed earlier ({why}); close it and resume, or cancel it",
+                self.path
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the oldest segment in flight and counts it.
+    async fn settle_one(&mut self) -> Result<()> {
+        let Some(segment) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let result = match segment.task.await {
+            Ok(r) => r.map_err(|f| f.into_error("write", &self.path)),
+            Err(e) => Err(
+                Error::backend(format!("uploading a segment of {} failed", self.path))
+                    .with_source(e),
+            ),
+        };
+        match result {
+            Ok(part) if self.broken.is_none() => {
+                self.acknowledged += part.size;
+                self.parts.push(part);
+                Ok(())
+            }
+            // After a gap, later segments cannot count.
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.broken.get_or_insert_with(|| e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    async fn settle_all(&mut self) -> Result<()> {
+        let mut first_error = None;
+        while !self.in_flight.is_empty() {
+            if let Err(e) = self.settle_one().await
+                && first_error.is_none()
+            {
+                first_error = Some(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Starts uploading `data` as the next segment.
+    async fn stage(&mut self, data: Bytes) -> Result<()> {
+        while self.in_flight.len() >= SEGMENTS_IN_FLIGHT {
+            self.settle_one().await?;
+        }
+        if !self.state_written {
+            // Make the segments findable before the first one exists.
+            self.write_state().await?;
+        }
+        let name = manifest::segment_name(&self.segments, self.next_index);
+        self.next_index += 1;
+        let inner = self.inner.clone();
+        let task = tokio::spawn(async move {
+            let size = data.len() as u64;
+            let etag = inner.client.put(&name, data, &[]).await?;
+            Ok(Part { size, etag })
+        });
+        self.in_flight.push_back(InFlight { task });
+        Ok(())
+    }
+
+    /// Uploads every full segment in the buffer, and the rest too when `all`.
+    async fn flush(&mut self, all: bool) -> Result<()> {
+        let size = self.inner.segment_size as usize;
+        loop {
+            if self.buffer.len() >= size {
+                let segment = self.buffer.split_to(size).freeze();
+                self.stage(segment).await?;
+            } else if all && !self.buffer.is_empty() {
+                let segment = self.buffer.split().freeze();
+                self.stage(segment).await?;
+            } else {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Removes segments under this upload's prefix that the committed manifest does not name
+    /// (left by a writer that was dropped without `close`).
+    async fn remove_strays(&self) -> Result<()> {
+        let mut strays = Vec::new();
+        let mut marker: Option<String> = None;
+        let prefix = format!("{}/", self.segments);
+        loop {
+            let page = self
+                .inner
+                .client
+                .list(&prefix, None, marker.as_deref(), 10_000)
+                .await
+                .map_err(|f| f.into_error("commit", &self.path))?;
+            let Some(last) = page.last() else { break };
+            marker = Some(last.key().to_owned());
+            let full = page.len() == 10_000;
+            strays.extend(page.into_iter().filter_map(|e| e.name).filter(|n| {
+                manifest::segment_index(&self.segments, n).is_some_and(|i| i >= self.parts.len())
+            }));
+            if !full {
+                break;
+            }
+        }
+        self.inner.delete_names(strays, &self.path).await
+    }
+}
+
+#[async_trait]
+impl FileWriter for SwiftWriter {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.check_broken()?;
+        self.buffer.extend_from_slice(&data);
+        self.flush(false).await
+    }
+
+    fn size(&self) -> u64 {
+        self.acknowledged
+    }
+
+    async fn close(&mut self) -> Result<()> {
+        if self.committed {
+            return Ok(());
+        }
+        if self.broken.is_none() {
+            self.flush(true).await?;
+        }
+        self.buffer.clear();
+        self.settle_all().await?;
+        self.write_state().await
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.check_broken()?;
+        let fail = |f: Failure, path: &str| f.into_error("commit", path);
+        let name = self.inner.object_name(&self.path);
+        let old = self
+            .inner
+            .client
+            .head(&name)
+            .await
+            .map_err(|f| fail(f, &self.path))?;
+        let fits = self.buffer.len() as u64 <= self.inner.segment_size;
+        if self.parts.is_empty() && self.in_flight.is_empty() && fits {
+            let content = self.buffer.split().freeze();
+            let len = content.len() as u64;
+            self.inner
+                .client
+                .put(&name, content, &[])
+                .await
+                .map_err(|f| fail(f, &self.path))?;
+            self.acknowledged += len;
+        } else {
+            self.flush(true).await?;
+            self.settle_all().await?;
+            manifest::put(&self.inner, &name, &self.segments, &self.parts)
+                .await
+                .map_err(|f| fail(f, &self.path))?;
+        }
+        self.committed = true;
+        if self.state_written {
+            self.inner
+                .client
+                .delete(&self.state_name, false)
+                .await
+                .map_err(|f| fail(f, &self.path))?;
+        }
+        if self.resumed {
+            self.remove_strays().await?;
+        }
+        let kept = (!self.parts.is_empty()).then_some(self.segments.as_str());
+        self.inner
+            .remove_replaced(old.as_ref(), kept, &self.path)
+            .await
+    }
+
+    async fn cancel(&mut self) -> Result<()> {
+        self.buffer.clear();
+        // Segments in flight may land or not; the prefix is removed after they settle.
+        let _ = self.settle_all().await;
+        if self.state_written || self.next_index > 0 {
+            self.inner
+                .delete_prefix(&format!("{}/", self.segments), &self.path)
+                .await?;
+        }
+        if self.state_written {
+            self.inner
+                .client
+                .delete(&self.state_name, false)
+                .await
+                .map_err(|f| f.into_error("cancel", &self.path))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_as_json() {
+        let state = State {
+            version: STATE_VERSION,
+            path: "/a/b".into(),
+            segments: "segments/abc/def".into(),
+            parts: vec![Part {
+                size: 5,
+                etag: "d41d8cd98f00b204e9800998ecf8427e".into(),
+            }],
+        };
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(
+            json,
+            r#"{"version":1,"path":"/a/b","segments":"segments/abc/def","parts":[{"size":5,"etag":"d41d8cd98f00b204e9800998ecf8427e"}]}"#
+        );
+        assert_eq!(serde_json::from_str::<State>(&json).unwrap(), state);
+    }
+}
