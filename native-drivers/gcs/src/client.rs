@@ -343,7 +343,11 @@ impl Client {
                 .header("content-type", "application/octet-stream")
                 .body(content.clone())
         };
-        let body = self.call(build).await.0?;
+        let body = self
+            .call(build)
+            .await
+            .0
+            .map_err(bucket_missing(&self.bucket))?;
         parse(&body)
     }
 
@@ -383,7 +387,11 @@ impl Client {
                 )
                 .body(body.clone())
         };
-        let answer = self.call(build).await.0?;
+        let answer = self
+            .call(build)
+            .await
+            .0
+            .map_err(bucket_missing(&self.bucket))?;
         parse(&answer)
     }
 
@@ -455,7 +463,11 @@ impl Client {
         if let Some(t) = page_token {
             query.push(("pageToken", t.to_owned()));
         }
-        let body = self.call(|http| http.get(&url).query(&query)).await.0?;
+        let body = self
+            .call(|http| http.get(&url).query(&query))
+            .await
+            .0
+            .map_err(bucket_missing(&self.bucket))?;
         parse(&body)
     }
 
@@ -473,7 +485,11 @@ impl Client {
                 .body(resource.clone())
         };
         // Sending this again only opens another session; the first is never used.
-        let response = self.send(Retry::Idempotent, true, build).await.0?;
+        let response = self
+            .send(Retry::Idempotent, true, build)
+            .await
+            .0
+            .map_err(bucket_missing(&self.bucket))?;
         let location = response
             .headers()
             .get("location")
@@ -599,6 +615,20 @@ fn backoff(attempt: u32) -> Duration {
     base.mul_f64(jitter)
 }
 
+/// Requests that name no object (listings, uploads) find nothing only when the bucket is
+/// missing: that is a configuration error, not a missing path.
+fn bucket_missing(bucket: &str) -> impl Fn(Failure) -> Failure + '_ {
+    move |f| {
+        if f.is_not_found() {
+            Failure::Local(Error::backend(format!(
+                "the configured bucket {bucket:?} does not exist"
+            )))
+        } else {
+            f
+        }
+    }
+}
+
 fn malformed_failure(what: &str) -> Failure {
     Failure::Service(ServiceError {
         status: StatusCode::BAD_GATEWAY,
@@ -613,7 +643,142 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Failure> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
     use super::*;
+    use wharf_runtime::Params;
+
+    /// How a canned server treats one request.
+    enum Canned {
+        Answer(u16, &'static str),
+        /// Reads the request, then closes the connection without answering.
+        Drop,
+    }
+
+    /// A server on 127.0.0.1 that treats successive requests as `script` says and then stops;
+    /// it hands back how many requests it saw.
+    fn canned(script: Vec<Canned>) -> (String, std::thread::JoinHandle<usize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut seen = 0;
+            for step in script {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 65536];
+                loop {
+                    let n = s.read(&mut buf).unwrap();
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length: usize = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if n == 0 || request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                seen += 1;
+                if let Canned::Answer(status, body) = step {
+                    write!(
+                        s,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .unwrap();
+                }
+            }
+            seen
+        });
+        (url, server)
+    }
+
+    fn client(endpoint: &str) -> Client {
+        let params = Params::from_pairs([
+            ("bucket", "b12"),
+            ("anonymous", "true"),
+            ("endpoint", endpoint),
+        ]);
+        Client::new(&Config::from_params(params).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn throttling_and_server_errors_are_retried_with_back_off() {
+        let (url, server) = canned(vec![
+            Canned::Answer(503, r#"{"error":{"message":"Backend Error"}}"#),
+            Canned::Answer(
+                429,
+                r#"{"error":{"errors":[{"reason":"rateLimitExceeded"}]}}"#,
+            ),
+            Canned::Drop,
+            Canned::Answer(200, r#"{"name":"o","size":"3"}"#),
+        ]);
+        let started = std::time::Instant::now();
+        let object = client(&url).get_object("o").await.unwrap().unwrap();
+        assert_eq!(object.size(), 3);
+        assert_eq!(server.join().unwrap(), 4);
+        // Three waits of about 250, 500 and 1000 ms (±25 %).
+        assert!(
+            started.elapsed() >= Duration::from_millis(1300),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_not_retried() {
+        let (url, server) = canned(vec![Canned::Answer(
+            403,
+            r#"{"error":{"message":"denied","errors":[{"reason":"forbidden"}]}}"#,
+        )]);
+        let f = client(&url).get_object("o").await.unwrap_err();
+        assert_eq!(f.status(), Some(403));
+        assert_eq!(server.join().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_chunk_whose_answer_is_lost_is_not_sent_again() {
+        let (url, server) = canned(vec![Canned::Drop]);
+        let c = client(&url);
+        let session = format!("{url}/upload/storage/v1/b/b12/o?upload_id=1");
+        let f = c
+            .put_chunk(&session, 0, Bytes::from(vec![7u8; 1000]), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(f, Failure::Transport(_)), "{f:?}");
+        assert_eq!(server.join().unwrap(), 1);
+
+        // An error answer means the chunk was refused whole: it is sent again.
+        let (url, server) = canned(vec![
+            Canned::Answer(503, "{}"),
+            Canned::Answer(200, r#"{"name":"o","size":"1000"}"#),
+        ]);
+        let session = format!("{url}/upload/storage/v1/b/b12/o?upload_id=1");
+        let answer = client(&url)
+            .put_chunk(&session, 0, Bytes::from(vec![7u8; 1000]), Some(1000))
+            .await
+            .unwrap();
+        assert!(matches!(answer, ChunkAnswer::Done(o) if o.size() == 1000));
+        assert_eq!(server.join().unwrap(), 2);
+    }
+
+    #[test]
+    fn session_uris_must_be_on_the_endpoint() {
+        let c = client("http://127.0.0.1:4443");
+        assert!(c.is_own_session("http://127.0.0.1:4443/upload/storage/v1/b/b12/o?upload_id=x"));
+        assert!(!c.is_own_session("http://127.0.0.1:4444/upload?upload_id=x"));
+        assert!(!c.is_own_session("https://127.0.0.1:4443/upload?upload_id=x"));
+        assert!(!c.is_own_session("http://evil.example/upload?upload_id=x"));
+        assert!(!c.is_own_session("not a url"));
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
