@@ -41,17 +41,27 @@ mkdir -p "$DIR"
 
 answers() { curl -s -o /dev/null -f -m 1 "$URL/_internal/healthcheck"; }
 
+# An empty bucket for `wharf check gcs` (the tests make buckets of their own); 409 if it exists.
+CHECK_BUCKET=wharf-check
+make_check_bucket() {
+  curl -s -o /dev/null -m 5 -X POST "$URL/storage/v1/b?project=wharf-test" \
+    -H 'content-type: application/json' -d "{\"name\":\"$CHECK_BUCKET\"}"
+}
+
 write_env() {
   cat > "$ENV_FILE" <<ENV
-# Written by servers/gcs-up.sh: fake-gcs-server $SERVER_VERSION on 127.0.0.1:$PORT (no credentials).
+# Written by servers/gcs-up.sh: fake-gcs-server $SERVER_VERSION on 127.0.0.1:$PORT (it checks no credentials).
 export WHARF_GCS_ENDPOINT=$URL
 export WHARF_GCS_KEYFILE=$KEY_FILE
 export WHARF_GCS_PYTHON=$VENV/bin/python
+# wharf check gcs -p bucket=\$WHARF_GCS_CHECK_BUCKET -p endpoint=\$WHARF_GCS_ENDPOINT -p anonymous=true
+export WHARF_GCS_CHECK_BUCKET=$CHECK_BUCKET
 ENV
 }
 
 if [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2> /dev/null; then
   answers || die "PID $(cat "$PID_FILE") from $PID_FILE is alive but $URL does not answer"
+  make_check_bucket
   write_env
   say "fake-gcs-server is already running (PID $(cat "$PID_FILE")) at $URL"
   say "environment: . $ENV_FILE"
@@ -99,6 +109,7 @@ echo $! > "$PID_FILE"
 
 for _ in $(seq 1 150); do
   if answers; then
+    make_check_bucket
     write_env
     say "fake-gcs-server $SERVER_VERSION is running (PID $(cat "$PID_FILE")) at $URL"
     say "environment: . $ENV_FILE"

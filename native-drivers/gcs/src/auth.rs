@@ -99,6 +99,12 @@ impl TokenSource {
         Ok(value)
     }
 
+    /// Forgets the cached token, so that the next request fetches a fresh one (after the service
+    /// refused the cached one).
+    pub(crate) async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+
     async fn fetch(&self) -> Result<Token> {
         match &self.source {
             Source::ServiceAccount(sa) => {

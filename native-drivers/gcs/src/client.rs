@@ -235,8 +235,20 @@ impl Client {
     ) -> (Result<Response, Failure>, bool) {
         let mut unanswered = false;
         let mut attempt = 1;
+        let mut refreshed = false;
         loop {
             let result = self.send_once(authorize, &build).await;
+            // A token the service refuses (revoked, or expired early) is fetched again, once.
+            if authorize
+                && !refreshed
+                && let (Err(f), Some(tokens)) = (&result, &self.tokens)
+                && f.status() == Some(401)
+            {
+                tracing::debug!("gcs: the token was refused; fetching a fresh one");
+                tokens.invalidate().await;
+                refreshed = true;
+                continue;
+            }
             let retriable = match &result {
                 Ok(_) => false,
                 Err(Failure::Transport(_)) if retry == Retry::AnsweredOnly => false,
@@ -768,6 +780,39 @@ mod tests {
             .unwrap();
         assert!(matches!(answer, ChunkAnswer::Done(o) if o.size() == 1000));
         assert_eq!(server.join().unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_fetched_again_once() {
+        let token = r#"{"access_token":"t","expires_in":3600}"#;
+        let refused = r#"{"error":{"code":401,"message":"Invalid Credentials"}}"#;
+        let (url, server) = canned(vec![
+            Canned::Answer(200, token),
+            Canned::Answer(401, refused),
+            Canned::Answer(200, token),
+            Canned::Answer(200, r#"{"name":"o"}"#),
+            // A second refusal in a row is final.
+            Canned::Answer(401, refused),
+            Canned::Answer(200, token),
+            Canned::Answer(401, refused),
+        ]);
+        let mut config = Config::from_params(Params::from_pairs([
+            ("bucket", "b12"),
+            ("anonymous", "true"),
+            ("endpoint", url.as_str()),
+        ]))
+        .unwrap();
+        config.credentials = Credentials::AuthorizedUser {
+            client_id: "c".into(),
+            client_secret: wharf_runtime::Secret::new("s"),
+            refresh_token: wharf_runtime::Secret::new("r"),
+            token_uri: format!("{url}/token"),
+        };
+        let c = Client::new(&config).unwrap();
+        assert!(c.get_object("o").await.unwrap().is_some());
+        let f = c.get_object("o").await.unwrap_err();
+        assert_eq!(f.status(), Some(401));
+        assert_eq!(server.join().unwrap(), 7);
     }
 
     #[test]

@@ -335,12 +335,15 @@ impl FileWriter for GcsWriter {
         if self.committed {
             return Ok(());
         }
-        let _ = self.settle().await;
+        // A chunk that fails now is reported after the known state is saved; one that failed
+        // before was reported by `write` already.
+        let was_broken = self.broken.is_some();
+        let mut failure = self.settle().await.err();
         if self.broken.is_none() {
             let whole = self.buffer.len() / CHUNK_QUANTUM * CHUNK_QUANTUM;
             if whole > 0 {
                 self.send(whole).await?;
-                let _ = self.settle().await;
+                failure = self.settle().await.err();
             }
         }
         // After a failure only what the session is known to hold is kept.
@@ -361,7 +364,10 @@ impl FileWriter for GcsWriter {
         .await?;
         self.placeholder = true;
         self.durable_tail = tail_len;
-        Ok(())
+        match failure {
+            Some(e) if !was_broken => Err(e),
+            _ => Ok(()),
+        }
     }
 
     async fn commit(&mut self) -> Result<()> {
