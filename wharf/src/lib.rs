@@ -1,6 +1,7 @@
 //! Wharf for a registry to embed: the runtime ([`wharf_runtime`], re-exported) plus every
 //! built-in driver, registered by [`builtin_registry`] (or `DriverRegistry::with_builtin()` with
-//! [`WithBuiltin`] in scope): the native drivers, and the bundled guest drivers (WebAssembly
+//! [`WithBuiltin`] in scope): the native drivers (the cloud ones each behind a cargo feature of
+//! the same name, all on by default: `gcs`), and the bundled guest drivers (WebAssembly
 //! components built from `guest-drivers/` and compiled into this crate), sandboxed like any
 //! third-party guest.
 //!
@@ -21,6 +22,8 @@ pub use wharf_runtime::*;
 /// The built-in driver crates.
 pub mod drivers {
     pub use wharf_driver_filesystem as filesystem;
+    #[cfg(feature = "gcs")]
+    pub use wharf_driver_gcs as gcs;
     pub use wharf_driver_inmemory as inmemory;
 }
 
@@ -106,6 +109,8 @@ pub fn builtin_registry() -> DriverRegistry {
 pub fn register_builtin(registry: &mut DriverRegistry) -> Result<()> {
     drivers::inmemory::register(registry)?;
     drivers::filesystem::register(registry)?;
+    #[cfg(feature = "gcs")]
+    drivers::gcs::register(registry)?;
     guests::register(registry)?;
     Ok(())
 }
