@@ -6,6 +6,10 @@
 //! `cargo bench -p wharf-benches --bench workloads` runs them all; pass a filter such as
 //! `-- filesystem/List` for a subset. `WHARF_BENCH_TARGETS=inmemory,guest-inmemory` limits the
 //! drivers, `WHARF_BENCH_1GB=0` leaves out the 1 GiB cases.
+//!
+//! Cloud drivers join when their test server's environment is loaded and they are named in
+//! `WHARF_BENCH_TARGETS`: `gcs` with `servers/gcs-up.sh` and `. target/servers/gcs.env` (the
+//! bucket `WHARF_GCS_CHECK_BUCKET` on `WHARF_GCS_ENDPOINT`, under a fresh `rootdirectory`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,7 +70,40 @@ fn targets(rt: &Runtime) -> Vec<Target> {
                 _dir: dir,
             }
         })
+        .chain(cloud_targets(rt, &registry, wanted.as_deref()))
         .collect()
+}
+
+/// The cloud drivers asked for by name whose test server's environment is set.
+fn cloud_targets(rt: &Runtime, registry: &DriverRegistry, wanted: Option<&str>) -> Vec<Target> {
+    let named = |name: &str| wanted.is_some_and(|w| w.split(',').any(|x| x.trim() == name));
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut targets = Vec::new();
+    if named("gcs") {
+        let (Some(endpoint), Some(bucket)) =
+            (env("WHARF_GCS_ENDPOINT"), env("WHARF_GCS_CHECK_BUCKET"))
+        else {
+            panic!("gcs: load the test server's environment first (. target/servers/gcs.env)");
+        };
+        let params = Params::from_pairs([
+            ("bucket", bucket),
+            ("endpoint", endpoint),
+            ("anonymous", "true".to_owned()),
+            (
+                "rootdirectory",
+                format!("bench-{:08x}", rand::random::<u32>()),
+            ),
+        ]);
+        let driver = rt
+            .block_on(registry.create("gcs", params))
+            .unwrap_or_else(|e| panic!("gcs: {e}"));
+        targets.push(Target {
+            name: "gcs",
+            driver,
+            _dir: None,
+        });
+    }
+    targets
 }
 
 fn with_1gb() -> bool {

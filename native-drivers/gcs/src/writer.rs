@@ -314,6 +314,36 @@ impl GcsWriter {
         }));
         Ok(())
     }
+
+    /// Ends the upload with `data` as its last bytes, `total` in all: the last chunk of the
+    /// session, or one upload when no session was started. The object is replaced atomically.
+    async fn finish(&self, data: Bytes, total: u64) -> Result<()> {
+        let path: &str = &self.names.path;
+        let Some(session) = &self.session else {
+            return self
+                .client
+                .upload(&self.names.object, data)
+                .await
+                .map(drop)
+                .map_err(|f| f.into_error("commit", path));
+        };
+        let answer = self
+            .client
+            .put_chunk(session, self.offset, data, Some(total))
+            .await
+            .map_err(|f| f.into_error("commit", path))?;
+        match answer {
+            ChunkAnswer::Done(object) if object.size() == total => Ok(()),
+            ChunkAnswer::Done(object) => Err(Error::backend(format!(
+                "commit {path}: the upload ended with {} bytes where {total} were sent",
+                object.size()
+            ))),
+            ChunkAnswer::Incomplete { persisted } => Err(Error::backend(format!(
+                "commit {path}: the upload session holds {persisted} of {total} bytes and did \
+                 not finish"
+            ))),
+        }
+    }
 }
 
 #[async_trait]
@@ -373,43 +403,17 @@ impl FileWriter for GcsWriter {
     async fn commit(&mut self) -> Result<()> {
         self.check_broken()?;
         self.settle().await?;
-        let path: &str = &self.names.path;
         let data = self.buffer.split().freeze();
         let total = self.offset + data.len() as u64;
-        match &self.session {
-            None => {
-                self.client
-                    .upload(&self.names.object, data)
-                    .await
-                    .map_err(|f| f.into_error("commit", path))?;
-            }
-            Some(session) => {
-                let answer = self
-                    .client
-                    .put_chunk(session, self.offset, data, Some(total))
-                    .await
-                    .map_err(|f| f.into_error("commit", path))?;
-                match answer {
-                    ChunkAnswer::Done(object) if object.size() == total => {}
-                    ChunkAnswer::Done(object) => {
-                        return Err(Error::backend(format!(
-                            "commit {path}: the upload ended with {} bytes where {total} were \
-                             sent",
-                            object.size()
-                        )));
-                    }
-                    ChunkAnswer::Incomplete { persisted } => {
-                        return Err(Error::backend(format!(
-                            "commit {path}: the upload session holds {persisted} of {total} \
-                             bytes and did not finish"
-                        )));
-                    }
-                }
-            }
+        if let Err(e) = self.finish(data.clone(), total).await {
+            // The buffer stays, so that `close` can still keep it for a resume.
+            self.buffer.extend_from_slice(&data);
+            return Err(e);
         }
         self.offset = total;
         self.durable_tail = 0;
         self.committed = true;
+        let path: &str = &self.names.path;
         if self.placeholder {
             self.client
                 .delete(&self.names.placeholder)
