@@ -655,63 +655,9 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
-
     use super::*;
+    use crate::testing::{Canned, canned};
     use wharf_runtime::Params;
-
-    /// How a canned server treats one request.
-    enum Canned {
-        Answer(u16, &'static str),
-        /// Reads the request, then closes the connection without answering.
-        Drop,
-    }
-
-    /// A server on 127.0.0.1 that treats successive requests as `script` says and then stops;
-    /// it hands back how many requests it saw.
-    fn canned(script: Vec<Canned>) -> (String, std::thread::JoinHandle<usize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = std::thread::spawn(move || {
-            let mut seen = 0;
-            for step in script {
-                let (mut s, _) = listener.accept().unwrap();
-                let mut request = Vec::new();
-                let mut buf = [0u8; 65536];
-                loop {
-                    let n = s.read(&mut buf).unwrap();
-                    request.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&request).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length: usize = text
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap())
-                            })
-                            .unwrap_or(0);
-                        if n == 0 || request.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                seen += 1;
-                if let Canned::Answer(status, body) = step {
-                    write!(
-                        s,
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
-                         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                    .unwrap();
-                }
-            }
-            seen
-        });
-        (url, server)
-    }
 
     fn client(endpoint: &str) -> Client {
         let params = Params::from_pairs([
@@ -736,7 +682,7 @@ mod tests {
         let started = std::time::Instant::now();
         let object = client(&url).get_object("o").await.unwrap().unwrap();
         assert_eq!(object.size(), 3);
-        assert_eq!(server.join().unwrap(), 4);
+        assert_eq!(server.join().unwrap().len(), 4);
         // Three waits of about 250, 500 and 1000 ms (±25 %).
         assert!(
             started.elapsed() >= Duration::from_millis(1300),
@@ -753,7 +699,7 @@ mod tests {
         )]);
         let f = client(&url).get_object("o").await.unwrap_err();
         assert_eq!(f.status(), Some(403));
-        assert_eq!(server.join().unwrap(), 1);
+        assert_eq!(server.join().unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -766,7 +712,7 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(f, Failure::Transport(_)), "{f:?}");
-        assert_eq!(server.join().unwrap(), 1);
+        assert_eq!(server.join().unwrap().len(), 1);
 
         // An error answer means the chunk was refused whole: it is sent again.
         let (url, server) = canned(vec![
@@ -779,7 +725,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(answer, ChunkAnswer::Done(o) if o.size() == 1000));
-        assert_eq!(server.join().unwrap(), 2);
+        assert_eq!(server.join().unwrap().len(), 2);
     }
 
     #[tokio::test]
@@ -812,7 +758,7 @@ mod tests {
         assert!(c.get_object("o").await.unwrap().is_some());
         let f = c.get_object("o").await.unwrap_err();
         assert_eq!(f.status(), Some(401));
-        assert_eq!(server.join().unwrap(), 7);
+        assert_eq!(server.join().unwrap().len(), 7);
     }
 
     #[test]

@@ -19,6 +19,8 @@ mod config;
 mod error;
 mod reader;
 mod sign;
+#[cfg(test)]
+mod testing;
 mod writer;
 
 use std::sync::Arc;

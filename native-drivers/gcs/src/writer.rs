@@ -23,7 +23,7 @@
 //!   finalizes a truncated object when asked).
 //! - `commit` sends the buffer as the last chunk with the total size (or uploads it in one
 //!   request when no session was started), which replaces the object atomically, then deletes
-//!   the placeholder. `cancel` deletes the placeholder and cancels the session; committed
+//!   the placeholder. A commit that fails keeps its data, for a retry or for `close`. `cancel` deletes the placeholder and cancels the session; committed
 //!   content is never touched before a commit.
 
 use std::sync::Arc;
@@ -401,24 +401,27 @@ impl FileWriter for GcsWriter {
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.check_broken()?;
-        self.settle().await?;
-        let data = self.buffer.split().freeze();
-        let total = self.offset + data.len() as u64;
-        if let Err(e) = self.finish(data.clone(), total).await {
-            // The buffer stays, so that `close` can still keep it for a resume.
-            self.buffer.extend_from_slice(&data);
-            return Err(e);
+        // A commit that failed only in removing the placeholder is retried from there.
+        if !self.committed {
+            self.check_broken()?;
+            self.settle().await?;
+            let data = self.buffer.split().freeze();
+            let total = self.offset + data.len() as u64;
+            if let Err(e) = self.finish(data.clone(), total).await {
+                // The buffer stays, for a retried commit or for `close` to keep.
+                self.buffer.extend_from_slice(&data);
+                return Err(e);
+            }
+            self.offset = total;
+            self.durable_tail = 0;
+            self.committed = true;
         }
-        self.offset = total;
-        self.durable_tail = 0;
-        self.committed = true;
-        let path: &str = &self.names.path;
         if self.placeholder {
             self.client
                 .delete(&self.names.placeholder)
                 .await
-                .map_err(|f| f.into_error("commit", path))?;
+                .map_err(|f| f.into_error("commit", &self.names.path))?;
+            self.placeholder = false;
         }
         Ok(())
     }
@@ -437,5 +440,95 @@ impl FileWriter for GcsWriter {
                 .map_err(|f| f.into_error("cancel", &self.names.path))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::testing::{Canned, canned};
+    use wharf_runtime::Params;
+
+    fn writer_parts(endpoint: &str) -> (Arc<Client>, Names) {
+        let params = Params::from_pairs([
+            ("bucket", "b12"),
+            ("anonymous", "true"),
+            ("endpoint", endpoint),
+        ]);
+        let client = Client::new(&Config::from_params(params).unwrap()).unwrap();
+        let names = Names {
+            object: "f".into(),
+            placeholder: "~wharf-uploads/f".into(),
+            path: "/f".into(),
+        };
+        (Arc::new(client), names)
+    }
+
+    #[tokio::test]
+    async fn a_chunk_whose_answer_is_lost_breaks_the_writer_and_is_never_sent_again() {
+        let (url, server) = canned(vec![
+            // writer(false) discards an earlier placeholder: there is none.
+            Canned::Answer(404, "{}"),
+            Canned::Location("/upload/storage/v1/b/b12/o?upload_id=1"),
+            // The first chunk reaches the server, but its answer is lost.
+            Canned::Drop,
+            // close: the placeholder, with what is known (nothing).
+            Canned::Answer(200, r#"{"name":"~wharf-uploads/f"}"#),
+        ]);
+        let (client, names) = writer_parts(&url);
+        let opened = open(&client, &names, false).await.unwrap();
+        let mut w = GcsWriter::new(client, names, CHUNK_QUANTUM, opened);
+        w.write(Bytes::from(vec![1u8; CHUNK_QUANTUM + 10]))
+            .await
+            .unwrap();
+        // The next chunk waits for the first, which failed.
+        let e = w
+            .write(Bytes::from(vec![2u8; CHUNK_QUANTUM]))
+            .await
+            .unwrap_err();
+        assert!(e.is_temporary(), "{e}");
+        let e = w.write(Bytes::from_static(b"more")).await.unwrap_err();
+        assert!(e.to_string().contains("failed earlier"), "{e}");
+        assert!(w.commit().await.is_err());
+        // The failure was reported by `write`; close keeps what is known: nothing.
+        w.close().await.unwrap();
+        assert_eq!(w.size(), 0);
+        let requests = server.join().unwrap();
+        assert_eq!(requests.len(), 4, "the lost chunk was sent again");
+        assert!(requests[2].starts_with("PUT /upload/storage/v1/b/b12/o?upload_id=1 "));
+        // Nothing is known to be in the session: a resume starts a new one.
+        let placeholder = &requests[3];
+        assert!(
+            placeholder.contains(r#""metadata":{"Offset":"0","Session-URI":""}"#),
+            "{placeholder}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_keeps_the_data_for_close() {
+        let (url, server) = canned(vec![
+            Canned::Answer(404, "{}"),
+            // The commit's upload is refused for good.
+            Canned::Answer(
+                403,
+                r#"{"error":{"message":"denied","errors":[{"reason":"forbidden"}]}}"#,
+            ),
+            Canned::Answer(200, r#"{"name":"~wharf-uploads/f"}"#),
+        ]);
+        let (client, names) = writer_parts(&url);
+        let opened = open(&client, &names, false).await.unwrap();
+        let mut w = GcsWriter::new(client, names, CHUNK_QUANTUM, opened);
+        w.write(Bytes::from_static(b"kept-tail-bytes"))
+            .await
+            .unwrap();
+        let e = w.commit().await.unwrap_err();
+        assert_eq!(e.kind(), &wharf_runtime::ErrorKind::PermissionDenied, "{e}");
+        w.close().await.unwrap();
+        assert_eq!(w.size(), 15);
+        let requests = server.join().unwrap();
+        assert_eq!(requests.len(), 3);
+        assert!(requests[2].contains("kept-tail-bytes"), "{}", requests[2]);
+        assert!(requests[2].contains(r#""Offset":"0""#), "{}", requests[2]);
     }
 }
