@@ -288,6 +288,17 @@ impl StorageDriver for GcsDriver {
     }
 
     async fn rename(&self, source: &str, dest: &str) -> Result<()> {
+        if source == dest {
+            // Copying onto itself and deleting the source would lose the file.
+            let info = self.stat_path(source).await?;
+            return if info.is_dir {
+                Err(Error::unsupported(format!(
+                    "move of the directory {source}"
+                )))
+            } else {
+                Ok(())
+            };
+        }
         let from = self.object_name(source);
         match self.client.rewrite(&from, &self.object_name(dest)).await {
             Ok(()) => {}

@@ -286,6 +286,9 @@ async fn moving_a_directory_is_refused_with_nothing_changed() {
     d.rename("/src/a", "/dst/x").await.unwrap();
     assert_eq!(d.get_content("/dst/x").await.unwrap(), "/src/a".as_bytes());
     assert!(d.stat("/src/a").await.unwrap_err().is_not_found());
+    // A file moved onto itself stays.
+    d.rename("/dst/x", "/dst/x").await.unwrap();
+    assert_eq!(d.get_content("/dst/x").await.unwrap(), "/src/a".as_bytes());
     let e = d.rename("/src/missing", "/dst/y").await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
     d.delete("/src").await.unwrap();
