@@ -8,8 +8,9 @@
 //! drivers, `WHARF_BENCH_1GB=0` leaves out the 1 GiB cases.
 //!
 //! The cloud drivers join when their test server's environment is set (`servers/up.sh`, then
-//! `. target/servers/env`): `s3` on moto, `azure` on Azurite, each on a bucket or
-//! container of its own made for the run.
+//! `. target/servers/env`): `s3` on moto, `azure` on Azurite, `swift` on a single-node Swift,
+//! each on a bucket or container of its own made for the run, and `gcs` on fake-gcs-server under
+//! a fresh `rootdirectory` of the bucket `WHARF_GCS_CHECK_BUCKET`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,6 +138,33 @@ async fn cloud_params() -> Vec<(&'static str, Params)> {
             .await
             .expect("create the benchmark container");
         out.push(("azure", params));
+    }
+    if let (Ok(endpoint), Ok(bucket)) = (
+        std::env::var("WHARF_GCS_ENDPOINT"),
+        std::env::var("WHARF_GCS_CHECK_BUCKET"),
+    ) {
+        // fake-gcs-server takes requests without credentials.
+        let params = Params::from_pairs([
+            ("bucket", bucket.as_str()),
+            ("endpoint", endpoint.as_str()),
+            ("anonymous", "true"),
+            ("rootdirectory", run.as_str()),
+        ]);
+        out.push(("gcs", params));
+    }
+    if let (Ok(authurl), Ok(username), Ok(password)) = (
+        std::env::var("WHARF_SWIFT_AUTHURL"),
+        std::env::var("WHARF_SWIFT_USERNAME"),
+        std::env::var("WHARF_SWIFT_PASSWORD"),
+    ) {
+        // The driver creates its container when it is missing.
+        let params = Params::from_pairs([
+            ("authurl", authurl.as_str()),
+            ("username", username.as_str()),
+            ("password", password.as_str()),
+            ("container", run.as_str()),
+        ]);
+        out.push(("swift", params));
     }
     out
 }

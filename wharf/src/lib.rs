@@ -1,9 +1,9 @@
 //! Wharf for a registry to embed: the runtime ([`wharf_runtime`], re-exported) plus every
 //! built-in driver, registered by [`builtin_registry`] (or `DriverRegistry::with_builtin()` with
 //! [`WithBuiltin`] in scope): the native drivers (the cloud ones each behind a cargo feature of
-//! the same name, all on by default: `s3`, `oss`, `azure`, `swift`), and the bundled guest drivers (WebAssembly
-//! components built from `guest-drivers/` and compiled into this crate), sandboxed like any
-//! third-party guest.
+//! the same name, all on by default: `s3`, `oss`, `azure`, `gcs`, `swift`), and the bundled
+//! guest drivers (WebAssembly components built from `guest-drivers/` and compiled into this
+//! crate), sandboxed like any third-party guest.
 //!
 //! ```
 //! use wharf::{Params, WithBuiltin, DriverRegistry};
@@ -24,6 +24,8 @@ pub mod drivers {
     #[cfg(feature = "azure")]
     pub use wharf_driver_azure as azure;
     pub use wharf_driver_filesystem as filesystem;
+    #[cfg(feature = "gcs")]
+    pub use wharf_driver_gcs as gcs;
     pub use wharf_driver_inmemory as inmemory;
     #[cfg(feature = "oss")]
     pub use wharf_driver_oss as oss;
@@ -121,6 +123,8 @@ pub fn register_builtin(registry: &mut DriverRegistry) -> Result<()> {
     drivers::oss::register(registry)?;
     #[cfg(feature = "azure")]
     drivers::azure::register(registry)?;
+    #[cfg(feature = "gcs")]
+    drivers::gcs::register(registry)?;
     #[cfg(feature = "swift")]
     drivers::swift::register(registry)?;
     guests::register(registry)?;

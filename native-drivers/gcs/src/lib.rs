@@ -1,0 +1,394 @@
+//! Wharf's native Google Cloud Storage driver, registered as `gcs`: committed content is laid out
+//! as the reference registry's gcs driver lays it out (the object
+//! `<rootdirectory>/<path without its leading />` in the configured bucket), so Wharf and an
+//! existing registry share one bucket.
+//!
+//! The driver speaks the JSON API through its own small client (`client`) on reqwest with
+//! rustls, with OAuth 2.0 tokens from a service account's key, a user's refresh token or the
+//! metadata server (`auth`, `sign`). `put_content` is one atomic upload; uploads are resumable
+//! upload sessions whose state lives in the bucket (`writer`); `list` and `stat` use delimiter
+//! listings; `delete` removes an object and everything under `path/` with bounded concurrency;
+//! `move` is a server-side rewrite then a delete; `redirect_url` is a V4 signed URL. See
+//! README.md for the parameters, the mapping and its limits.
+
+#![forbid(unsafe_code)]
+
+mod auth;
+mod client;
+mod config;
+mod error;
+mod reader;
+mod sign;
+#[cfg(test)]
+mod testing;
+mod writer;
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use wharf_runtime::path::{ROOT, is_valid};
+use wharf_runtime::{
+    ByteStream, DriverRegistry, Error, FileInfo, FileWriter, Params, RedirectMethod, Result,
+    StorageDriver,
+};
+
+pub use config::{
+    ANONYMOUS, BUCKET, CHUNK_QUANTUM, CHUNK_SIZE, CREDENTIALS, Config, Credentials,
+    DEFAULT_CHUNK_SIZE, DEFAULT_ENDPOINT, DEFAULT_MAX_CONCURRENCY, DEFAULT_TOKEN_URI, ENDPOINT,
+    KEYFILE, MAX_CONCURRENCY, MIN_CONCURRENCY, ROOT_DIRECTORY, ServiceAccount, USER_AGENT,
+};
+pub use sign::{MAX_SIGNED_URL_EXPIRY, RsaKey, SignedUrlRequest, signed_url};
+pub use writer::{META_OFFSET, META_SESSION, SESSION_CONTENT_TYPE};
+
+use crate::client::{Client, Failure};
+use crate::writer::{GcsWriter, Names};
+
+/// The name this driver registers under.
+pub const NAME: &str = "gcs";
+
+/// The folder (beside the storage root's content) that holds upload placeholders. `~` is not
+/// allowed in contract paths, so no path can name it and listings never show it.
+pub const UPLOADS_FOLDER: &str = "~wharf-uploads";
+
+/// The most entries one listing page holds.
+const PAGE: u32 = 1000;
+/// Object deletes in flight at once within one `delete`.
+const DELETES_IN_FLIGHT: usize = 16;
+
+/// Registers the gcs driver under [`NAME`].
+pub fn register(registry: &mut DriverRegistry) -> Result<()> {
+    registry.register(NAME, |params: Params| async move {
+        let config = Config::from_params(params)?;
+        Ok(Arc::new(GcsDriver::new(config)?) as Arc<dyn StorageDriver>)
+    })
+}
+
+/// The gcs driver: one bucket, reached through one HTTP client.
+#[derive(Debug)]
+pub struct GcsDriver {
+    client: Arc<Client>,
+    config: Config,
+    /// The object name prefix of the storage root: empty, or `rootdirectory/`.
+    root: String,
+}
+
+impl GcsDriver {
+    /// A driver for `config`. No request is sent until the first operation.
+    pub fn new(config: Config) -> Result<Self> {
+        let client = Arc::new(Client::new(&config)?);
+        tracing::debug!(endpoint = %config.endpoint, bucket = %config.bucket,
+            credentials = config.credentials.kind(), "gcs driver created");
+        let root = if config.root_directory.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", config.root_directory)
+        };
+        Ok(Self {
+            client,
+            config,
+            root,
+        })
+    }
+
+    /// The configuration the driver was created with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Creates the configured bucket in `project`; `false` if it already existed. The driver
+    /// itself never creates buckets (as the reference); this is for tests and tools.
+    pub async fn create_bucket(&self, project: &str) -> Result<bool> {
+        self.client
+            .create_bucket(project)
+            .await
+            .map_err(|f| f.into_error("create bucket", ROOT).with_driver(NAME))
+    }
+
+    /// The object name of a contract path (the reference's layout).
+    pub fn object_name(&self, path: &str) -> String {
+        format!("{}{}", self.root, path.trim_start_matches('/'))
+    }
+
+    /// The object name of the upload placeholder of a contract path.
+    pub fn placeholder_name(&self, path: &str) -> String {
+        format!("{}{UPLOADS_FOLDER}{path}", self.root)
+    }
+
+    /// The object name prefix of everything under the directory `path`.
+    fn dir_prefix(&self, path: &str) -> String {
+        if path == ROOT {
+            self.root.clone()
+        } else {
+            format!("{}/", self.object_name(path))
+        }
+    }
+
+    /// The contract path of an object name, if it lies under the root and is a valid path.
+    fn path_of(&self, name: &str) -> Option<String> {
+        let path = format!("/{}", name.strip_prefix(self.root.as_str())?);
+        is_valid(&path).then_some(path)
+    }
+
+    /// True when at least one object lies under `path/`.
+    async fn has_object_under(&self, path: &str, op: &str) -> Result<bool> {
+        let page = self
+            .client
+            .list_page(&self.dir_prefix(path), None, None, 1)
+            .await
+            .map_err(|f| f.into_error(op, path))?;
+        Ok(!page.items.is_empty())
+    }
+
+    /// Deletes every object of the flat listing of `prefix` whose name `keep` accepts, page by
+    /// page, a bounded number at a time; true when at least one was deleted.
+    async fn delete_listed(
+        &self,
+        prefix: &str,
+        keep: impl Fn(&str) -> bool,
+        path: &str,
+    ) -> Result<bool> {
+        let mut deleted = false;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_page(prefix, None, token.as_deref(), PAGE)
+                .await
+                .map_err(|f| f.into_error("delete", path))?;
+            let names: Vec<String> = page
+                .items
+                .into_iter()
+                .map(|o| o.name)
+                .filter(|n| keep(n))
+                .collect();
+            // Futures built up front (not in a stream's closure) keep the driver's futures `Send`.
+            let deletes: Vec<_> = names.iter().map(|n| self.client.delete(n)).collect();
+            let outcomes: Vec<bool> = futures::stream::iter(deletes)
+                .buffer_unordered(DELETES_IN_FLIGHT)
+                .try_collect()
+                .await
+                .map_err(|f: Failure| f.into_error("delete", path))?;
+            deleted |= outcomes.into_iter().any(|d| d);
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => return Ok(deleted),
+            }
+        }
+    }
+
+    async fn stat_path(&self, path: &str) -> Result<FileInfo> {
+        if path == ROOT {
+            return Ok(FileInfo::dir(ROOT, UNIX_EPOCH));
+        }
+        let object = self
+            .client
+            .get_object(&self.object_name(path))
+            .await
+            .map_err(|f| f.into_error("stat", path))?;
+        if let Some(o) = object.filter(|o| !writer::is_placeholder(o)) {
+            return Ok(FileInfo::file(path, o.size(), o.updated()));
+        }
+        if self.has_object_under(path, "stat").await? {
+            Ok(FileInfo::dir(path, UNIX_EPOCH))
+        } else {
+            Err(Error::not_found(path))
+        }
+    }
+
+    async fn list_dir(&self, path: &str) -> Result<Vec<String>> {
+        let prefix = self.dir_prefix(path);
+        let mut children = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_page(&prefix, Some("/"), token.as_deref(), PAGE)
+                .await
+                .map_err(|f| f.into_error("list", path))?;
+            let files = page
+                .items
+                .iter()
+                .filter(|o| o.name != prefix && !writer::is_placeholder(o))
+                .map(|o| o.name.as_str());
+            let dirs = page.prefixes.iter().map(|p| p.trim_end_matches('/'));
+            for name in files.chain(dirs) {
+                // Names no contract path can spell (other tools' files, upload placeholders)
+                // are not shown.
+                if let Some(child) = self.path_of(name)
+                    && wharf_runtime::path::parent(&child) == path
+                {
+                    children.push(child);
+                }
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        if children.is_empty() && path != ROOT {
+            return Err(Error::not_found(path));
+        }
+        children.sort_unstable();
+        children.dedup();
+        Ok(children)
+    }
+}
+
+#[async_trait]
+impl StorageDriver for GcsDriver {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn concurrency_limit(&self) -> Option<usize> {
+        Some(self.config.max_concurrency)
+    }
+
+    async fn get_content(&self, path: &str) -> Result<Bytes> {
+        reader::get_content(&self.client, &self.object_name(path), path).await
+    }
+
+    async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
+        self.client
+            .upload(&self.object_name(path), content)
+            .await
+            .map(drop)
+            .map_err(|f| f.into_error("put_content", path))
+    }
+
+    async fn reader(&self, path: &str, offset: u64) -> Result<ByteStream> {
+        reader::reader(self.client.clone(), &self.object_name(path), path, offset).await
+    }
+
+    async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
+        let names = Names {
+            object: self.object_name(path).into(),
+            placeholder: self.placeholder_name(path).into(),
+            path: path.into(),
+        };
+        let opened = writer::open(&self.client, &names, append).await?;
+        tracing::debug!(path, append, "upload opened");
+        Ok(Box::new(GcsWriter::new(
+            self.client.clone(),
+            names,
+            self.config.chunk_size,
+            opened,
+        )))
+    }
+
+    async fn stat(&self, path: &str) -> Result<FileInfo> {
+        self.stat_path(path).await
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<String>> {
+        self.list_dir(path).await
+    }
+
+    async fn rename(&self, source: &str, dest: &str) -> Result<()> {
+        if source == dest {
+            // Copying onto itself and deleting the source would lose the file.
+            let info = self.stat_path(source).await?;
+            return if info.is_dir {
+                Err(Error::unsupported(format!(
+                    "move of the directory {source}"
+                )))
+            } else {
+                Ok(())
+            };
+        }
+        let from = self.object_name(source);
+        match self.client.rewrite(&from, &self.object_name(dest)).await {
+            Ok(()) => {}
+            Err(f) if f.is_not_found() => {
+                return Err(if self.has_object_under(source, "move").await? {
+                    // Moving a directory would take one copy per object, and could not be undone
+                    // halfway: refuse it, changing nothing.
+                    Error::unsupported(format!("move of the directory {source}"))
+                } else {
+                    Error::not_found(source)
+                });
+            }
+            Err(f) => return Err(f.into_error("move", source)),
+        }
+        self.client
+            .delete(&from)
+            .await
+            .map_err(|f| f.into_error("move", source))?;
+        Ok(())
+    }
+
+    async fn delete(&self, path: &str) -> Result<()> {
+        let under = self
+            .delete_listed(&self.dir_prefix(path), |_| true, path)
+            .await?;
+        let itself = self
+            .client
+            .delete(&self.object_name(path))
+            .await
+            .map_err(|f| f.into_error("delete", path))?;
+        // Uploads at or under the path go with it (one listing, usually empty).
+        let placeholder = self.placeholder_name(path);
+        let below = format!("{placeholder}/");
+        self.delete_listed(
+            &placeholder,
+            |n| n == placeholder || n.starts_with(&below),
+            path,
+        )
+        .await?;
+        if under || itself {
+            Ok(())
+        } else {
+            Err(Error::not_found(path))
+        }
+    }
+
+    async fn redirect_url(
+        &self,
+        method: RedirectMethod,
+        path: &str,
+        expiry: Duration,
+    ) -> Result<Option<String>> {
+        self.client
+            .signed_url(method.as_str(), &self.object_name(path), expiry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn driver(root: &str) -> GcsDriver {
+        let params = Params::from_pairs([
+            ("bucket", "registry"),
+            ("anonymous", "true"),
+            ("rootdirectory", root),
+        ]);
+        GcsDriver::new(Config::from_params(params).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn layout_follows_the_reference() {
+        let d = driver("");
+        assert_eq!(d.object_name("/a/b"), "a/b");
+        assert_eq!(d.dir_prefix("/"), "");
+        assert_eq!(d.dir_prefix("/a"), "a/");
+        assert_eq!(d.path_of("a/b").as_deref(), Some("/a/b"));
+        assert_eq!(d.path_of("a b"), None);
+        assert_eq!(d.path_of("a//b"), None);
+        assert_eq!(d.placeholder_name("/a/b"), "~wharf-uploads/a/b");
+        assert_eq!(d.path_of("~wharf-uploads/a/b"), None);
+        assert_eq!(d.path_of("~wharf-uploads"), None);
+
+        let d = driver("/docker/registry/");
+        assert_eq!(d.object_name("/a/b"), "docker/registry/a/b");
+        assert_eq!(d.dir_prefix("/"), "docker/registry/");
+        assert_eq!(d.dir_prefix("/a"), "docker/registry/a/");
+        assert_eq!(d.path_of("docker/registry/a").as_deref(), Some("/a"));
+        assert_eq!(d.path_of("docker/registryx/a"), None);
+        assert_eq!(d.path_of("other/a"), None);
+        assert_eq!(d.placeholder_name("/a"), "docker/registry/~wharf-uploads/a");
+    }
+}

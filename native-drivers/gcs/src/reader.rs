@@ -1,0 +1,181 @@
+//! Reading objects: `get_content` in one download, and readers that stream a download from an
+//! offset. A reader whose connection breaks mid-stream asks again from where it stopped, pinned
+//! to the same generation of the object, so a long download survives a reset without ever mixing
+//! two versions. Upload placeholders the reference driver leaves at a path read as absent.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::Response;
+use wharf_runtime::{ByteStream, Error, Result};
+
+use crate::client::{Client, Failure};
+use crate::error::from_transport;
+use crate::writer::SESSION_CONTENT_TYPE;
+
+/// How often a broken download is taken up again.
+const MAX_RESUMES: u32 = 5;
+
+fn is_placeholder(response: &Response) -> bool {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with(SESSION_CONTENT_TYPE))
+}
+
+fn generation(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get("x-goog-generation")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The whole content of `object`.
+pub(crate) async fn get_content(client: &Client, object: &str, path: &str) -> Result<Bytes> {
+    let mut attempt = 0;
+    loop {
+        let response = client
+            .download(object, 0, None)
+            .await
+            .map_err(|f| f.into_error("get_content", path))?;
+        if is_placeholder(&response) {
+            return Err(Error::not_found(path));
+        }
+        match response.bytes().await {
+            Ok(body) => return Ok(body),
+            Err(e) if attempt < MAX_RESUMES => {
+                attempt += 1;
+                tracing::debug!(path, error = %e, "gcs: download broke off; asking again");
+            }
+            Err(e) => return Err(from_transport(e, "get_content", path)),
+        }
+    }
+}
+
+/// A stream of `object` from `offset` to its end.
+pub(crate) async fn reader(
+    client: Arc<Client>,
+    object: &str,
+    path: &str,
+    offset: u64,
+) -> Result<ByteStream> {
+    let beyond_the_end = || async {
+        let meta = client
+            .get_object(object)
+            .await
+            .map_err(|f| f.into_error("reader", path))?
+            .filter(|o| !crate::writer::is_placeholder(o))
+            .ok_or_else(|| Error::not_found(path))?;
+        if offset == meta.size() {
+            Ok(Box::pin(futures::stream::empty()) as ByteStream)
+        } else if offset > meta.size() {
+            Err(Error::invalid_offset(path, offset))
+        } else {
+            Err(Error::backend(format!(
+                "reader {path}: the server ignored the range from {offset}"
+            )))
+        }
+    };
+    let response = match client.download(object, offset, None).await {
+        Ok(r) => r,
+        // A range that starts at or beyond the end.
+        Err(f) if f.status() == Some(416) => return beyond_the_end().await,
+        Err(f) => return Err(f.into_error("reader", path)),
+    };
+    if is_placeholder(&response) {
+        return Err(Error::not_found(path));
+    }
+    // A range the server cannot read (an offset past 2^63) is answered with the whole object.
+    if offset > 0 && response.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+        return beyond_the_end().await;
+    }
+    let state = Resumable {
+        generation: generation(&response),
+        client,
+        object: object.to_owned(),
+        path: path.to_owned(),
+        offset,
+        body: Some(Box::pin(response.bytes_stream())),
+        resumes_left: MAX_RESUMES,
+        done: false,
+    };
+    Ok(Box::pin(futures::stream::unfold(state, Resumable::next)))
+}
+
+type Body = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// A download that can pick up where it broke off.
+struct Resumable {
+    client: Arc<Client>,
+    object: String,
+    path: String,
+    generation: Option<String>,
+    /// The offset of the next byte to hand out.
+    offset: u64,
+    body: Option<Body>,
+    resumes_left: u32,
+    done: bool,
+}
+
+impl Resumable {
+    async fn next(mut self) -> Option<(Result<Bytes>, Self)> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let body = match self.body.as_mut() {
+                Some(body) => body,
+                None => match self.reopen().await {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        self.done = true;
+                        return Some((Err(e), self));
+                    }
+                },
+            };
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    self.offset += chunk.len() as u64;
+                    return Some((Ok(chunk), self));
+                }
+                None => return None,
+                Some(Err(e)) if self.resumes_left > 0 && self.generation.is_some() => {
+                    tracing::debug!(path = %self.path, offset = self.offset, error = %e,
+                        "gcs: download broke off; resuming");
+                    self.resumes_left -= 1;
+                    self.body = None;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some((Err(from_transport(e, "reader", &self.path)), self));
+                }
+            }
+        }
+    }
+
+    async fn reopen(&mut self) -> Result<()> {
+        let result = self
+            .client
+            .download(&self.object, self.offset, self.generation.as_deref())
+            .await;
+        match result {
+            Ok(response) => {
+                self.body = Some(Box::pin(response.bytes_stream()));
+                Ok(())
+            }
+            // The object ended exactly where the broken answer stopped.
+            Err(f) if f.status() == Some(416) => {
+                self.done = true;
+                Ok(())
+            }
+            Err(f @ Failure::Service(_)) if f.is_not_found() => Err(Error::backend(format!(
+                "reader {}: the object was replaced or deleted while it was being read",
+                self.path
+            ))),
+            Err(f) => Err(f.into_error("reader", &self.path)),
+        }
+    }
+}
