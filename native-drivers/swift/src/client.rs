@@ -316,13 +316,23 @@ impl Client {
     }
 
     /// Sends `req`: authenticates as needed, renews the token once after a 401, retries an
-    /// idempotent request after temporary failures. The answer's body is left to read.
+    /// idempotent request after temporary failures, and reads an object once more when a GET or
+    /// HEAD of it says 404. The answer's body is left to read.
+    ///
+    /// That second look is for overwrites: an object server that lists an object's directory
+    /// just before a concurrent PUT replaces the data file and removes the old one answers 404
+    /// for an object that exists throughout (seen on a single-replica cluster, where the proxy
+    /// has no other replica to ask). Asking again finds the new data file, so a reader racing an
+    /// overwrite sees the old content or the new, as the contract says; a genuine miss costs
+    /// one more request.
     pub(crate) async fn send(
         &self,
         req: &Request<'_>,
     ) -> std::result::Result<reqwest::Response, Failure> {
         let mut attempt = 0;
         let mut renewed = false;
+        let mut looked_again = !(matches!(req.target, Target::Object(_))
+            && matches!(req.method, Method::GET | Method::HEAD));
         loop {
             let session = self.session().await.map_err(Failure::Other)?;
             match self.send_once(req, &session).await {
@@ -330,6 +340,9 @@ impl Client {
                     tracing::debug!("swift: token refused; authenticating again");
                     self.forget(session.token.expose());
                     renewed = true;
+                }
+                Err(f) if f.status() == Some(StatusCode::NOT_FOUND) && !looked_again => {
+                    looked_again = true;
                 }
                 Err(f) if req.idempotent && f.is_temporary() && attempt < RETRIES => {
                     attempt += 1;
@@ -641,6 +654,8 @@ pub(crate) fn check_bulk_answer(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -678,6 +693,86 @@ mod tests {
         assert_eq!(e.status(), Some(StatusCode::BAD_REQUEST));
         let partly = br#"{"Response Status": "200 OK", "Response Body": "", "Number Deleted": 1, "Number Not Found": 0, "Errors": [["/c/o", "503 Service Unavailable"]]}"#;
         assert!(check_bulk_answer(partly, "x").is_err());
+    }
+
+    /// A canned Swift on 127.0.0.1: tempauth at `/auth/v1.0`, then the given statuses, one per
+    /// request, in order. Returns the auth URL and the request lines it saw.
+    async fn canned(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (log, storage) = (seen.clone(), format!("{base}/v1/AUTH_t"));
+        tokio::spawn(async move {
+            let mut statuses = statuses.into_iter();
+            loop {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0; 8192];
+                let n = socket.read(&mut buf).await.unwrap();
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                let answer = if line.contains("/auth/v1.0") {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nx-storage-url: {storage}\r\nx-auth-token: tk\r\n\
+                         content-length: 0\r\nconnection: close\r\n\r\n"
+                    )
+                } else {
+                    log.lock().unwrap().push(line);
+                    let code = statuses.next().unwrap_or(500);
+                    let body = if code == 200 { "found" } else { "" };
+                    format!(
+                        "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                socket.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        (format!("{base}/auth/v1.0"), seen)
+    }
+
+    fn canned_client(auth_url: &str) -> Client {
+        let params = wharf_runtime::Params::from_pairs([
+            ("authurl", auth_url),
+            ("username", "t:u"),
+            ("password", "p"),
+            ("container", "c"),
+        ]);
+        Client::new(&Config::from_params(params).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_404_on_reading_an_object_is_checked_once_more() {
+        // A GET that races an overwrite: 404, then the object.
+        let (url, seen) = canned(vec![404, 200]).await;
+        let client = canned_client(&url);
+        let answer = client
+            .call(&Request::new(Method::GET, Target::Object("files/a")))
+            .await
+            .unwrap();
+        assert_eq!(&answer.body[..], b"found");
+        assert_eq!(seen.lock().unwrap().len(), 2);
+
+        // A genuine miss: two looks, then not found.
+        let (url, seen) = canned(vec![404, 404, 404]).await;
+        let client = canned_client(&url);
+        assert!(client.head("files/a").await.unwrap().is_none());
+        assert_eq!(seen.lock().unwrap().len(), 2);
+
+        // Neither containers nor writes are asked again.
+        let (url, seen) = canned(vec![404, 404]).await;
+        let client = canned_client(&url);
+        let f = client
+            .call(&Request::new(Method::GET, Target::Container))
+            .await
+            .unwrap_err();
+        assert!(f.is_not_found());
+        let f = client
+            .call(&Request::new(Method::DELETE, Target::Object("files/a")))
+            .await
+            .unwrap_err();
+        assert!(f.is_not_found());
+        assert_eq!(seen.lock().unwrap().len(), 2);
     }
 
     #[test]
