@@ -37,12 +37,40 @@ mkdir -p "$DIR"
 
 answers() { curl -s -o /dev/null -m 1 "$URL?comp=list"; }
 
+# An empty container for `wharf check azure` (the tests make containers of their own; the driver,
+# like the reference, expects its container to exist). Create Container signed with the shared
+# key; 201 when made, 409 when it exists.
+CHECK_CONTAINER=wharf-check
+make_check_container() {
+  python3 - "$URL" "$ACCOUNT" "$KEY" "$CHECK_CONTAINER" << 'PY'
+import base64, hashlib, hmac, sys, urllib.error, urllib.request
+from email.utils import formatdate
+url, account, key, container = sys.argv[1:]
+date, version = formatdate(usegmt=True), "2021-12-02"
+# PUT, eleven empty standard headers, the x-ms- headers, then the canonical resource.
+to_sign = "PUT\n" + "\n" * 11 + f"x-ms-date:{date}\nx-ms-version:{version}\n" \
+    + f"/{account}/{account}/{container}\nrestype:container"
+sig = base64.b64encode(hmac.new(base64.b64decode(key), to_sign.encode(), hashlib.sha256).digest())
+req = urllib.request.Request(f"{url}/{container}?restype=container", method="PUT", headers={
+    "x-ms-date": date, "x-ms-version": version,
+    "Authorization": f"SharedKey {account}:{sig.decode()}"})
+try:
+    urllib.request.urlopen(req, timeout=10)
+except urllib.error.HTTPError as e:
+    if e.code != 409:
+        sys.exit(f"azure-up: creating container {container} failed: HTTP {e.code} {e.read()[:200]!r}")
+PY
+}
+
 write_env() {
+  make_check_container
   cat > "$ENV_FILE" <<ENV
 # Written by servers/azure-up.sh: Azurite on 127.0.0.1:$PORT (the emulator's public dev account).
 export WHARF_AZURE_SERVICEURL=$URL
 export WHARF_AZURE_ACCOUNTNAME=$ACCOUNT
 export WHARF_AZURE_ACCOUNTKEY='$KEY'
+# wharf check azure -p accountname=\$WHARF_AZURE_ACCOUNTNAME -p accountkey=\$WHARF_AZURE_ACCOUNTKEY -p container=\$WHARF_AZURE_CHECK_CONTAINER -p serviceurl=\$WHARF_AZURE_SERVICEURL
+export WHARF_AZURE_CHECK_CONTAINER=$CHECK_CONTAINER
 ENV
 }
 
