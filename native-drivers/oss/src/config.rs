@@ -33,6 +33,10 @@ pub struct Config {
     pub chunk_size: u64,
     /// The key prefix, without leading or trailing `/` (empty for the bucket's root).
     pub root: String,
+    /// Path-style addressing (`forcepathstyle`, off by default): not for OSS, which serves
+    /// buckets on their own host names, but for an S3-compatible server reached by address,
+    /// such as a test server on 127.0.0.1.
+    pub force_path_style: bool,
 }
 
 /// The endpoint OSS documents for S3-compatible access in `region` (with or without its `oss-`
@@ -57,6 +61,7 @@ impl Config {
         let internal = params.bool("internal")?.unwrap_or(false);
         let encrypt = params.bool("encrypt")?.unwrap_or(false);
         let secure = params.bool("secure")?.unwrap_or(true);
+        let force_path_style = params.bool("forcepathstyle")?.unwrap_or(false);
         let chunk_size = params.size("chunksize")?.unwrap_or(DEFAULT_CHUNK_SIZE);
         if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) {
             return Err(Error::invalid_parameter(
@@ -90,6 +95,7 @@ impl Config {
             secure,
             chunk_size,
             root,
+            force_path_style,
         })
     }
 
@@ -102,7 +108,7 @@ impl Config {
     }
 
     /// The s3 driver's configuration that speaks OSS's S3-compatible protocol: OSS's endpoint,
-    /// virtual-hosted addressing, the region id as SigV4 region, static credentials, SSE with
+    /// virtual-hosted addressing (unless `forcepathstyle`), the region id as SigV4 region, static credentials, SSE with
     /// AES256 for `encrypt`, private objects in the bucket's default storage class, and none of
     /// the Amazon-only endpoint variants.
     pub fn to_core(&self) -> wharf_driver_s3::Config {
@@ -114,7 +120,7 @@ impl Config {
             }),
             region: self.region.clone(),
             region_endpoint: Some(self.endpoint_url()),
-            force_path_style: false,
+            force_path_style: self.force_path_style,
             bucket: self.bucket.clone(),
             encryption: if self.encrypt {
                 Encryption::Aes256
@@ -280,6 +286,10 @@ mod tests {
     fn the_core_speaks_oss_s3_protocol() {
         let core = config(&[]).unwrap().to_core();
         assert!(!core.force_path_style, "virtual-hosted addressing");
+        let core = config(&[("forcepathstyle", true.into())])
+            .unwrap()
+            .to_core();
+        assert!(core.force_path_style, "path-style addressing when asked");
         assert_eq!(core.encryption, Encryption::None);
         assert_eq!(core.storage_class, None);
         assert_eq!(core.object_acl, "private");

@@ -1,6 +1,6 @@
 //! The public conformance suite on the oss driver against moto, created through the factory
-//! with the OSS parameters and OSS's client settings (only the addressing is path-style, for
-//! loopback): each check gets its own bucket, under a `rootdirectory`, with the smallest part
+//! with the OSS parameters and OSS's client settings (only the addressing is path-style,
+//! `forcepathstyle=true`, for loopback): each check gets its own bucket, under a `rootdirectory`, with the smallest part
 //! size so multipart paths run on little data.
 
 mod common;
@@ -19,7 +19,7 @@ async fn make_fixture() -> Arc<dyn Fixture> {
         &[("rootdirectory", "/wharf/oss/"), ("chunksize", "5MiB")],
     );
     Arc::new(
-        FactoryFixture::new(common::loopback_registry(), "oss", params)
+        FactoryFixture::new(common::registry(), "oss", params)
             .await
             .expect("create the oss driver"),
     )

@@ -1,15 +1,14 @@
 //! What the oss driver's tests share: the servers' addresses (from the environment that
-//! `servers/s3-up.sh` writes), fresh buckets, OSS parameters for them, and drivers built exactly
-//! as the `oss` factory builds them but with path-style addressing, since a loopback server has
-//! no per-bucket host names.
+//! `servers/s3-up.sh` writes), fresh buckets, OSS parameters for them (with path-style
+//! addressing, since a loopback server has no per-bucket host names), and drivers made by the
+//! `oss` factory.
 
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
-use wharf_driver_oss::{Config, DIALECT, OssDriver};
 use wharf_driver_s3::S3Driver;
-use wharf_runtime::{DriverRegistry, Params, Result, StorageDriver, Value};
+use wharf_runtime::{DriverRegistry, Params, StorageDriver, Value};
 
 /// moto accepts any credentials; these are what the tests send.
 pub const MOTO_KEY: &str = "wharf-test";
@@ -78,6 +77,7 @@ pub fn oss_params(
         ("region", Value::from("oss-cn-beijing")),
         ("bucket", Value::from(bucket)),
         ("endpoint", Value::from(endpoint)),
+        ("forcepathstyle", Value::from(true)),
     ]);
     for (k, v) in extra {
         params.insert(*k, *v);
@@ -85,31 +85,16 @@ pub fn oss_params(
     params
 }
 
-/// The oss driver for `config` with path-style addressing: the factory's client settings
-/// otherwise (`to_core` and the OSS dialect).
-pub async fn loopback_driver(config: &Config) -> Result<OssDriver> {
-    let mut core = config.to_core();
-    core.force_path_style = true;
-    S3Driver::with_dialect(core, DIALECT).await
-}
-
-/// A registry whose `oss` reads the parameters as the real factory does and builds
-/// [`loopback_driver`]s.
-pub fn loopback_registry() -> DriverRegistry {
+/// A registry with the `oss` driver, as Wharf registers it.
+pub fn registry() -> DriverRegistry {
     let mut registry = DriverRegistry::new();
-    registry
-        .register(wharf_driver_oss::NAME, |params: Params| async move {
-            let config = Config::from_params(params)?;
-            let driver = loopback_driver(&config).await?;
-            Ok(Arc::new(driver) as Arc<dyn StorageDriver>)
-        })
-        .expect("register the oss driver");
+    wharf_driver_oss::register(&mut registry).expect("register the oss driver");
     registry
 }
 
-/// A driver through [`loopback_registry`] (behind the base layer).
+/// A driver through [`registry`] (behind the base layer).
 pub async fn driver(params: Params) -> Arc<dyn StorageDriver> {
-    loopback_registry()
+    registry()
         .create(wharf_driver_oss::NAME, params)
         .await
         .expect("create the oss driver")
