@@ -16,6 +16,7 @@
 #
 # The account is tempauth's `test:tester` / `testing` (a test-only credential, not a secret).
 # Environment: SWIFT_PROXY_PORT (default 18080), SWIFT_MEMCACHE_PORT (11311),
+# SWIFT_OBJECT_PORT, SWIFT_CONTAINER_PORT, SWIFT_ACCOUNT_PORT (16200, 16201, 16202),
 # SWIFT_MAX_FILE_SIZE (default 1048576: a small limit makes "too large, use segments" cheap to
 # test; Swift's own default is 5368709122), SWIFT_MAX_MANIFEST_SEGMENTS (default 16, so nested
 # manifests are cheap to test; Swift's own default is 1000).
@@ -23,9 +24,9 @@ set -euo pipefail
 
 PROXY_PORT=${SWIFT_PROXY_PORT:-18080}
 MC_PORT=${SWIFT_MEMCACHE_PORT:-11311}
-OBJ_PORT=16200
-CONT_PORT=16201
-ACCT_PORT=16202
+OBJ_PORT=${SWIFT_OBJECT_PORT:-16200}
+CONT_PORT=${SWIFT_CONTAINER_PORT:-16201}
+ACCT_PORT=${SWIFT_ACCOUNT_PORT:-16202}
 MAX_FILE_SIZE=${SWIFT_MAX_FILE_SIZE:-1048576}
 MAX_MANIFEST_SEGMENTS=${SWIFT_MAX_MANIFEST_SEGMENTS:-16}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
