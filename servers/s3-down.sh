@@ -4,6 +4,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${WHARF_SERVERS_DIR:-$ROOT/target/servers}
+SCRIPT=s3-down
+# shellcheck source=servers/lib.sh
+. "$ROOT/servers/lib.sh"
 
 for name in moto s3s; do
     pidfile="$DIR/run/$name.pid"
@@ -13,9 +16,7 @@ for name in moto s3s; do
     fi
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
-        kill "$pid"
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+        terminate "$pid" || kill -9 "$pid"
         echo "s3-down: stopped $name (PID $pid)" >&2
     else
         echo "s3-down: $name (PID $pid) was not running" >&2

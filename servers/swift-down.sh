@@ -9,8 +9,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR="$ROOT/target/servers"
 RUN="$DIR/swift/run"
-
-say() { echo "swift-down: $*"; }
+SCRIPT=swift-down
+# shellcheck source=servers/lib.sh
+. "$ROOT/servers/lib.sh"
 
 stopped=0
 for s in proxy account container object memcached; do
@@ -18,12 +19,7 @@ for s in proxy account container object memcached; do
   [ -f "$pid_file" ] || continue
   pid=$(cat "$pid_file")
   if kill -0 "$pid" 2> /dev/null; then
-    kill "$pid"
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2> /dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2> /dev/null; then
+    if ! terminate "$pid"; then
       say "$s (PID $pid) did not stop within 5 s; killing it"
       kill -9 "$pid" 2> /dev/null || true
     fi

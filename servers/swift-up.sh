@@ -39,8 +39,9 @@ ENV_FILE="$DIR/swift.env"
 URL="http://127.0.0.1:$PROXY_PORT"
 SERVICES="memcached object container account proxy"
 
-say() { echo "swift-up: $*"; }
-die() { echo "swift-up: $*" >&2; exit 1; }
+SCRIPT=swift-up
+# shellcheck source=servers/lib.sh
+. "$ROOT/servers/lib.sh"
 
 write_env() {
   cat > "$ENV_FILE" << ENV

@@ -1,6 +1,7 @@
 //! Wharf's runtime: the storage driver contract in Rust ([`StorageDriver`]), its one error type,
 //! the path rules, the base layer every driver sits behind, the generic walk, the driver factory,
-//! typed parameters and registry configuration loading.
+//! typed parameters and registry configuration loading, and helpers for driver authors (streams,
+//! resumable downloads).
 //!
 //! A registry embeds this crate (usually through the `wharf` crate, which also registers the
 //! built-in drivers) and talks to every driver, native or guest, as `Arc<dyn StorageDriver>`.
@@ -16,6 +17,7 @@ pub mod error;
 pub mod factory;
 pub mod params;
 pub mod path;
+pub mod resumable;
 pub mod stream;
 pub mod walk;
 #[cfg(feature = "wasm")]

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use reqwest::Method;
+use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
 use crate::client::{Client, Request, Target, header};
@@ -59,87 +59,44 @@ pub(crate) async fn reader(
         Err(f) => return Err(f.into_error("reader", path)),
     };
     let etag = header(response.headers(), "etag").map(str::to_owned);
-    let state = Resumable {
-        retries_left: client.max_retries(),
+    let retries = client.max_retries();
+    let source = BlobDownload {
         client,
         blob: blob.to_owned(),
-        path: path.to_owned(),
-        etag,
-        offset,
-        body: Some(Box::pin(response.bytes_stream())),
-        done: false,
     };
-    Ok(Box::pin(futures::stream::unfold(state, Resumable::next)))
+    let body = Box::pin(response.bytes_stream());
+    Ok(resumable(source, path, offset, etag, retries, body))
 }
 
-type Body = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
-/// A download that can pick up where it broke off.
-struct Resumable {
+/// Asks for a blob again from an offset, pinned by `If-Match` to its ETag.
+struct BlobDownload {
     client: Arc<Client>,
     blob: String,
-    path: String,
-    etag: Option<String>,
-    /// The offset of the next byte to hand out.
-    offset: u64,
-    body: Option<Body>,
-    retries_left: u32,
-    done: bool,
 }
 
-impl Resumable {
-    async fn next(mut self) -> Option<(Result<Bytes>, Self)> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let body = match self.body.as_mut() {
-                Some(body) => body,
-                None => match self.reopen().await {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        self.done = true;
-                        return Some((Err(e), self));
-                    }
-                },
-            };
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    self.offset += chunk.len() as u64;
-                    return Some((Ok(chunk), self));
-                }
-                None => return None,
-                Some(Err(e)) if self.retries_left > 0 && self.etag.is_some() => {
-                    tracing::debug!(path = %self.path, offset = self.offset, error = %e,
-                        "azure: download broke off; resuming");
-                    self.retries_left -= 1;
-                    self.body = None;
-                }
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Some((Err(from_transport(e, "reader", &self.path)), self));
-                }
-            }
+impl Reopen for BlobDownload {
+    type Error = reqwest::Error;
+    const DRIVER: &'static str = "azure";
+
+    async fn reopen(
+        &self,
+        path: &str,
+        offset: u64,
+        etag: &str,
+    ) -> Result<Option<Body<Self::Error>>> {
+        let req = ranged(&self.blob, offset, Some(etag));
+        match self.client.call_streaming(&req).await {
+            Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
+            // The blob ended exactly where the broken answer stopped.
+            Err(f) if f.is("InvalidRange") => Ok(None),
+            Err(f) if f.is("ConditionNotMet") => Err(Error::backend(format!(
+                "reader {path}: the blob was replaced while it was being read"
+            ))),
+            Err(f) => Err(f.into_error("reader", path)),
         }
     }
 
-    async fn reopen(&mut self) -> Result<()> {
-        let req = ranged(&self.blob, self.offset, self.etag.as_deref());
-        match self.client.call_streaming(&req).await {
-            Ok(response) => {
-                self.body = Some(Box::pin(response.bytes_stream()));
-                Ok(())
-            }
-            // The blob ended exactly where the broken answer stopped.
-            Err(f) if f.is("InvalidRange") => {
-                self.done = true;
-                Ok(())
-            }
-            Err(f) if f.is("ConditionNotMet") => Err(Error::backend(format!(
-                "reader {}: the blob was replaced while it was being read",
-                self.path
-            ))),
-            Err(f) => Err(f.into_error("reader", &self.path)),
-        }
+    fn broken(&self, path: &str, error: reqwest::Error) -> Error {
+        from_transport(error, "reader", path)
     }
 }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use reqwest::Response;
+use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
 use crate::client::{Client, Failure};
@@ -92,90 +92,47 @@ pub(crate) async fn reader(
     if offset > 0 && response.status() != reqwest::StatusCode::PARTIAL_CONTENT {
         return beyond_the_end().await;
     }
-    let state = Resumable {
-        generation: generation(&response),
+    let version = generation(&response);
+    let body = Box::pin(response.bytes_stream());
+    let source = ObjectDownload {
         client,
         object: object.to_owned(),
-        path: path.to_owned(),
-        offset,
-        body: Some(Box::pin(response.bytes_stream())),
-        resumes_left: MAX_RESUMES,
-        done: false,
     };
-    Ok(Box::pin(futures::stream::unfold(state, Resumable::next)))
+    Ok(resumable(source, path, offset, version, MAX_RESUMES, body))
 }
 
-type Body = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
-/// A download that can pick up where it broke off.
-struct Resumable {
+/// Asks for an object again from an offset, pinned to its generation.
+struct ObjectDownload {
     client: Arc<Client>,
     object: String,
-    path: String,
-    generation: Option<String>,
-    /// The offset of the next byte to hand out.
-    offset: u64,
-    body: Option<Body>,
-    resumes_left: u32,
-    done: bool,
 }
 
-impl Resumable {
-    async fn next(mut self) -> Option<(Result<Bytes>, Self)> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let body = match self.body.as_mut() {
-                Some(body) => body,
-                None => match self.reopen().await {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        self.done = true;
-                        return Some((Err(e), self));
-                    }
-                },
-            };
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    self.offset += chunk.len() as u64;
-                    return Some((Ok(chunk), self));
-                }
-                None => return None,
-                Some(Err(e)) if self.resumes_left > 0 && self.generation.is_some() => {
-                    tracing::debug!(path = %self.path, offset = self.offset, error = %e,
-                        "gcs: download broke off; resuming");
-                    self.resumes_left -= 1;
-                    self.body = None;
-                }
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Some((Err(from_transport(e, "reader", &self.path)), self));
-                }
-            }
+impl Reopen for ObjectDownload {
+    type Error = reqwest::Error;
+    const DRIVER: &'static str = "gcs";
+
+    async fn reopen(
+        &self,
+        path: &str,
+        offset: u64,
+        generation: &str,
+    ) -> Result<Option<Body<Self::Error>>> {
+        match self
+            .client
+            .download(&self.object, offset, Some(generation))
+            .await
+        {
+            Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
+            // The object ended exactly where the broken answer stopped.
+            Err(f) if f.status() == Some(416) => Ok(None),
+            Err(f @ Failure::Service(_)) if f.is_not_found() => Err(Error::backend(format!(
+                "reader {path}: the object was replaced or deleted while it was being read"
+            ))),
+            Err(f) => Err(f.into_error("reader", path)),
         }
     }
 
-    async fn reopen(&mut self) -> Result<()> {
-        let result = self
-            .client
-            .download(&self.object, self.offset, self.generation.as_deref())
-            .await;
-        match result {
-            Ok(response) => {
-                self.body = Some(Box::pin(response.bytes_stream()));
-                Ok(())
-            }
-            // The object ended exactly where the broken answer stopped.
-            Err(f) if f.status() == Some(416) => {
-                self.done = true;
-                Ok(())
-            }
-            Err(f @ Failure::Service(_)) if f.is_not_found() => Err(Error::backend(format!(
-                "reader {}: the object was replaced or deleted while it was being read",
-                self.path
-            ))),
-            Err(f) => Err(f.into_error("reader", &self.path)),
-        }
+    fn broken(&self, path: &str, error: reqwest::Error) -> Error {
+        from_transport(error, "reader", path)
     }
 }

@@ -177,7 +177,8 @@ fn region_id(region: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use wharf_runtime::{ErrorKind, Value};
+    use wharf_driver_s3::testing::key_of;
+    use wharf_runtime::Value;
 
     use super::*;
 
@@ -191,13 +192,6 @@ mod tests {
         all.retain(|(k, _)| !pairs.iter().any(|(p, _)| p == k));
         all.extend(pairs.iter().cloned());
         Config::from_params(Params::from_pairs(all))
-    }
-
-    fn key_of(e: &Error) -> String {
-        match e.kind() {
-            ErrorKind::InvalidParameter { key } => key.clone(),
-            other => panic!("expected InvalidParameter, got {other:?}: {e}"),
-        }
     }
 
     #[test]

@@ -494,7 +494,7 @@ fn redirect_endpoint(value: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wharf_runtime::ErrorKind;
+    use crate::testing::key_of;
 
     fn config(pairs: &[(&str, Value)]) -> Result<Config> {
         let mut all = vec![
@@ -503,13 +503,6 @@ mod tests {
         ];
         all.extend(pairs.iter().cloned());
         Config::from_params(Params::from_pairs(all))
-    }
-
-    fn key_of(e: &Error) -> String {
-        match e.kind() {
-            ErrorKind::InvalidParameter { key } => key.clone(),
-            other => panic!("expected InvalidParameter, got {other:?}: {e}"),
-        }
     }
 
     #[test]

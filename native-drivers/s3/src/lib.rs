@@ -20,6 +20,9 @@ mod config;
 mod error;
 mod layout;
 mod reader;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 mod tombstones;
 mod walk;
 mod writer;

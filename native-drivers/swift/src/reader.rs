@@ -10,8 +10,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use reqwest::{Method, StatusCode};
+use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
 use crate::Inner;
@@ -64,89 +64,46 @@ pub(crate) async fn reader(inner: Arc<Inner>, path: &str, offset: u64) -> Result
         Err(f) => return Err(f.into_error("reader", path)),
     };
     let etag = header(response.headers(), "etag").map(str::to_owned);
-    let state = Resumable {
-        inner,
-        name,
-        path: path.to_owned(),
-        etag,
+    let body = Box::pin(response.bytes_stream());
+    Ok(resumable(
+        ObjectDownload { inner, name },
+        path,
         offset,
-        body: Some(Box::pin(response.bytes_stream())),
-        resumes_left: RESUMES,
-        done: false,
-    };
-    Ok(Box::pin(futures::stream::unfold(state, Resumable::next)))
+        etag,
+        RESUMES,
+        body,
+    ))
 }
 
-type Body = std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
-/// A download that can pick up where it broke off.
-struct Resumable {
+/// Asks for an object again from an offset, pinned by `If-Match` to its ETag.
+struct ObjectDownload {
     inner: Arc<Inner>,
     name: String,
-    path: String,
-    etag: Option<String>,
-    /// The offset of the next byte to hand out.
-    offset: u64,
-    body: Option<Body>,
-    resumes_left: u32,
-    done: bool,
 }
 
-impl Resumable {
-    async fn next(mut self) -> Option<(Result<Bytes>, Self)> {
-        loop {
-            if self.done {
-                return None;
-            }
-            let body = match self.body.as_mut() {
-                Some(body) => body,
-                None => match self.reopen().await {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        self.done = true;
-                        return Some((Err(e), self));
-                    }
-                },
-            };
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    self.offset += chunk.len() as u64;
-                    return Some((Ok(chunk), self));
-                }
-                None => return None,
-                Some(Err(e)) if self.resumes_left > 0 && self.etag.is_some() => {
-                    tracing::debug!(path = %self.path, offset = self.offset, error = %e,
-                        "swift: download broke off; resuming");
-                    self.resumes_left -= 1;
-                    self.body = None;
-                }
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Some((Err(from_transport(e, "reader", &self.path)), self));
-                }
-            }
+impl Reopen for ObjectDownload {
+    type Error = reqwest::Error;
+    const DRIVER: &'static str = "swift";
+
+    async fn reopen(
+        &self,
+        path: &str,
+        offset: u64,
+        etag: &str,
+    ) -> Result<Option<Body<Self::Error>>> {
+        let req = ranged(&self.name, offset, Some(etag));
+        match self.inner.client.send(&req).await {
+            Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
+            // The object ended exactly where the broken answer stopped.
+            Err(f) if f.status() == Some(StatusCode::RANGE_NOT_SATISFIABLE) => Ok(None),
+            Err(f) if f.status() == Some(StatusCode::PRECONDITION_FAILED) => Err(Error::backend(
+                format!("reader {path}: the object was replaced while it was being read"),
+            )),
+            Err(f) => Err(f.into_error("reader", path)),
         }
     }
 
-    async fn reopen(&mut self) -> Result<()> {
-        let req = ranged(&self.name, self.offset, self.etag.as_deref());
-        match self.inner.client.send(&req).await {
-            Ok(response) => {
-                self.body = Some(Box::pin(response.bytes_stream()));
-                Ok(())
-            }
-            // The object ended exactly where the broken answer stopped.
-            Err(f) if f.status() == Some(StatusCode::RANGE_NOT_SATISFIABLE) => {
-                self.done = true;
-                Ok(())
-            }
-            Err(f) if f.status() == Some(StatusCode::PRECONDITION_FAILED) => {
-                Err(Error::backend(format!(
-                    "reader {}: the object was replaced while it was being read",
-                    self.path
-                )))
-            }
-            Err(f) => Err(f.into_error("reader", &self.path)),
-        }
+    fn broken(&self, path: &str, error: reqwest::Error) -> Error {
+        from_transport(error, "reader", path)
     }
 }

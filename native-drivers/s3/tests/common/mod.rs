@@ -1,65 +1,16 @@
-//! What the s3 driver's tests share: the servers' addresses (from the environment that
-//! `servers/s3-up.sh` writes), fresh buckets, and drivers on them.
+//! What the s3 driver's tests share: the servers' addresses and fresh buckets (from the driver's
+//! `testing` module, which the oss tests use too), and drivers on them.
 
-#![allow(dead_code)]
+// Each test binary uses a part of what is here.
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
 
+pub use wharf_driver_s3::testing::{
+    MOTO_KEY, create_bucket, moto_bucket, moto_endpoint, s3s, unique_bucket,
+};
 use wharf_driver_s3::{Config, S3Driver};
 use wharf_runtime::{DriverRegistry, Params, StorageDriver, Value};
-
-/// moto accepts any credentials; these are what the tests send.
-pub const MOTO_KEY: &str = "wharf-test";
-
-fn required_env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value,
-        _ => panic!(
-            "{name} is not set: start the S3 test servers with `servers/s3-up.sh`, then \
-             `. target/servers/s3.env` in this shell, and run the tests again"
-        ),
-    }
-}
-
-/// moto's URL (`WHARF_S3_ENDPOINT`).
-pub fn moto_endpoint() -> String {
-    required_env("WHARF_S3_ENDPOINT")
-}
-
-/// s3s-fs's URL and the one key pair it accepts.
-pub fn s3s() -> (String, String, String) {
-    (
-        required_env("WHARF_S3S_ENDPOINT"),
-        required_env("WHARF_S3S_ACCESS_KEY"),
-        required_env("WHARF_S3S_SECRET_KEY"),
-    )
-}
-
-/// A bucket name no other test uses.
-pub fn unique_bucket(label: &str) -> String {
-    format!("wharf-{label}-{:016x}", rand::random::<u64>())
-}
-
-/// Creates `bucket` at `endpoint` with the given credentials.
-pub async fn create_bucket(endpoint: &str, bucket: &str, access: &str, secret: &str) {
-    let driver = S3Driver::new(Config::for_endpoint(endpoint, bucket, access, secret))
-        .await
-        .expect("build a client");
-    driver
-        .sdk_client()
-        .create_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create bucket {bucket} at {endpoint}: {e:?}"));
-}
-
-/// A fresh moto bucket.
-pub async fn moto_bucket(label: &str) -> String {
-    let bucket = unique_bucket(label);
-    create_bucket(&moto_endpoint(), &bucket, MOTO_KEY, MOTO_KEY).await;
-    bucket
-}
 
 /// Factory parameters for `bucket` on moto, plus `extra`.
 pub fn moto_params(bucket: &str, extra: &[(&str, &str)]) -> Params {
