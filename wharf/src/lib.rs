@@ -1,7 +1,7 @@
 //! Wharf for a registry to embed: the runtime ([`wharf_runtime`], re-exported) plus every
 //! built-in driver, registered by [`builtin_registry`] (or `DriverRegistry::with_builtin()` with
 //! [`WithBuiltin`] in scope): the native drivers (the cloud ones each behind a cargo feature of
-//! the same name, all on by default: `s3`, `oss`, `azure`), and the bundled guest drivers (WebAssembly
+//! the same name, all on by default: `s3`, `oss`, `azure`, `rados`), and the bundled guest drivers (WebAssembly
 //! components built from `guest-drivers/` and compiled into this crate), sandboxed like any
 //! third-party guest.
 //!
@@ -27,6 +27,8 @@ pub mod drivers {
     pub use wharf_driver_inmemory as inmemory;
     #[cfg(feature = "oss")]
     pub use wharf_driver_oss as oss;
+    #[cfg(feature = "rados")]
+    pub use wharf_driver_rados as rados;
     #[cfg(feature = "s3")]
     pub use wharf_driver_s3 as s3;
 }
@@ -119,6 +121,8 @@ pub fn register_builtin(registry: &mut DriverRegistry) -> Result<()> {
     drivers::oss::register(registry)?;
     #[cfg(feature = "azure")]
     drivers::azure::register(registry)?;
+    #[cfg(feature = "rados")]
+    drivers::rados::register(registry)?;
     guests::register(registry)?;
     Ok(())
 }
