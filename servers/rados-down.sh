@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stops the Ceph cluster that servers/rados-up.sh started, by the PIDs it recorded (never by
-# name): the OSD first, then the monitor. A memstore OSD's data is gone with it.
+# name): the OSD first, then the monitor. A memstore OSD's data is gone with it; a bluestore
+# OSD's block file (up to several GiB after a long run) is removed once both have stopped, as
+# rados-up.sh makes a fresh cluster every time anyway. The logs stay in target/servers/ceph/log.
 #
 # Usage: servers/rados-down.sh
 set -euo pipefail
@@ -38,3 +40,7 @@ stop() {
 stop OSD "$DIR/rados-osd.pid"
 stop monitor "$DIR/rados-mon.pid"
 rm -f "$DIR/rados.env"
+if [ -d "$DIR/ceph/osd.0" ]; then
+  rm -rf "$DIR/ceph/osd.0"
+  say "removed the OSD's store ($DIR/ceph/osd.0)"
+fi
