@@ -35,7 +35,7 @@ impl Store {
                         dir,
                         &[(&key, Some(raw))],
                         &[],
-                        &[key.clone()],
+                        std::slice::from_ref(&key),
                         "delete",
                         path,
                     )

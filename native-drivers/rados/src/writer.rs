@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use wharf_runtime::{Error, FileWriter, Result};
 
 use crate::content::Switched;
@@ -93,7 +93,7 @@ pub(crate) async fn open(store: Arc<Store>, path: &str, append: bool) -> Result<
                 dir,
                 &[(&key, Some(&record))],
                 &[],
-                &[key.clone()],
+                std::slice::from_ref(&key),
                 "writer",
                 path,
             )
@@ -234,6 +234,11 @@ impl Inner {
                 .await
                 .map_err(|e| from_errno("write", &path, e))
         }));
+        // Start the new write now (a future in the set runs only when the set is polled), and
+        // collect the ones already done.
+        while let Some(Some(result)) = self.in_flight.next().now_or_never() {
+            result?;
+        }
         while self.in_flight.len() >= WRITES_IN_FLIGHT {
             if let Some(result) = self.in_flight.next().await {
                 result?;
@@ -376,7 +381,7 @@ impl Inner {
                 &self.dir,
                 &[(&self.key, Some(&self.record))],
                 &[],
-                &[self.key.clone()],
+                std::slice::from_ref(&self.key),
                 "cancel",
                 &self.path,
             )
