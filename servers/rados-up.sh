@@ -47,7 +47,8 @@ case "$STORE" in
   *) die "WHARF_RADOS_STORE must be memstore or bluestore, not $STORE" ;;
 esac
 
-# Without a manager some `ceph` commands wait forever: every call has a deadline.
+# Without a manager some `ceph` commands wait forever: every call has a deadline (the daemons'
+# one-off mkfs runs too, as they talk to the monitor).
 ceph_cli() { timeout "$1" ceph --conf "$CONF" --connect-timeout 20 "${@:2}"; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2> /dev/null; }
 # A write completes only once the pool's placement groups are active: the readiness probe. The
@@ -147,7 +148,7 @@ CONF
 say "starting a monitor on 127.0.0.1:$MON_PORT"
 monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$MON_PORT,v1:127.0.0.1:$MON_V1_PORT]" \
   "$CEPH/monmap" > /dev/null
-ceph-mon --conf "$CONF" --mkfs -i a --monmap "$CEPH/monmap" > "$CEPH/log/mon.mkfs.out" 2>&1 ||
+timeout 120 ceph-mon --conf "$CONF" --mkfs -i a --monmap "$CEPH/monmap" > "$CEPH/log/mon.mkfs.out" 2>&1 ||
   die "ceph-mon --mkfs failed: $(tail -n 20 "$CEPH/log/mon.mkfs.out")"
 ceph-mon --conf "$CONF" -i a -f > "$CEPH/log/mon.a.out" 2>&1 &
 echo $! > "$MON_PID"
@@ -157,7 +158,7 @@ say "starting a $STORE OSD"
 OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
 OSD_ID=$(ceph_cli 30 osd new "$OSD_UUID")
 [ "$OSD_ID" = 0 ] || die "the monitor gave OSD id $OSD_ID, expected 0"
-ceph-osd --conf "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID" > "$CEPH/log/osd.mkfs.out" 2>&1 ||
+timeout 300 ceph-osd --conf "$CONF" -i 0 --mkfs --osd-uuid "$OSD_UUID" > "$CEPH/log/osd.mkfs.out" 2>&1 ||
   die "ceph-osd --mkfs failed: $(tail -n 20 "$CEPH/log/osd.mkfs.out")"
 ceph-osd --conf "$CONF" -i 0 -f > "$CEPH/log/osd.0.out" 2>&1 &
 echo $! > "$OSD_PID"
