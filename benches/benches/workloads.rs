@@ -8,8 +8,8 @@
 //! drivers, `WHARF_BENCH_1GB=0` leaves out the 1 GiB cases.
 //!
 //! The cloud drivers join when their test server's environment is set (`servers/up.sh`, then
-//! `. target/servers/env`): `s3` on moto, `azure` on Azurite, each on a bucket or
-//! container of its own made for the run.
+//! `. target/servers/env`): `s3` on moto, `azure` on Azurite, `rados` on the single-node Ceph,
+//! each on a bucket, container or RADOS namespace of its own made for the run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +89,7 @@ fn targets(rt: &Runtime) -> Vec<Target> {
 }
 
 /// Parameters of the cloud drivers whose test servers are running (their environment set), each
-/// on a bucket or container made for this run.
+/// on a bucket, container or namespace made for this run.
 async fn cloud_params() -> Vec<(&'static str, Params)> {
     let mut out = Vec::new();
     let run = format!("wharf-bench-{}", std::process::id());
@@ -137,6 +137,20 @@ async fn cloud_params() -> Vec<(&'static str, Params)> {
             .await
             .expect("create the benchmark container");
         out.push(("azure", params));
+    }
+    if let (Ok(conffile), Ok(pool)) = (
+        std::env::var("WHARF_RADOS_CONFFILE"),
+        std::env::var("WHARF_RADOS_POOL"),
+    ) {
+        // A namespace needs no creating: it exists as soon as an object is written in it.
+        out.push((
+            "rados",
+            Params::from_pairs([
+                ("poolname", pool.as_str()),
+                ("conffile", conffile.as_str()),
+                ("namespace", run.as_str()),
+            ]),
+        ));
     }
     out
 }
