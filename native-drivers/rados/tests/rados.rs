@@ -3,7 +3,8 @@
 //! other driver instances, a move over a file frees the file's data, concurrent puts free every
 //! content they replace, the layout on the cluster, content striped over many chunks read from
 //! any offset, uploads replaced or deleted under a writer, a dropped writer closed in the
-//! background, writes under a file refused, and a missing pool named in the error.
+//! background, writes under a file and files over a directory refused, and a missing pool named
+//! in the error.
 //!
 //! Objects are counted with the `rados` command, independently of the driver.
 
@@ -323,7 +324,7 @@ async fn a_dropped_writer_is_closed_in_the_background() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_is_written_under_a_file() {
+async fn nothing_is_written_under_a_file_or_over_a_directory() {
     let (d, _, namespace) = common::fresh_driver("under-file", &[]).await;
     d.put_content("/f", data(8, 100)).await.expect("put");
     let before = common::objects(&namespace);
@@ -339,6 +340,23 @@ async fn nothing_is_written_under_a_file() {
     assert!(d.rename("/g", "/f/z").await.is_err(), "move under a file");
     assert!(d.get_content("/g").await.expect("g is back") == data(10, 10));
     assert!(d.put_content("/", data(9, 10)).await.is_err());
+    // Nor does a file replace a directory.
+    d.put_content("/dir/inside", data(11, 10))
+        .await
+        .expect("put inside");
+    let e = d.put_content("/dir", data(12, 10)).await.unwrap_err();
+    assert!(
+        e.to_string().contains("/dir is a directory"),
+        "put over a directory: {e}"
+    );
+    let e = d.rename("/g", "/dir").await.unwrap_err();
+    assert!(
+        e.to_string().contains("/dir is a directory"),
+        "move over a directory: {e}"
+    );
+    assert!(d.get_content("/g").await.expect("g is back again") == data(10, 10));
+    assert!(d.get_content("/dir/inside").await.expect("inside") == data(11, 10));
+    d.delete("/dir").await.expect("delete dir");
     d.delete("/g").await.expect("delete g");
     assert_eq!(
         common::objects(&namespace),
