@@ -4,7 +4,7 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 status=0
-for driver in s3 azure gcs swift; do
+for driver in s3 azure gcs swift rados; do
     "$HERE/$driver-down.sh" || status=1
 done
 exit $status

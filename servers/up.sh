@@ -8,7 +8,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 DIR=${WHARF_SERVERS_DIR:-$HERE/../target/servers}
-DRIVERS=(s3 azure gcs swift)
+DRIVERS=(s3 azure gcs swift rados)
 
 for driver in "${DRIVERS[@]}"; do
     "$HERE/$driver-up.sh"

@@ -9,8 +9,9 @@
 //!
 //! The cloud drivers join when their test server's environment is set (`servers/up.sh`, then
 //! `. target/servers/env`): `s3` on moto, `azure` on Azurite, `swift` on a single-node Swift,
-//! each on a bucket or container of its own made for the run, and `gcs` on fake-gcs-server under
-//! a fresh `rootdirectory` of the bucket `WHARF_GCS_CHECK_BUCKET`.
+//! `rados` on the single-node Ceph, each on a bucket, container or RADOS namespace of its own
+//! made for the run, and `gcs` on fake-gcs-server under a fresh `rootdirectory` of the bucket
+//! `WHARF_GCS_CHECK_BUCKET`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +91,7 @@ fn targets(rt: &Runtime) -> Vec<Target> {
 }
 
 /// Parameters of the cloud drivers whose test servers are running (their environment set), each
-/// on a bucket or container made for this run.
+/// on a bucket, container or namespace made for this run.
 async fn cloud_params() -> Vec<(&'static str, Params)> {
     let mut out = Vec::new();
     let run = format!("wharf-bench-{}", std::process::id());
@@ -165,6 +166,20 @@ async fn cloud_params() -> Vec<(&'static str, Params)> {
             ("container", run.as_str()),
         ]);
         out.push(("swift", params));
+    }
+    if let (Ok(conffile), Ok(pool)) = (
+        std::env::var("WHARF_RADOS_CONFFILE"),
+        std::env::var("WHARF_RADOS_POOL"),
+    ) {
+        // A namespace needs no creating: it exists as soon as an object is written in it.
+        out.push((
+            "rados",
+            Params::from_pairs([
+                ("poolname", pool.as_str()),
+                ("conffile", conffile.as_str()),
+                ("namespace", run.as_str()),
+            ]),
+        ));
     }
     out
 }

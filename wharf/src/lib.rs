@@ -1,9 +1,9 @@
 //! Wharf for a registry to embed: the runtime ([`wharf_runtime`], re-exported) plus every
 //! built-in driver, registered by [`builtin_registry`] (or `DriverRegistry::with_builtin()` with
 //! [`WithBuiltin`] in scope): the native drivers (the cloud ones each behind a cargo feature of
-//! the same name, all on by default: `s3`, `oss`, `azure`, `gcs`, `swift`), and the bundled
-//! guest drivers (WebAssembly components built from `guest-drivers/` and compiled into this
-//! crate), sandboxed like any third-party guest.
+//! the same name, all on by default: `s3`, `oss`, `azure`, `gcs`, `swift`, `rados`), and
+//! the bundled guest drivers (WebAssembly components built from `guest-drivers/` and compiled
+//! into this crate), sandboxed like any third-party guest.
 //!
 //! ```
 //! use wharf::{Params, WithBuiltin, DriverRegistry};
@@ -29,6 +29,8 @@ pub mod drivers {
     pub use wharf_driver_inmemory as inmemory;
     #[cfg(feature = "oss")]
     pub use wharf_driver_oss as oss;
+    #[cfg(feature = "rados")]
+    pub use wharf_driver_rados as rados;
     #[cfg(feature = "s3")]
     pub use wharf_driver_s3 as s3;
     #[cfg(feature = "swift")]
@@ -127,6 +129,8 @@ pub fn register_builtin(registry: &mut DriverRegistry) -> Result<()> {
     drivers::gcs::register(registry)?;
     #[cfg(feature = "swift")]
     drivers::swift::register(registry)?;
+    #[cfg(feature = "rados")]
+    drivers::rados::register(registry)?;
     guests::register(registry)?;
     Ok(())
 }
