@@ -161,6 +161,7 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 
 impl Storage {
     async fn new(registry: &DriverRegistry, name: &str, params: Params) -> anyhow::Result<Self> {
+        crate::target::ensure_built_in(registry, name)?;
         let canonical = registry.canonical(name).unwrap_or(name).to_owned();
         let scratch = match canonical.as_str() {
             "inmemory" | wharf::guests::INMEMORY | wharf::guests::JS_INMEMORY

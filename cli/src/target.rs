@@ -41,6 +41,18 @@ pub async fn registry(
     Ok(registry)
 }
 
+/// Says how to get the rados driver when this command was built without it (it links the
+/// system's librados, so it is a cargo feature of the command, off by default).
+pub fn ensure_built_in(registry: &wharf::DriverRegistry, name: &str) -> anyhow::Result<()> {
+    if name == "rados" && !cfg!(feature = "rados") && registry.canonical(name).is_none() {
+        bail!(
+            "this wharf command was built without the rados driver; build it with \
+             `cargo build -p wharf-cli --features rados` (needs librados, Debian: librados-dev)"
+        );
+    }
+    Ok(())
+}
+
 /// Parses `key=value`.
 pub fn parse_param(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -71,6 +83,32 @@ impl TargetArgs {
         for (k, v) in &self.params {
             params.insert(k.clone(), v.as_str());
         }
+        ensure_built_in(&registry, &name)?;
         Ok(registry.create(&name, params).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wharf::WithBuiltin;
+
+    use super::ensure_built_in;
+
+    #[test]
+    fn a_command_without_rados_says_how_to_get_it() {
+        let registry = wharf::DriverRegistry::with_builtin();
+        let rados = ensure_built_in(&registry, "rados");
+        // `cargo test --workspace` builds the wharf crate with every driver, rados included.
+        if registry.canonical("rados").is_some() {
+            assert!(rados.is_ok());
+        } else {
+            let e = rados.unwrap_err().to_string();
+            assert!(e.contains("--features rados"), "{e}");
+        }
+        assert!(ensure_built_in(&registry, "s3").is_ok());
+        assert!(
+            ensure_built_in(&registry, "nosuch").is_ok(),
+            "the registry names those"
+        );
     }
 }
