@@ -12,6 +12,7 @@
 
 pub mod base;
 pub mod config;
+pub mod deletion_log;
 pub mod driver;
 pub mod error;
 pub mod factory;

@@ -21,7 +21,6 @@ mod config;
 mod content;
 mod data;
 mod delete;
-mod deletions;
 mod dir;
 mod error;
 #[allow(unsafe_code)]

@@ -12,8 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::deletions::Deletions;
 use crate::ffi::{Connection, OmapRead, RadosResult, WriteOp};
+use wharf_runtime::deletion_log::DeletionLog;
+
+/// Deletions each store's log keeps for walks (see [`wharf_runtime::deletion_log`]).
+const DELETIONS_KEPT: usize = 4096;
 
 /// Bytes of data requests in flight per driver instance.
 const DATA_BUDGET: usize = 64 << 20;
@@ -55,12 +58,15 @@ pub(crate) struct Store {
     pub chunk: u64,
     budget: Semaphore,
     counters: Counters,
-    pub deletions: Arc<Deletions>,
+    pub deletions: Arc<DeletionLog>,
 }
 
 impl Store {
     pub(crate) fn new(conn: Connection, chunk: u64, namespace: &str) -> Self {
-        let deletions = Deletions::for_store(conn.fsid(), conn.pool_id(), namespace);
+        let deletions = DeletionLog::shared(
+            &format!("rados|{}/{}/{namespace}", conn.fsid(), conn.pool_id()),
+            DELETIONS_KEPT,
+        );
         Store {
             conn,
             chunk,

@@ -15,11 +15,11 @@ use wharf_runtime::walk::{Position, position};
 use wharf_runtime::{Error, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
 use crate::delete::PAGE;
-use crate::deletions::Verdict;
 use crate::error::from_errno;
 use crate::ffi::Errno;
 use crate::layout::{Entry, dir_object, is_child_key};
 use crate::store::Store;
+use wharf_runtime::deletion_log::Verdict;
 
 /// One directory being walked.
 struct Frame {

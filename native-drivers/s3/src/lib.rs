@@ -23,7 +23,6 @@ mod reader;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
-mod tombstones;
 mod walk;
 mod writer;
 
@@ -52,7 +51,10 @@ pub use config::{
 
 use crate::error::{from_sdk, is_not_found};
 use crate::layout::{Layout, name_is_visible};
-use crate::tombstones::Tombstones;
+use wharf_runtime::deletion_log::DeletionLog;
+
+/// Deletions each bucket's log keeps for walks (see [`wharf_runtime::deletion_log`]).
+const TOMBSTONES: usize = 8192;
 
 /// The name this driver registers under.
 pub const NAME: &str = "s3";
@@ -82,7 +84,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) dialect: Dialect,
     pub(crate) layout: Layout,
-    pub(crate) tombstones: Arc<Tombstones>,
+    pub(crate) tombstones: Arc<DeletionLog>,
     pub(crate) requests: Arc<RequestCounter>,
 }
 
@@ -272,7 +274,8 @@ impl S3Driver {
             .region_endpoint
             .clone()
             .unwrap_or_else(|| format!("aws:{}", config.region));
-        let tombstones = Tombstones::for_bucket(&endpoint, &config.bucket);
+        let tombstones =
+            DeletionLog::shared(&format!("s3|{endpoint}|{}", config.bucket), TOMBSTONES);
         tracing::debug!(driver = dialect.name, bucket = %config.bucket, root = %config.root,
             endpoint, "S3-protocol driver created");
         Ok(Self {

@@ -27,8 +27,8 @@ use wharf_runtime::{Error, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
 use crate::error::from_sdk;
 use crate::layout::name_is_visible;
-use crate::tombstones::Verdict;
 use crate::{PAGE, Shared};
+use wharf_runtime::deletion_log::Verdict;
 
 /// A path's sort key in walk order: its bytes, with `/` as the smallest byte.
 fn order_key(path: &str) -> Vec<u8> {
@@ -150,7 +150,7 @@ impl Walker<'_> {
     /// False for an entry deleted (through this process) after it was listed.
     async fn still_there(&self, info: &FileInfo, since: u64) -> Result<bool> {
         let key = self.s.layout.key(&info.path);
-        match self.s.tombstones.check(since, &key) {
+        match self.s.tombstones.since(since, &key) {
             Verdict::Deleted => Ok(false),
             Verdict::NotDeleted => Ok(true),
             // Too many deletions since the listing to tell: ask S3 about files.
@@ -201,7 +201,7 @@ pub(crate) async fn walk(
     let mut any = false;
     let mut token: Option<String> = None;
     loop {
-        let since = s.tombstones.current();
+        let since = s.tombstones.mark();
         let page =
             s.s3.list_objects_v2()
                 .bucket(s.bucket())
