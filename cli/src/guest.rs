@@ -25,6 +25,10 @@ pub struct SandboxArgs {
     /// Deadline of one call into the guest (e.g. 30s).
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Largest answer the host copies out of the guest at once (e.g. 256MiB; the long
+    /// check's `get_content` of 128 MiB needs more than the default 64MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub answer_bytes: Option<String>,
 }
 
 impl SandboxArgs {
@@ -36,6 +40,9 @@ impl SandboxArgs {
         }
         if let Some(t) = &self.timeout {
             p.insert("timeout", t.as_str());
+        }
+        if let Some(b) = &self.answer_bytes {
+            p.insert("answer_bytes", b.as_str());
         }
         let mut policy = SandboxPolicy::from_params(p)?;
         for d in &self.allow_dir {

@@ -41,7 +41,7 @@ pub mod drivers {
 pub mod guests {
     use std::sync::Arc;
 
-    use wharf_runtime::wasm::{DirGrant, Prepare, SandboxPolicy, register_bundled};
+    use wharf_runtime::wasm::{AnswerLimits, DirGrant, Prepare, SandboxPolicy, register_bundled};
     use wharf_runtime::{DriverRegistry, Error, Params, Result};
 
     /// The in-memory guest (stateful: one instance, calls serialised).
@@ -63,18 +63,29 @@ pub mod guests {
 
     /// Registers the bundled guests.
     pub fn register(registry: &mut DriverRegistry) -> Result<()> {
+        // The bundled guests are trusted with answers as large as the conformance suite's
+        // long checks ask for (a 128 MiB `get_content`).
+        let answers = AnswerLimits {
+            bytes: 256 << 20,
+            ..AnswerLimits::default()
+        };
         let policy = SandboxPolicy {
             // The in-memory guest keeps files in its own linear memory.
             memory_limit: wharf_runtime::wasm::policy::MAX_MEMORY,
+            answers: answers.clone(),
             ..SandboxPolicy::default()
         };
         register_bundled(registry, INMEMORY, INMEMORY_WASM, policy.clone(), None)?;
         register_bundled(registry, JS_INMEMORY, JS_INMEMORY_WASM, policy, None)?;
+        let policy = SandboxPolicy {
+            answers,
+            ..SandboxPolicy::default()
+        };
         register_bundled(
             registry,
             FILESYSTEM,
             FILESYSTEM_WASM,
-            SandboxPolicy::default(),
+            policy,
             Some(grant_root()),
         )
     }

@@ -268,31 +268,38 @@ pub fn report(outside: &str) -> String {
                 "raw write dir-link/escaped-raw.txt",
                 raw_write(dir, "dir-link/escaped-raw.txt"),
             );
-            // Links the guest makes itself: making one may work (it is a file inside the
-            // preopen), following it out must not.
-            let made = dir.symlink_at("../outside/secret.txt", "guest-rel-link");
-            r.line(
-                "NOTE",
+            // Links the guest makes itself: making one that leads out of the preopen must be
+            // refused, and following one (had it been made) must not work either.
+            r.change(
                 "make guest-rel-link -> ../outside/secret.txt",
-                &format!("{made:?}"),
+                dir.symlink_at("../outside/secret.txt", "guest-rel-link")
+                    .map_err(raw_error),
             );
             r.read(
                 "read /data/guest-rel-link",
                 fs::read("/data/guest-rel-link"),
             );
-            let made = dir.symlink_at(&secret, "guest-abs-link");
-            r.line(
-                "NOTE",
+            r.change(
                 &format!("make guest-abs-link -> {secret}"),
-                &format!("{made:?}"),
+                dir.symlink_at(&secret, "guest-abs-link").map_err(raw_error),
             );
             r.read(
                 "read /data/guest-abs-link",
                 fs::read("/data/guest-abs-link"),
             );
             r.change(
-                "write through /data/guest-rel-link",
-                write_file("/data/guest-rel-link"),
+                "make sub/guest-deep-link -> ../../outside",
+                fs::create_dir_all("/data/sub").and_then(|()| {
+                    dir.symlink_at("../../outside", "sub/guest-deep-link")
+                        .map_err(raw_error)
+                }),
+            );
+            // A link that cannot lead anywhere else is an ordinary thing to make.
+            r.control(
+                "make and read inside-link -> inside.txt",
+                dir.symlink_at("inside.txt", "inside-link")
+                    .map_err(raw_error)
+                    .and_then(|()| fs::read("/data/inside-link")),
             );
         }
     }

@@ -35,7 +35,18 @@
 //! | `http` | `get_content` does `GET http://<authority>/` through `wasi:http` |
 //! | `socket` | `get_content` opens a TCP connection to `addr` through `std::net` |
 //! | `env` | `get_content` answers every environment variable it sees, `KEY=value` lines |
+//! | `bad-url` | `redirect_url` answers a bad URL, chosen by `variant` (see [`attack::bad_url`]) |
+//! | `loud-error` | `get_content` fails with 1 MiB of error text full of terminal escapes |
+//! | `endless-walk` | `walk` answers well-ordered pages that never end |
+//! | `hoard-files` | `get_content` opens files and never closes them; answers how many it got |
+//! | `deep-tree` | `get_content` makes `/data/deep/d/d/…` `depth` levels deep; answers the depth |
+//! | `huge-answer` | `get_content` answers `size` bytes |
+//!
+//! Whatever the mode, the environment variable `WHARF_HOSTILE_AT_INSTANTIATION` can make the
+//! component block for an hour in a host call while it is being initialised (see
+//! [`attack::at_instantiation`]).
 
+mod attack;
 mod escape;
 mod honest;
 mod net;
@@ -79,9 +90,15 @@ enum Mode {
     Http,
     Socket,
     Env,
+    BadUrl,
+    LoudError,
+    EndlessWalk,
+    HoardFiles,
+    DeepTree,
+    HugeAnswer,
 }
 
-const MODES: [(&str, Mode); 21] = [
+const MODES: [(&str, Mode); 27] = [
     ("honest", Mode::Honest),
     ("loop", Mode::Loop),
     ("sleep", Mode::Sleep),
@@ -103,6 +120,12 @@ const MODES: [(&str, Mode); 21] = [
     ("http", Mode::Http),
     ("socket", Mode::Socket),
     ("env", Mode::Env),
+    ("bad-url", Mode::BadUrl),
+    ("loud-error", Mode::LoudError),
+    ("endless-walk", Mode::EndlessWalk),
+    ("hoard-files", Mode::HoardFiles),
+    ("deep-tree", Mode::DeepTree),
+    ("huge-answer", Mode::HugeAnswer),
 ];
 
 /// The driver's parameters.
@@ -114,6 +137,8 @@ struct Settings {
     authority: String,
     addr: String,
     outside: String,
+    depth: u64,
+    size: u64,
 }
 
 impl Settings {
@@ -145,6 +170,8 @@ impl Settings {
             authority: params.string("authority")?.unwrap_or_default(),
             addr: params.string("addr")?.unwrap_or_default(),
             outside: params.string("outside")?.unwrap_or_default(),
+            depth: params.u64("depth")?.unwrap_or(2000),
+            size: params.u64("size")?.unwrap_or(100 << 20),
         };
         params.finish()?;
         Ok(settings)
@@ -317,6 +344,32 @@ fn bad_walk(trigger: &str, variant: u64, resume: Option<&wit::ResumePoint>) -> w
     wit::WalkPage { entries, done }
 }
 
+/// A page of `walk(trigger)` in `endless-walk`: files `f000000000`, `f000000001`, … in order,
+/// never done.
+fn endless_page(trigger: &str, resume: Option<&wit::ResumePoint>, limit: u32) -> wit::WalkPage {
+    let next = match resume {
+        Some(wit::ResumePoint::After(p) | wit::ResumePoint::AfterSubtree(p)) => p
+            .rsplit_once("/f")
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+            .map_or(0, |n| n + 1),
+        None => 0,
+    };
+    let entries = (next..next + u64::from(limit.max(1)))
+        .map(|i| file(format!("{trigger}/f{i:09}"), 1))
+        .collect();
+    wit::WalkPage {
+        entries,
+        done: false,
+    }
+}
+
+/// The core module's initialiser, which the component runs while it is instantiated (before
+/// any export is entered).
+#[unsafe(no_mangle)]
+pub extern "C" fn _initialize() {
+    attack::at_instantiation();
+}
+
 /// The exported component.
 pub struct Component;
 
@@ -377,6 +430,10 @@ impl wit::GuestDriver for HostileDriver {
                 Mode::Http => return Ok(net::http_get(&s.authority)?),
                 Mode::Socket => return Ok(net::tcp_connect(&s.addr)?),
                 Mode::Env => return Ok(env_report()),
+                Mode::LoudError => return Err(attack::loud_error().into()),
+                Mode::HoardFiles => return Ok(attack::hoard_files(1 << 20)),
+                Mode::DeepTree => return Ok(attack::deep_tree("deep", s.depth)?),
+                Mode::HugeAnswer => return Ok(vec![b'h'; s.size as usize]),
                 _ => {}
             }
         }
@@ -442,10 +499,16 @@ impl wit::GuestDriver for HostileDriver {
     fn redirect_url(
         &self,
         _method: wit::RedirectMethod,
-        _path: String,
+        path: String,
         _expiry_seconds: u64,
     ) -> WitResult<Option<String>> {
-        Ok(Some(format!("hostile://instance/{:016x}", instance_id())))
+        if self.settings.fires(Mode::BadUrl, &path) {
+            return Ok(Some(attack::bad_url(self.settings.variant)));
+        }
+        Ok(Some(format!(
+            "http://instance.invalid/{:016x}",
+            instance_id()
+        )))
     }
 
     fn walk(
@@ -463,6 +526,9 @@ impl wit::GuestDriver for HostileDriver {
                 entries,
                 done: true,
             });
+        }
+        if s.fires(Mode::EndlessWalk, &path) {
+            return Ok(endless_page(&path, resume.as_ref(), limit));
         }
         if s.fires(Mode::WalkMalformed, &path) {
             return Ok(bad_walk(&path, s.variant, resume.as_ref()));

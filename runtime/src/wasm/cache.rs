@@ -50,8 +50,8 @@ impl ComponentCache {
     }
 
     /// The compiled form of `wasm`: from the cache when a valid entry exists, otherwise compiled
-    /// and stored (a cache that cannot be written is only logged).
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<(Component, String)> {
+    /// and stored (a cache that cannot be written is only logged); `label` names it in errors.
+    pub fn load(&self, engine: &Engine, wasm: &[u8], label: &str) -> Result<(Component, String)> {
         let digest = hex(&Sha256::digest(wasm));
         if let Some(path) = self.entry(&digest) {
             match read_entry(engine, &path) {
@@ -64,7 +64,10 @@ impl ComponentCache {
             }
         }
         let component = Component::new(engine, wasm).map_err(|e| {
-            Error::invalid_parameter("component", format!("not a valid component: {e:#}"))
+            Error::invalid_parameter(
+                "component",
+                format!("{label} is not a valid component for this host: {e:#}"),
+            )
         })?;
         if let Some(path) = self.entry(&digest)
             && let Err(e) = write_entry(&component, &path)

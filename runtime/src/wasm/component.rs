@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
+use wasmtime::Store;
 use wasmtime::component::Component;
-use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{Capability, StorageDriver as World, StorageDriverPre};
+use super::bindings::{StorageDriver as World, StorageDriverPre};
 use super::engine::GuestRuntime;
-use super::instance::by_deadline;
 use super::policy::SandboxPolicy;
 use super::state::State;
+use super::{answer, deadline, fault};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The WIT package version this host implements; guests must be built against a compatible one.
@@ -132,56 +132,57 @@ impl GuestComponent {
         Ok(Arc::new(this))
     }
 
+    /// The engine this component runs in.
+    pub(crate) fn runtime(&self) -> &Arc<GuestRuntime> {
+        &self.runtime
+    }
+
     async fn describe(&self) -> Result<Manifest> {
         let policy = SandboxPolicy {
             call_timeout: DESCRIBE_TIMEOUT,
             ..SandboxPolicy::default()
         };
+        let _share = self.runtime.reserve(&self.label, 1)?;
         let (mut store, world) = self.instantiate("describe", &policy).await?;
         let deadline = store.data().deadline;
         let describe = world.wharf_storage_manifest().call_describe(&mut store);
-        let info = by_deadline(deadline, describe).await.map_err(|e| {
-            Error::new(ErrorKind::DriverFault)
-                .with_detail(format!("{}: describe failed: {e:#}", self.label))
-        })?;
-        Ok(Manifest {
-            name: info.name,
-            wit_version: info.wit_version,
-            stateful: info.stateful,
-            requested: info
-                .requested
-                .into_iter()
-                .map(|c| match c {
-                    Capability::Directory(p) => RequestedCapability::Directory(p),
-                    Capability::Http(h) => RequestedCapability::Http(h),
-                    Capability::Environment(v) => RequestedCapability::Environment(v),
-                })
-                .collect(),
+        let what = format!("{}: describe", self.label);
+        let info = deadline::by_deadline(deadline, describe)
+            .await
+            .map_err(|e| fault::describe(&what, &e, &policy, &store.data().limiter))?;
+        answer::manifest(info).map_err(|broken| {
+            Error::new(ErrorKind::DriverFault).with_detail(format!(
+                "{}: describe broke the contract: {broken}",
+                self.label
+            ))
         })
     }
 
-    /// A fresh instance in a store sandboxed by `policy`.
+    /// A fresh instance in a store sandboxed by `policy`. Instantiation runs guest code (start
+    /// functions, the language runtime's initialisation), so it runs under the policy's call
+    /// deadline like a call; its failures are described like a call's (`Timeout`, the memory
+    /// limit, a trap).
     pub(crate) async fn instantiate(
         &self,
         driver: &str,
         policy: &SandboxPolicy,
     ) -> Result<(Store<State>, World)> {
         let state = State::new(driver, policy)?;
+        let blocking = state.blocking;
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|ctx| {
-            if Instant::now() >= ctx.data().deadline {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+        store.set_hostcall_fuel(usize::try_from(policy.answers.bytes).unwrap_or(usize::MAX));
+        deadline::arm(&mut store);
+        let until = Instant::now() + policy.call_timeout;
+        store.data_mut().deadline = until;
+        let instantiated = deadline::enter(blocking, until, self.pre.instantiate_async(&mut store));
+        match instantiated.await {
+            Ok(world) => Ok((store, world)),
+            Err(e) => {
+                let limiter = &store.data().limiter;
+                let what = format!("instantiate {}", self.label);
+                Err(fault::describe(&what, &e, policy, limiter))
             }
-        });
-        store.data_mut().deadline = Instant::now() + policy.call_timeout;
-        let world = self.pre.instantiate_async(&mut store).await.map_err(|e| {
-            Error::new(ErrorKind::DriverFault)
-                .with_detail(format!("cannot instantiate {}: {e:#}", self.label))
-        })?;
-        Ok((store, world))
+        }
     }
 }

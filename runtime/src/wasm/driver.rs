@@ -7,13 +7,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use wasmtime::component::ResourceAny;
 
-use super::bindings::{GuestFileInfo, Param, RedirectMethod as GuestMethod, ResumePoint};
+use super::answer::{self, file_info};
+use super::bindings::{Param, RedirectMethod as GuestMethod, ResumePoint};
 use super::component::GuestComponent;
 use super::instance::{GuestCall, Placed, Pool, Slot, Target};
 use super::policy::SandboxPolicy;
@@ -74,34 +75,6 @@ fn value_json(v: &Value) -> serde_json::Value {
     }
 }
 
-/// Checks of a guest's answers fail with what broke the contract; the caller then discards the
-/// instance that answered (`Pool::breach`).
-type Checked<T> = std::result::Result<T, String>;
-
-fn time_of(d: &super::bindings::Datetime) -> Checked<SystemTime> {
-    if d.nanoseconds >= 1_000_000_000 {
-        return Err(format!("nanoseconds {} out of range", d.nanoseconds));
-    }
-    UNIX_EPOCH
-        .checked_add(Duration::new(d.seconds, d.nanoseconds))
-        .ok_or_else(|| format!("time {}s out of range", d.seconds))
-}
-
-fn file_info(f: GuestFileInfo) -> Checked<FileInfo> {
-    if f.path != "/" && !is_valid(&f.path) {
-        return Err(format!("invalid path {:?}", f.path));
-    }
-    if f.is_dir && f.size != 0 {
-        return Err(format!("directory {} with size {}", f.path, f.size));
-    }
-    Ok(FileInfo {
-        mod_time: time_of(&f.mod_time)?,
-        path: f.path,
-        size: f.size,
-        is_dir: f.is_dir,
-    })
-}
-
 impl GuestDriver {
     /// Starts a driver of `component` as `name`, creating its first instance now so that bad
     /// parameters fail here.
@@ -111,7 +84,7 @@ impl GuestDriver {
         policy: SandboxPolicy,
         params: &Params,
     ) -> Result<Self> {
-        let pool = Pool::new(name, component, policy, guest_params(params));
+        let pool = Pool::new(name, component, policy, guest_params(params))?;
         let driver = Self {
             name: name.to_owned(),
             pool,
@@ -292,8 +265,24 @@ impl StorageDriver for GuestDriver {
             .run(Target::Any, "list", guest!(|d, s, r| d.call_list(s, r, &p)))
             .await?;
         let mut children = placed.value;
+        let limits = &self.pool.policy.answers;
+        let bytes: usize = children.iter().map(String::len).sum();
+        if children.len() > limits.list_entries || bytes as u64 > limits.list_bytes {
+            let what = format!(
+                "a list of {} entries, {bytes} bytes (the sandbox allows {} entries, {} bytes)",
+                children.len(),
+                limits.list_entries,
+                limits.list_bytes
+            );
+            return Err(self
+                .breach(&placed.slot, placed.generation, "list", what)
+                .await);
+        }
         if let Some(bad) = children.iter().find(|c| !is_valid(c) || parent(c) != path) {
-            let what = format!("{bad:?} is not a child of {path}");
+            let what = format!(
+                "{:?} is not a child of {path}",
+                answer::clean_text_within(bad, 120)
+            );
             return Err(self
                 .breach(&placed.slot, placed.generation, "list", what)
                 .await);
@@ -332,11 +321,24 @@ impl StorageDriver for GuestDriver {
             RedirectMethod::Head => GuestMethod::Head,
         };
         let secs = expiry.as_secs();
-        self.any(
-            "redirect_url",
-            guest!(|d, s, r| d.call_redirect_url(s, r, m, &p, secs)),
-        )
-        .await
+        let placed = self
+            .run(
+                Target::Any,
+                "redirect_url",
+                guest!(|d, s, r| d.call_redirect_url(s, r, m, &p, secs)),
+            )
+            .await?;
+        match placed
+            .value
+            .as_deref()
+            .map(answer::redirect_url)
+            .transpose()
+        {
+            Ok(url) => Ok(url),
+            Err(what) => Err(self
+                .breach(&placed.slot, placed.generation, "redirect_url", what)
+                .await),
+        }
     }
 
     async fn walk(
@@ -348,6 +350,10 @@ impl StorageDriver for GuestDriver {
         let mutations = &self.pool.component.mutations;
         let mut resume = options.start_after.clone().map(ResumePoint::After);
         let mut last: Option<String> = None;
+        let limits = &self.pool.policy.answers;
+        // Entries and path bytes taken from the guest over the whole walk: a guest can answer
+        // well-ordered pages forever.
+        let (mut entries, mut bytes) = (0u64, 0u64);
         loop {
             let seen = mutations.load(Ordering::Relaxed);
             let (p, from) = (path.to_owned(), resume.clone());
@@ -388,6 +394,17 @@ impl StorageDriver for GuestDriver {
                     && walk_order(prev, &info.path).is_ge()
                 {
                     return Err(breach(format!("{} came after {prev}", info.path)).await);
+                }
+                // Counted as visited, not as fetched: a page fetched again after a change is
+                // not a longer walk.
+                entries += 1;
+                bytes += info.path.len() as u64;
+                if entries > limits.walk_entries || bytes > limits.walk_bytes {
+                    let what = format!(
+                        "a walk of more than {} entries or {} bytes of paths (the sandbox's bounds)",
+                        limits.walk_entries, limits.walk_bytes
+                    );
+                    return Err(breach(what).await);
                 }
                 last = Some(info.path.clone());
                 match visitor(&info)? {

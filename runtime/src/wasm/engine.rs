@@ -4,8 +4,8 @@
 //! a sandbox may grant, and the compiled-component cache.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -14,13 +14,21 @@ use super::bindings::StorageDriver as World;
 use super::cache::{self, ComponentCache};
 use super::component::GuestComponent;
 use super::state::State;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
-/// How often the epoch advances: the granularity of deadlines and of cooperative yields.
-pub const TICK: Duration = Duration::from_millis(10);
-
-/// Engine-wide caps of the pooling allocator.
-const MAX_INSTANCES: u32 = 1000;
+/// Component instances the engine's pool holds, shared out among guest drivers (see
+/// [`GuestRuntime::reserve`]).
+pub const POOL_INSTANCES: u32 = 1000;
+/// What one component instance may hold: enough for every guest toolchain in use (a Rust
+/// guest has one memory and one or two core instances; a componentize-js guest a few more), so
+/// that no instance can take the pool's memories, tables or core instances from the others.
+pub const MEMORIES_PER_INSTANCE: u32 = 4;
+/// Tables one component instance may hold.
+pub const TABLES_PER_INSTANCE: u32 = 8;
+/// Core (module) instances one component instance may hold.
+pub const CORE_INSTANCES_PER_INSTANCE: u32 = 16;
+/// Elements one table may have.
+const TABLE_ELEMENTS: usize = 100_000;
 
 /// Settings of a [`GuestRuntime`].
 #[derive(Debug, Clone, Default)]
@@ -37,6 +45,23 @@ pub struct GuestRuntime {
     engine: Engine,
     linker: Linker<State>,
     cache: ComponentCache,
+    /// Pool instances not reserved by a driver (or a component being described).
+    unreserved: Arc<AtomicU32>,
+}
+
+/// Instances of the engine's pool reserved for one driver; given back when dropped. A driver
+/// holds at most as many live instances as its share, so whatever other guests do, its
+/// instances can always be allocated.
+#[derive(Debug)]
+pub(crate) struct PoolShare {
+    count: u32,
+    unreserved: Arc<AtomicU32>,
+}
+
+impl Drop for PoolShare {
+    fn drop(&mut self) {
+        self.unreserved.fetch_add(self.count, Ordering::AcqRel);
+    }
 }
 
 fn host_error(what: &str, e: wasmtime::Error) -> Error {
@@ -47,14 +72,18 @@ impl GuestRuntime {
     /// A runtime with its own engine and ticker thread.
     pub fn new(options: RuntimeOptions) -> Result<Arc<Self>> {
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(MAX_INSTANCES)
-            .total_core_instances(MAX_INSTANCES * 4)
-            .total_memories(MAX_INSTANCES)
-            .total_tables(MAX_INSTANCES * 4)
-            .total_stacks(MAX_INSTANCES)
+        pool.total_component_instances(POOL_INSTANCES)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_INSTANCE)
+            .max_memories_per_component(MEMORIES_PER_INSTANCE)
+            .max_tables_per_component(TABLES_PER_INSTANCE)
+            .total_core_instances(POOL_INSTANCES * CORE_INSTANCES_PER_INSTANCE)
+            .total_memories(POOL_INSTANCES * MEMORIES_PER_INSTANCE)
+            .total_tables(POOL_INSTANCES * TABLES_PER_INSTANCE)
+            .total_stacks(POOL_INSTANCES)
             .max_memory_size(super::policy::MAX_MEMORY as usize)
-            .max_tables_per_module(4)
-            .table_elements(100_000);
+            .max_memories_per_module(MEMORIES_PER_INSTANCE)
+            .max_tables_per_module(TABLES_PER_INSTANCE)
+            .table_elements(TABLE_ELEMENTS);
         let mut config = Config::new();
         config
             .epoch_interruption(true)
@@ -68,6 +97,8 @@ impl GuestRuntime {
             .map_err(|e| host_error("cannot link WASI", e))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| host_error("cannot link WASI HTTP", e))?;
+        super::files::add_to_linker(&mut linker)
+            .map_err(|e| host_error("cannot link the checked filesystem functions", e))?;
         World::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| host_error("cannot link the storage world", e))?;
 
@@ -78,21 +109,12 @@ impl GuestRuntime {
         };
         let cache = ComponentCache::new(&engine, dir);
 
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("wharf-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(TICK);
-                }
-            })
-            .map_err(|e| Error::backend("cannot start the epoch ticker").with_source(e))?;
+        super::deadline::start_ticker(&engine)?;
         Ok(Arc::new(Self {
             engine,
             linker,
             cache,
+            unreserved: Arc::new(AtomicU32::new(POOL_INSTANCES)),
         }))
     }
 
@@ -104,6 +126,29 @@ impl GuestRuntime {
         }
         let rt = Self::new(RuntimeOptions::default())?;
         Ok(GLOBAL.get_or_init(|| rt).clone())
+    }
+
+    /// Reserves `count` instances of the engine's pool for `driver`, or says why not.
+    pub(crate) fn reserve(&self, driver: &str, count: u32) -> Result<PoolShare> {
+        let taken = self
+            .unreserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |free| {
+                free.checked_sub(count)
+            });
+        match taken {
+            Ok(_) => Ok(PoolShare {
+                count,
+                unreserved: self.unreserved.clone(),
+            }),
+            Err(free) => Err(Error::new(ErrorKind::DriverFault).with_detail(format!(
+                "{driver}: the guest instance pool has {free} of its {POOL_INSTANCES} instances left, and this driver needs {count} (its sandbox's `instances`); close other guest drivers or lower `instances`"
+            ))),
+        }
+    }
+
+    /// Pool instances not reserved by any driver now.
+    pub fn unreserved_instances(&self) -> u32 {
+        self.unreserved.load(Ordering::Acquire)
     }
 
     /// The engine.
@@ -131,8 +176,9 @@ impl GuestRuntime {
         label: &str,
     ) -> Result<Arc<GuestComponent>> {
         let rt = self.clone();
+        let named = label.to_owned();
         let (component, digest) =
-            tokio::task::spawn_blocking(move || rt.cache.load(&rt.engine, &wasm))
+            tokio::task::spawn_blocking(move || rt.cache.load(&rt.engine, &wasm, &named))
                 .await
                 .map_err(|e| Error::backend("component compilation failed").with_source(e))??;
         GuestComponent::new(self.clone(), component, digest, label).await

@@ -1,7 +1,9 @@
 //! Outbound HTTP for guests, limited to the hosts the operator's policy lists. A request to any
 //! other host (or any request at all when the list is empty) fails inside the guest with
 //! wasi-http's "request denied" error, which a guest reports as `permission-denied`; sockets
-//! stay closed, so the allow-list cannot be bypassed.
+//! stay closed, so the allow-list cannot be bypassed. An authority with user information is
+//! refused: the connection is made to the authority as written, which must be exactly the
+//! host and port that were checked.
 
 use std::future::Future;
 
@@ -53,11 +55,17 @@ impl WasiHttpHooks for HttpAllowList {
         } else {
             80
         };
+        // The connection goes to the authority as written, so one with user information
+        // (`user@host`) would be checked as one name and connected to as another: refused.
         let allowed = uri.authority().is_some_and(|a| {
-            self.allows(a.host(), a.port_u16().unwrap_or(default_port), default_port)
+            !a.as_str().contains('@')
+                && self.allows(a.host(), a.port_u16().unwrap_or(default_port), default_port)
         });
         if !allowed {
-            tracing::warn!(target: "wharf::guest", uri = %uri, "guest HTTP request denied by the allow-list");
+            // Only host and port: a path or user information may carry secrets.
+            let host = super::answer::clean_text_within(uri.host().unwrap_or(""), 256);
+            let port = uri.port_u16();
+            tracing::warn!(target: "wharf::guest", host, ?port, "guest HTTP request denied by the allow-list");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         Box::new(async move {

@@ -11,61 +11,28 @@
 //! (too many faults within the window), in which case new instances are refused for a back-off
 //! period that doubles up to a minute.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use tokio::sync::OwnedMutexGuard;
+use wasmtime::Store;
 use wasmtime::component::ResourceAny;
-use wasmtime::{Store, Trap};
 
+use super::answer::guest_error;
 use super::bindings::{GuestError, Param, StorageDriver as World};
+use super::budget::RestartBudget;
 use super::component::GuestComponent;
+use super::deadline::enter;
+use super::engine::PoolShare;
+use super::fault;
 use super::policy::SandboxPolicy;
-use super::state::State;
+use super::state::{MemoryLimiter, State};
 use crate::error::{Error, ErrorKind, Result};
-
-/// How long past its deadline a call may stay blocked in a host function (a sleep, a pending
-/// request), where epoch interruption cannot reach it, before the host stops waiting for it.
-const BLOCKED_GRACE: Duration = Duration::from_millis(100);
-
-/// Runs `call`, a call into an instance whose deadline is `deadline`, to its end, or fails it
-/// as interrupted when it is still blocked in the host a little after the deadline. Dropping the
-/// call unwinds the guest's stack; the instance must then be discarded.
-pub(crate) async fn by_deadline<T>(
-    deadline: Instant,
-    call: impl Future<Output = wasmtime::Result<T>>,
-) -> wasmtime::Result<T> {
-    let until = tokio::time::Instant::from_std(deadline + BLOCKED_GRACE);
-    tokio::time::timeout_at(until, call)
-        .await
-        .unwrap_or_else(|_| Err(Trap::Interrupt.into()))
-}
-
-/// Runs `call` into an instance (see [`by_deadline`]). When the instance's file operations
-/// block its thread (`blocking`, a guest with a directory) and this is a worker of a
-/// multi-thread runtime, the call runs in `block_in_place`, so the worker's other tasks move to
-/// another thread while the guest waits on the disk.
-pub(crate) async fn enter<T>(
-    blocking: bool,
-    deadline: Instant,
-    call: impl Future<Output = wasmtime::Result<T>>,
-) -> wasmtime::Result<T> {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if blocking && multi_thread {
-        tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(by_deadline(deadline, call))
-        })
-    } else {
-        by_deadline(deadline, call).await
-    }
-}
 
 /// A live instance with its driver resource.
 pub(crate) struct Live {
@@ -113,22 +80,29 @@ pub(crate) struct Pool {
     next: AtomicUsize,
     generation: AtomicU64,
     budget: Mutex<RestartBudget>,
+    /// The engine's instances this pool may use; given back when the pool goes.
+    _share: PoolShare,
 }
 
 impl Pool {
+    /// The pool of driver `name`, with its share of the engine's instances reserved.
     pub fn new(
         name: &str,
         component: Arc<GuestComponent>,
         policy: SandboxPolicy,
         params: Vec<Param>,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>> {
         let count = if component.manifest.stateful {
             1
         } else {
             policy.instances.max(1)
         };
+        let share = component
+            .runtime()
+            .reserve(name, u32::try_from(count).unwrap_or(u32::MAX))?;
         let budget = RestartBudget::new(policy.restart_budget, policy.restart_window);
-        Arc::new(Self {
+        Ok(Arc::new(Self {
+            _share: share,
             name: name.to_owned(),
             component,
             policy,
@@ -143,7 +117,7 @@ impl Pool {
             next: AtomicUsize::new(0),
             generation: AtomicU64::new(1),
             budget: Mutex::new(budget),
-        })
+        }))
     }
 
     async fn acquire(&self) -> (Arc<Slot>, OwnedMutexGuard<Option<Live>>) {
@@ -160,12 +134,20 @@ impl Pool {
         (slot, guard)
     }
 
-    /// Creates the driver on a fresh instance (used when a slot is empty).
+    /// Creates the driver on a fresh instance (used when a slot is empty). Every way this can
+    /// fail — instantiation or `create` trapping, running past the deadline, or refusing —
+    /// counts in the restart budget, so a guest that cannot start backs off like one that
+    /// crashes.
     async fn start(&self) -> Result<Live> {
-        self.budget
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .admit(Instant::now())?;
+        self.budget().admit(Instant::now())?;
+        let started = self.try_start().await;
+        if started.is_err() {
+            self.budget().record(Instant::now());
+        }
+        started
+    }
+
+    async fn try_start(&self) -> Result<Live> {
         let (mut store, world) = self.component.instantiate(&self.name, &self.policy).await?;
         let deadline = store.data().deadline;
         let blocking = store.data().blocking;
@@ -186,11 +168,12 @@ impl Pool {
                 generation: self.generation.fetch_add(1, Ordering::Relaxed),
             }),
             Ok(Err(e)) => Err(guest_error(e)),
-            Err(e) => {
-                let exceeded = store.data().limiter.exceeded;
-                Err(self.fault("create", &e, exceeded, store.data().limiter.limit()))
-            }
+            Err(e) => Err(self.describe("create", &e, &store.data().limiter)),
         }
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, RestartBudget> {
+        self.budget.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `call` on an instance and maps its outcome to Wharf's errors. A failure of the
@@ -241,8 +224,7 @@ impl Pool {
                 }),
                 Ok(Err(e)) => Err(guest_error(e)),
                 Err(e) => {
-                    let limiter = &live.store.data().limiter;
-                    let error = pool.fault(op, &e, limiter.exceeded, limiter.limit());
+                    let error = pool.fault(op, &e, &live.store.data().limiter);
                     *guard = None;
                     Err(error)
                 }
@@ -261,33 +243,19 @@ impl Pool {
             *guard = None;
         }
         drop(guard);
-        self.fault(op, &wasmtime::Error::msg(what), false, 0)
+        let limiter = MemoryLimiter::new(0);
+        self.fault(op, &wasmtime::Error::msg(what), &limiter)
     }
 
     /// Records a fault of an instance and describes it.
-    fn fault(&self, op: &str, e: &wasmtime::Error, memory_exceeded: bool, limit: u64) -> Error {
-        self.budget
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(Instant::now());
-        let error = match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => Error::new(ErrorKind::Timeout).with_detail(format!(
-                "{op} ran past its {:?} deadline; the instance was replaced",
-                self.policy.call_timeout
-            )),
-            _ if memory_exceeded => Error::new(ErrorKind::DriverFault).with_detail(format!(
-                "{op}: the guest went over its memory limit of {limit} bytes; the instance was replaced"
-            )),
-            Some(trap) => Error::new(ErrorKind::DriverFault).with_detail(format!(
-                "{op}: the guest trapped ({trap}); the instance was replaced"
-            )),
-            // A host function's refusal shows as "error while executing at wasm backtrace …";
-            // the operator needs its cause (a host limit, a bad handle).
-            None => Error::new(ErrorKind::DriverFault).with_detail(format!(
-                "{op}: the guest broke the contract ({}); the instance was replaced",
-                e.root_cause()
-            )),
-        };
+    fn fault(&self, op: &str, e: &wasmtime::Error, limiter: &MemoryLimiter) -> Error {
+        self.budget().record(Instant::now());
+        self.describe(op, e, limiter)
+    }
+
+    /// Describes a failure of an instance, and logs it.
+    fn describe(&self, op: &str, e: &wasmtime::Error, limiter: &MemoryLimiter) -> Error {
+        let error = fault::describe(op, e, &self.policy, limiter);
         tracing::warn!(driver = %self.name, component = %self.component.label, "{error}");
         error
     }
@@ -306,6 +274,7 @@ impl Pool {
             return;
         };
         let timeout = self.policy.call_timeout;
+        let pool = self.clone();
         handle.spawn(async move {
             let mut guard = slot.live.lock().await;
             let Some(live) = guard
@@ -326,7 +295,8 @@ impl Pool {
                 resource.resource_drop_async(&mut live.store).await
             })
             .await;
-            if released.is_err() {
+            if let Err(e) = released {
+                pool.fault("release", &e, &live.store.data().limiter);
                 *guard = None;
             }
         });
@@ -371,111 +341,5 @@ impl<T: Send + 'static> Drop for Detached<T> {
                 let _unread = call.await;
             });
         }
-    }
-}
-
-/// Maps a guest's error to Wharf's.
-pub(crate) fn guest_error(e: GuestError) -> Error {
-    match e {
-        GuestError::PathNotFound(p) => Error::not_found(p),
-        GuestError::InvalidPath(p) => Error::invalid_path(p),
-        GuestError::InvalidOffset(o) => Error::invalid_offset(o.path, o.offset),
-        GuestError::Unsupported(op) => Error::unsupported(op),
-        GuestError::PermissionDenied(m) => Error::new(ErrorKind::PermissionDenied).with_detail(m),
-        GuestError::Timeout(m) => Error::new(ErrorKind::Timeout).with_detail(m),
-        GuestError::Backend(b) => Error::new(ErrorKind::Backend {
-            temporary: b.temporary,
-        })
-        .with_detail(b.message),
-    }
-}
-
-/// Faults tolerated per window before new instances are refused for a back-off period.
-struct RestartBudget {
-    max: u32,
-    window: Duration,
-    faults: VecDeque<Instant>,
-    backoff: Duration,
-    refuse_until: Option<Instant>,
-}
-
-const MIN_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-impl RestartBudget {
-    fn new(max: u32, window: Duration) -> Self {
-        Self {
-            max,
-            window,
-            faults: VecDeque::new(),
-            backoff: MIN_BACKOFF,
-            refuse_until: None,
-        }
-    }
-
-    fn record(&mut self, now: Instant) {
-        self.faults.push_back(now);
-        while self
-            .faults
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
-            self.faults.pop_front();
-        }
-        if self.faults.len() as u32 > self.max {
-            self.refuse_until = Some(now + self.backoff);
-            self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-            self.faults.clear();
-        }
-    }
-
-    fn admit(&mut self, now: Instant) -> Result<()> {
-        match self.refuse_until {
-            Some(until) if now < until => Err(Error::new(ErrorKind::DriverFault).with_detail(
-                format!(
-                    "the guest faulted more than {} times within {:?}; no new instance for another {:?}",
-                    self.max,
-                    self.window,
-                    until - now
-                ),
-            )),
-            Some(_) => {
-                self.refuse_until = None;
-                Ok(())
-            }
-            None => {
-                if self.faults.is_empty() {
-                    self.backoff = MIN_BACKOFF;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn budget_backs_off_and_recovers() {
-        let mut b = RestartBudget::new(2, Duration::from_secs(60));
-        let t0 = Instant::now();
-        for _ in 0..2 {
-            b.record(t0);
-            assert!(b.admit(t0).is_ok());
-        }
-        b.record(t0);
-        let e = b.admit(t0).unwrap_err();
-        assert_eq!(e.kind(), &ErrorKind::DriverFault);
-        assert!(b.admit(t0 + Duration::from_millis(500)).is_err());
-        assert!(b.admit(t0 + Duration::from_secs(2)).is_ok());
-        // A second crash loop backs off longer.
-        let t1 = t0 + Duration::from_secs(3);
-        for _ in 0..3 {
-            b.record(t1);
-        }
-        assert!(b.admit(t1 + Duration::from_millis(1500)).is_err());
-        assert!(b.admit(t1 + Duration::from_secs(3)).is_ok());
     }
 }

@@ -7,16 +7,24 @@
 //! - [`cache`]: compiled components on disk;
 //! - [`component`]: a loaded component, its manifest and world;
 //! - [`policy`]: the sandbox policy;
-//! - `state`, `http`: what an instance may reach;
+//! - `deadline`: deadlines of every step that runs guest code; `budget`: the restart budget;
+//! - [`answer`]: checks of a guest's answers (texts, URLs, records) before the host uses them;
+//! - `fault`: how the failure of an instance is told;
+//! - `state`, `files`, `http`: what an instance may reach, and the bounds on it;
 //! - `instance`: pools of instances, fault handling and the restart budget;
 //! - [`driver`]: the adapter that makes a component a `StorageDriver`;
 //! - [`register`]: guest drivers in the factory and from `wharf.toml`.
 
+pub mod answer;
 pub mod bindings;
+mod budget;
 pub mod cache;
 pub mod component;
+mod deadline;
 pub mod driver;
 pub mod engine;
+mod fault;
+mod files;
 mod http;
 mod instance;
 pub mod policy;
@@ -24,9 +32,10 @@ pub mod register;
 mod state;
 
 pub use component::{GuestComponent, Manifest, RequestedCapability, WIT_VERSION};
+pub use deadline::TICK;
 pub use driver::GuestDriver;
 pub use engine::{GuestRuntime, RuntimeOptions};
-pub use policy::{DirGrant, SandboxPolicy};
+pub use policy::{AnswerLimits, DirGrant, SandboxPolicy};
 pub use register::{
     Prepare, register_bundled, register_config, register_guest, register_guest_with,
 };

@@ -66,11 +66,44 @@ pub struct SandboxPolicy {
     pub http_hosts: Vec<String>,
     /// Environment variables the guest sees.
     pub env: Vec<(String, String)>,
+    /// Files, directories and streams one instance may hold open at once.
+    pub open_files: usize,
     /// Faults tolerated within [`SandboxPolicy::restart_window`] before new instances are
     /// refused for a back-off period.
     pub restart_budget: u32,
     /// The window the restart budget counts faults in.
     pub restart_window: Duration,
+    /// Bounds of what the host takes from the guest's answers.
+    pub answers: AnswerLimits,
+}
+
+/// Bounds of the guest's answers that the host holds or walks through (chunks, walk pages and
+/// texts have fixed bounds of their own). An answer over a bound is a broken contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerLimits {
+    /// Bytes the host copies out of the guest for one answer (content, a list, a page, an
+    /// error), or takes as the arguments of one host call the guest makes.
+    pub bytes: u64,
+    /// Children one `list` may answer.
+    pub list_entries: usize,
+    /// Bytes of paths one `list` may answer.
+    pub list_bytes: u64,
+    /// Entries one walk may visit (over all its pages).
+    pub walk_entries: u64,
+    /// Bytes of paths one walk may visit.
+    pub walk_bytes: u64,
+}
+
+impl Default for AnswerLimits {
+    fn default() -> Self {
+        Self {
+            bytes: 64 << 20,
+            list_entries: 1_000_000,
+            list_bytes: 64 << 20,
+            walk_entries: 50_000_000,
+            walk_bytes: 8 << 30,
+        }
+    }
 }
 
 /// Upper bound of the memory limit: a 32-bit guest cannot address more.
@@ -85,8 +118,10 @@ impl Default for SandboxPolicy {
             dirs: Vec::new(),
             http_hosts: Vec::new(),
             env: Vec::new(),
+            open_files: 256,
             restart_budget: 10,
             restart_window: Duration::from_secs(60),
+            answers: AnswerLimits::default(),
         }
     }
 }
@@ -95,7 +130,9 @@ impl SandboxPolicy {
     /// Reads a policy from a parameter map (the `sandbox` table of `wharf.toml`): `memory`
     /// (size), `timeout` (duration), `instances`, `dirs` (list of `host:guest[:ro]` strings or
     /// maps with `host`, `guest`, `readonly`), `http` (list of hosts), `env` (map),
-    /// `restart_budget`, `restart_window`. Unknown keys are errors.
+    /// `open_files`, `restart_budget`, `restart_window`, and the answer bounds `answer_bytes`
+    /// (size), `list_entries`, `list_bytes`
+    /// (size), `walk_entries`, `walk_bytes` (size). Unknown keys are errors.
     pub fn from_params(mut p: Params) -> Result<Self> {
         let mut policy = SandboxPolicy::default();
         if let Some(m) = p.size("memory")? {
@@ -130,6 +167,31 @@ impl SandboxPolicy {
         }
         if let Some(w) = p.duration("restart_window")? {
             policy.restart_window = w;
+        }
+        if let Some(n) = p.u64("open_files")? {
+            if !(8..=65_536).contains(&n) {
+                return Err(Error::invalid_parameter(
+                    "open_files",
+                    format!("expected 8 to 65536, got {n}"),
+                ));
+            }
+            policy.open_files = n as usize;
+        }
+        let answers = &mut policy.answers;
+        if let Some(n) = positive_size(&mut p, "answer_bytes")? {
+            answers.bytes = n;
+        }
+        if let Some(n) = positive(&mut p, "list_entries")? {
+            answers.list_entries = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = positive_size(&mut p, "list_bytes")? {
+            answers.list_bytes = n;
+        }
+        if let Some(n) = positive(&mut p, "walk_entries")? {
+            answers.walk_entries = n;
+        }
+        if let Some(n) = positive_size(&mut p, "walk_bytes")? {
+            answers.walk_bytes = n;
         }
         for item in list(&mut p, "dirs")? {
             policy.dirs.push(match item {
@@ -178,6 +240,26 @@ impl SandboxPolicy {
         }
         p.finish()?;
         Ok(policy)
+    }
+}
+
+fn positive(p: &mut Params, key: &str) -> Result<Option<u64>> {
+    match p.u64(key)? {
+        Some(0) => Err(Error::invalid_parameter(
+            key,
+            "expected a positive number, got 0",
+        )),
+        n => Ok(n),
+    }
+}
+
+fn positive_size(p: &mut Params, key: &str) -> Result<Option<u64>> {
+    match p.size(key)? {
+        Some(0) => Err(Error::invalid_parameter(
+            key,
+            "expected a positive size, got 0",
+        )),
+        n => Ok(n),
     }
 }
 

@@ -49,6 +49,8 @@ pub struct State {
     pub blocking: bool,
     log: LogLimiter,
     driver: String,
+    /// Descriptors and streams the instance may hold at once (see `files.rs`).
+    pub max_open_files: usize,
 }
 
 impl State {
@@ -98,7 +100,15 @@ impl State {
             blocking,
             log: LogLimiter::default(),
             driver: driver.to_owned(),
+            max_open_files: policy.open_files,
         })
+    }
+}
+
+impl State {
+    /// The instance's host resources.
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 
@@ -124,18 +134,13 @@ impl WasiHttpView for State {
 impl bindings::wharf::storage::types::Host for State {}
 
 impl bindings::wharf::storage::host_log::Host for State {
-    fn log(&mut self, level: Level, mut message: String) {
+    fn log(&mut self, level: Level, message: String) {
         if !self.log.admit() {
             return;
         }
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        // Cut, and control characters escaped: a guest must not forge log lines or drive
+        // the operator's terminal.
+        let message = super::answer::clean_text_within(&message, MAX_LOG_LINE);
         let driver = self.driver.as_str();
         let dropped = std::mem::take(&mut self.log.dropped);
         if dropped > 0 {
@@ -184,18 +189,27 @@ impl LogLimiter {
     }
 }
 
-/// Refuses memory growth past the policy's limit and remembers that it did, so the fault that
-/// usually follows (the guest's allocator aborting) is reported as what it is.
+/// Refuses growth of the instance's memories and tables past the policy's limit, counted over
+/// the whole instance (a component may hold many memories and tables; each one's creation and
+/// growth is added up), and remembers that it did, so the fault that usually follows (the
+/// guest's allocator aborting) is reported as what it is.
 pub struct MemoryLimiter {
     limit: u64,
+    /// Bytes of linear memory and table storage the instance holds now.
+    used: u64,
     /// Set when the guest asked for more memory than allowed.
     pub exceeded: bool,
 }
 
+/// What one table element costs the host, counted against the memory limit (a function
+/// reference in wasmtime's tables).
+const TABLE_ELEMENT_BYTES: u64 = 8;
+
 impl MemoryLimiter {
-    fn new(limit: u64) -> Self {
+    pub(crate) fn new(limit: u64) -> Self {
         Self {
             limit,
+            used: 0,
             exceeded: false,
         }
     }
@@ -204,32 +218,41 @@ impl MemoryLimiter {
     pub fn limit(&self) -> u64 {
         self.limit
     }
-}
 
-/// Table elements one instance may have (function tables; guests need a few thousand).
-const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+    /// Takes `current → desired` bytes of growth if the whole instance stays within the limit.
+    fn grow(&mut self, current: u64, desired: u64) -> bool {
+        let more = desired.saturating_sub(current);
+        match self.used.checked_add(more) {
+            Some(total) if total <= self.limit => {
+                self.used = total;
+                true
+            }
+            _ => {
+                self.exceeded = true;
+                false
+            }
+        }
+    }
+}
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.limit {
-            self.exceeded = true;
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(self.grow(current as u64, desired as u64))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        let bytes = |n: usize| (n as u64).saturating_mul(TABLE_ELEMENT_BYTES);
+        Ok(self.grow(bytes(current), bytes(desired)))
     }
 }
 
@@ -250,7 +273,23 @@ mod tests {
         let mut m = MemoryLimiter::new(1 << 20);
         assert!(m.memory_growing(0, 1 << 20, None).unwrap());
         assert!(!m.exceeded);
-        assert!(!m.memory_growing(0, 2 << 20, None).unwrap());
+        assert!(!m.memory_growing(1 << 20, 2 << 20, None).unwrap());
         assert!(m.exceeded);
+    }
+
+    #[test]
+    fn limiter_counts_every_memory_and_table_of_the_instance() {
+        let mut m = MemoryLimiter::new(4 << 20);
+        // Three memories of 1 MiB each fit; a fourth of 1 MiB does not once tables take some.
+        for _ in 0..3 {
+            assert!(m.memory_growing(0, 1 << 20, None).unwrap());
+        }
+        assert!(m.table_growing(0, 1000, None).unwrap());
+        assert!(!m.memory_growing(0, 1 << 20, None).unwrap());
+        assert!(m.exceeded);
+        // Growing one of them by what is left still works.
+        let left = (4 << 20) - (3 << 20) - 1000 * TABLE_ELEMENT_BYTES as usize;
+        assert!(m.memory_growing(1 << 20, (1 << 20) + left, None).unwrap());
+        assert!(!m.table_growing(1000, 1001, None).unwrap());
     }
 }

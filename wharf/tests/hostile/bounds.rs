@@ -1,0 +1,386 @@
+//! Attacks on the host's bounds: a guest that blocks while it is instantiated, holds many
+//! memories, takes the engine's instance pool, hoards open files, answers more than the host
+//! should copy, writes escape sequences into its errors or header injections into its redirect
+//! URLs, walks forever, or hides user information in an HTTP authority. Each must end within
+//! its deadline with the right kind, naming the bound, with the host's memory and descriptors
+//! bounded.
+
+use wharf::wasm::RuntimeOptions;
+use wharf::wasm::engine::{MEMORIES_PER_INSTANCE, POOL_INSTANCES};
+
+use super::*;
+
+/// Descriptors the process has open now.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("read /proc/self/fd")
+        .count()
+}
+
+/// Asserts that `text` carries no control character (no terminal escape, no line break).
+fn printable(what: &str, text: &str) {
+    assert!(
+        !text.chars().any(char::is_control),
+        "{what}: control characters reached the error: {text:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_while_instantiated_times_out_and_counts_in_the_budget() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.env = vec![(
+        "WHARF_HOSTILE_AT_INSTANTIATION".into(),
+        "sleep-if:/data/instantiation-sleeps".into(),
+    )];
+    p.restart_budget = 2;
+    let (_registry, driver) = hostile_with(p, &[("mode", "panic")]).await;
+    put_kept(&driver).await;
+    // From now on a new instance blocks in a host call while it is instantiated.
+    std::fs::write(sandbox.data().join("instantiation-sleeps"), "").expect("switch");
+    let (result, _) = bounded("panic", driver.get_content("/hostile")).await;
+    failed("panic", result, &ErrorKind::DriverFault);
+    // Each call now waits for a replacement that never comes: each ends at its deadline,
+    // holding nothing, and counts as a fault.
+    for round in 0..2 {
+        let (result, _) = bounded("instantiation", driver.get_content("/kept")).await;
+        let text = failed(
+            &format!("blocked instantiation {round}"),
+            result,
+            &ErrorKind::Timeout,
+        );
+        assert!(text.contains("instantiate"), "{text}");
+    }
+    // Three faults within the window, two allowed: the next call is refused at once, without
+    // trying (and waiting for) another instance.
+    let (result, took) = bounded("budget", driver.get_content("/kept")).await;
+    let text = failed("budget", result, &ErrorKind::DriverFault);
+    assert!(text.contains("no new instance"), "{text}");
+    assert!(
+        took < DEADLINE,
+        "the refused call waited {took:?}, as if it had tried to instantiate"
+    );
+    // Once the guest can start again and the back-off is over, it serves again.
+    std::fs::remove_file(sandbox.data().join("instantiation-sleeps")).expect("switch back");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (got, _) = bounded("after the back-off", driver.get_content("/kept")).await;
+    assert_eq!(got.expect("served again"), "kept content".as_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_instantiation_fails_driver_creation_within_the_deadline() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.env = vec![("WHARF_HOSTILE_AT_INSTANTIATION".into(), "sleep".into())];
+    let mut registry = DriverRegistry::new();
+    register_guest(&mut registry, "hostile", component().await, p).expect("register");
+    let (created, _) = bounded("create", registry.create("hostile", Params::new())).await;
+    let text = failed("create", created.map(|_| ()), &ErrorKind::Timeout);
+    assert!(text.contains("instantiate"), "{text}");
+}
+
+/// The hostile component with `count` more core modules instantiated in it, each with a
+/// memory of `pages` 64 KiB pages that its start function fills (so the pages are really
+/// committed): a component holding many memories.
+fn with_memories(count: u32, pages: u64) -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ComponentSection, Function, FunctionSection, InstanceSection, Instruction,
+        MemorySection, MemoryType, Module, ModuleArg, ModuleSection, StartSection, TypeSection,
+    };
+    let mut bytes = std::fs::read(env!("WHARF_TEST_HOSTILE")).expect("read the component");
+    // Core modules at the top level of the component: the next one gets this index.
+    let mut modules = 0;
+    let mut depth = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.expect("parse the component") {
+            wasmparser::Payload::ModuleSection { .. } => {
+                if depth == 0 {
+                    modules += 1;
+                }
+                depth += 1;
+            }
+            wasmparser::Payload::ComponentSection { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], []);
+    module.section(&types);
+    let mut functions = FunctionSection::new();
+    functions.function(0);
+    module.section(&functions);
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: pages,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    module.section(&memories);
+    module.section(&StartSection { function_index: 0 });
+    let mut code = CodeSection::new();
+    let mut fill = Function::new([]);
+    let size = i32::try_from(pages * 65536).expect("a small memory");
+    fill.instruction(&Instruction::I32Const(0))
+        .instruction(&Instruction::I32Const(1))
+        .instruction(&Instruction::I32Const(size))
+        .instruction(&Instruction::MemoryFill(0))
+        .instruction(&Instruction::End);
+    code.function(&fill);
+    module.section(&code);
+    ModuleSection(&module).append_to_component(&mut bytes);
+    let mut instances = InstanceSection::new();
+    for _ in 0..count {
+        instances.instantiate(modules, std::iter::empty::<(&str, ModuleArg)>());
+    }
+    instances.append_to_component(&mut bytes);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_memories_than_an_instance_may_hold_are_refused_at_load() {
+    let _shared = SERIAL.read().await;
+    let wasm = with_memories(MEMORIES_PER_INSTANCE, 1);
+    let runtime = GuestRuntime::global().expect("the component host");
+    let loaded = runtime.load_bytes(wasm, "hostile+memories").await;
+    let text = match loaded {
+        Ok(_) => panic!("a component with more memories than allowed was loaded"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        text.contains("hostile+memories") && text.contains("memories"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_memory_of_an_instance_counts_against_its_limit() {
+    let _alone = SERIAL.write().await;
+    // Three more memories of 24 MiB each: each alone is under the 64 MiB limit, together
+    // they are over it.
+    let pages = (24 << 20) / 65536;
+    let wasm = with_memories(MEMORIES_PER_INSTANCE - 1, pages);
+    let runtime = GuestRuntime::global().expect("the component host");
+    let component = runtime
+        .load_bytes(wasm, "hostile+memories")
+        .await
+        .expect("load: describe runs under the default 256 MiB");
+    let sandbox = Sandbox::new();
+    let mut registry = DriverRegistry::new();
+    register_guest(
+        &mut registry,
+        "memories",
+        component,
+        policy(Some(&sandbox.data())),
+    )
+    .expect("register");
+    let ((), grown) = growth(async {
+        for round in 0..4 {
+            let (created, _) = bounded("create", registry.create("memories", Params::new())).await;
+            let text = failed(
+                &format!("round {round}"),
+                created.map(|_| ()),
+                &ErrorKind::DriverFault,
+            );
+            assert!(text.contains("memory limit"), "{text}");
+        }
+    })
+    .await;
+    assert!(
+        grown < 2 * MEMORY_LIMIT,
+        "instances limited to {} MiB grew the host by {} MiB",
+        MEMORY_LIMIT >> 20,
+        grown >> 20
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_driver_has_its_share_of_the_instance_pool() {
+    let _shared = SERIAL.read().await;
+    // A runtime of its own, so that no other test's drivers share its pool.
+    let runtime = GuestRuntime::new(RuntimeOptions::default()).expect("a runtime");
+    let component = runtime
+        .load_file(Path::new(env!("WHARF_TEST_HOSTILE")))
+        .await
+        .expect("load");
+    let sandbox = Sandbox::new();
+    let greedy = SandboxPolicy {
+        instances: 256,
+        ..policy(Some(&sandbox.data()))
+    };
+    let mut registry = DriverRegistry::new();
+    register_guest(&mut registry, "greedy", component.clone(), greedy).expect("register");
+    let mut drivers = Vec::new();
+    while runtime.unreserved_instances() >= 256 {
+        let created = registry.create("greedy", Params::new()).await;
+        drivers.push(created.expect("a driver while the pool has room"));
+    }
+    assert_eq!(drivers.len(), (POOL_INSTANCES / 256) as usize);
+    let left = runtime.unreserved_instances();
+    let (refused, _) = bounded(
+        "one driver too many",
+        registry.create("greedy", Params::new()),
+    )
+    .await;
+    let text = failed("one too many", refused.map(|_| ()), &ErrorKind::DriverFault);
+    assert!(
+        text.contains(&format!("{left} of its {POOL_INSTANCES} instances left"))
+            && text.contains("instances"),
+        "{text}"
+    );
+    // The drivers that have a share keep all of it: each runs 16 concurrent calls.
+    for driver in &drivers {
+        let calls = (0..16).map(|i| {
+            let d = driver.clone();
+            async move { d.put_content(&format!("/share/{i}"), "x".into()).await }
+        });
+        for result in futures::future::join_all(calls).await {
+            result.expect("a driver with a share gets its instances");
+        }
+    }
+    // A share is given back with its driver.
+    drivers.pop();
+    let created = registry.create("greedy", Params::new()).await;
+    created.expect("a driver once a share was given back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hoarding_open_files_is_a_fault_naming_the_bound() {
+    let _alone = SERIAL.write().await;
+    let sandbox = Sandbox::new();
+    let driver = hostile(&sandbox, &[("mode", "hoard-files")]).await;
+    put_kept(&driver).await;
+    let before = instance(&driver).await;
+    let descriptors = open_descriptors();
+    let (result, _) = bounded("hoard-files", driver.get_content("/hostile")).await;
+    let text = failed("hoard-files", result, &ErrorKind::DriverFault);
+    assert!(
+        text.contains("open files") && text.contains("open_files"),
+        "{text}"
+    );
+    recovered(&driver, &before).await;
+    let now = open_descriptors();
+    assert!(
+        now < descriptors + 32,
+        "the host holds {} more descriptors after the guest's instance was replaced",
+        now.saturating_sub(descriptors)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_larger_than_the_bound_is_a_fault_and_is_not_copied() {
+    let _alone = SERIAL.write().await;
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.answers.bytes = 8 << 20;
+    let size = (40u64 << 20).to_string();
+    let (_registry, driver) = hostile_with(p, &[("mode", "huge-answer"), ("size", &size)]).await;
+    put_kept(&driver).await;
+    let before = instance(&driver).await;
+    let ((result, _), grown) = growth(bounded("huge-answer", driver.get_content("/hostile"))).await;
+    let text = failed("huge-answer", result, &ErrorKind::DriverFault);
+    assert!(text.contains("answer_bytes"), "{text}");
+    assert!(
+        grown < MEMORY_LIMIT,
+        "a refused answer grew the host by {} MiB",
+        grown >> 20
+    );
+    recovered(&driver, &before).await;
+    // Under the bound the same answer is fine.
+    let (ok, _) = bounded(
+        "small answer",
+        hostile_with(
+            policy(Some(&sandbox.data())),
+            &[("mode", "huge-answer"), ("size", "1048576")],
+        ),
+    )
+    .await;
+    let (got, _) = bounded("1 MiB answer", ok.1.get_content("/hostile")).await;
+    assert_eq!(got.expect("a 1 MiB answer").len(), 1 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_error_text_is_cut_and_cannot_drive_a_terminal() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let driver = hostile(&sandbox, &[("mode", "loud-error")]).await;
+    let (result, _) = bounded("loud-error", driver.get_content("/hostile")).await;
+    let text = failed(
+        "loud-error",
+        result,
+        &ErrorKind::Backend { temporary: false },
+    );
+    printable("loud-error", &text);
+    assert!(text.contains("FORGED"), "{text}");
+    assert!(text.len() < 2048, "{} bytes of error text", text.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_urls_must_be_plain_http_urls() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    for variant in 0..=6 {
+        let v = variant.to_string();
+        let (_registry, driver) = hostile_with(
+            policy(Some(&sandbox.data())),
+            &[("mode", "bad-url"), ("variant", &v)],
+        )
+        .await;
+        let before = instance(&driver).await;
+        let (result, _) = bounded(
+            "bad-url",
+            driver.redirect_url(RedirectMethod::Get, "/hostile", Duration::from_secs(60)),
+        )
+        .await;
+        let text = failed(
+            &format!("bad-url {variant}"),
+            result,
+            &ErrorKind::DriverFault,
+        );
+        assert!(text.contains("redirect URL"), "variant {variant}: {text}");
+        printable(&format!("bad-url {variant}"), &text);
+        assert!(text.len() < 2048, "variant {variant}: {} bytes", text.len());
+        assert_ne!(instance(&driver).await, before, "variant {variant}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_walk_ends_at_the_walk_bound() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.answers.walk_entries = 20_000;
+    let (_registry, driver) = hostile_with(p, &[("mode", "endless-walk")]).await;
+    put_kept(&driver).await;
+    let before = instance(&driver).await;
+    let (result, _) = bounded("endless-walk", walk(&driver, "/hostile")).await;
+    let text = failed("endless-walk", result, &ErrorKind::DriverFault);
+    assert!(text.contains("20000 entries"), "{text}");
+    recovered(&driver, &before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_information_in_an_http_authority_is_refused() {
+    let _shared = SERIAL.read().await;
+    let listener = Untouched::new();
+    let addr = listener.addr();
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.http_hosts = vec![addr.clone()];
+    for authority in [
+        format!("user:secret@{addr}"),
+        format!("{addr}@{addr}"),
+        format!("evil.example@{addr}"),
+    ] {
+        let (_registry, driver) =
+            hostile_with(p.clone(), &[("mode", "http"), ("authority", &authority)]).await;
+        let (result, _) = bounded("http", driver.get_content("/hostile")).await;
+        failed(&authority, result, &ErrorKind::PermissionDenied);
+        listener.assert_untouched();
+    }
+}
