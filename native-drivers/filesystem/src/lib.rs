@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod layout;
 mod reader;
+mod remove;
 mod walk;
 mod writer;
 
@@ -200,7 +201,7 @@ fn delete(root: &Dir, path: &str) -> Result<()> {
         .symlink_metadata(rel)
         .map_err(|e| from_io(e, "delete", path))?;
     if metadata.is_dir() {
-        root.remove_dir_all(rel)
+        remove::remove_tree(root, rel)
     } else {
         root.remove_file(rel)
     }

@@ -12,7 +12,13 @@
 //! Order, `start_after`, skip-directory and stop follow CONTRACT §3 through
 //! [`wharf_runtime::walk::position`], like every other driver. Symbolic links are followed
 //! inside the root (as `stat` and `list` do); a directory reached again through a link to one of
-//! its ancestors is shown but not descended into a second time.
+//! its ancestors is shown but not descended into a second time, and a link that cannot be
+//! followed inside the root (it leads out, loops or dangles) is left out of the walk.
+//!
+//! A directory may be shared with others (a guest driver granted the same directory) who leave
+//! trees no registry makes: a subdirectory is opened through its parent's descriptor, so no
+//! path grows past the system's limit, and a walk descends at most [`MAX_DEPTH`] directories
+//! below its start (one descriptor each), failing with an error that says so beyond.
 
 use std::io;
 use std::sync::Arc;
@@ -22,10 +28,13 @@ use cap_std::fs::{Dir, Metadata};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use wharf_runtime::path::{ROOT, join};
 use wharf_runtime::walk::{Position, position};
-use wharf_runtime::{FileInfo, Result, Visitor, WalkControl, WalkOptions};
+use wharf_runtime::{Error, ErrorKind, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
 use crate::error::{from_io, from_join};
 use crate::layout::{is_visible, relative};
+
+/// Directories a walk may descend below the one it starts at.
+pub(crate) const MAX_DEPTH: usize = 256;
 
 /// Identifies a directory on its filesystem, to notice link cycles.
 type DirId = Option<(u64, u64)>;
@@ -64,6 +73,11 @@ fn open_frame(root: &Dir, path: &str) -> io::Result<Frame> {
     } else {
         root.open_dir(relative(path))?
     };
+    read_frame(dir, path)
+}
+
+/// Reads the visible names of `dir`, the directory at the contract path `path`.
+fn read_frame(dir: Dir, path: &str) -> io::Result<Frame> {
     let id = dir_id(&dir.dir_metadata()?);
     let mut names = Vec::new();
     for entry in dir.entries()? {
@@ -82,13 +96,34 @@ fn open_frame(root: &Dir, path: &str) -> io::Result<Frame> {
     })
 }
 
-/// What an entry is now: the entry itself, or for a link, what it leads to inside the root.
-fn entry_metadata(root: &Dir, frame: &Frame, name: &str, path: &str) -> io::Result<Metadata> {
+/// What an entry is now: the entry itself, or for a link, what it leads to inside the root
+/// (`None`: a link that cannot be followed there), and whether it is a link.
+fn entry_metadata(
+    root: &Dir,
+    frame: &Frame,
+    name: &str,
+    path: &str,
+) -> io::Result<(Option<Metadata>, bool)> {
     let metadata = frame.dir.symlink_metadata(name)?;
-    if metadata.file_type().is_symlink() {
-        root.metadata(relative(path))
+    if !metadata.file_type().is_symlink() {
+        return Ok((Some(metadata), false));
+    }
+    match root.metadata(relative(path)) {
+        Ok(target) => Ok((Some(target), true)),
+        Err(e) => {
+            tracing::warn!(path, error = %e, "walk leaves out a link that cannot be followed inside the root");
+            Ok((None, true))
+        }
+    }
+}
+
+/// Opens the subdirectory `name` of `frame` (at `path`): through the parent's descriptor, or
+/// for a link from the root, where the link's target is resolved.
+fn open_child(root: &Dir, frame: &Frame, name: &str, path: &str, link: bool) -> io::Result<Frame> {
+    if link {
+        open_frame(root, path)
     } else {
-        Ok(metadata)
+        read_frame(frame.dir.open_dir(name)?, path)
     }
 }
 
@@ -117,8 +152,9 @@ fn walk_blocking(
         if position == Position::Before {
             continue;
         }
-        let metadata = match entry_metadata(root, frame, &name, &child) {
-            Ok(metadata) => metadata,
+        let (metadata, link) = match entry_metadata(root, frame, &name, &child) {
+            Ok((Some(metadata), link)) => (metadata, link),
+            Ok((None, _)) => continue,
             Err(e) if vanished(&e) => continue,
             Err(e) => return Err(from_io(e, "walk", &child)),
         };
@@ -143,7 +179,13 @@ fn walk_blocking(
         if !descend || cycle {
             continue;
         }
-        match open_frame(root, &child) {
+        if stack.len() > MAX_DEPTH {
+            return Err(Error::new(ErrorKind::Backend { temporary: false }).with_detail(format!(
+                "walk {path}: {child} is more than {MAX_DEPTH} directories below it; the walk stops there"
+            )));
+        }
+        let frame = stack.last().expect("the frame just read");
+        match open_child(root, frame, &name, &child, link) {
             Ok(frame) => stack.push(frame),
             Err(e) if vanished(&e) => {}
             Err(e) => return Err(from_io(e, "walk", &child)),

@@ -272,14 +272,21 @@ async fn symlinks_cannot_lead_out_of_the_root() {
         d.rename("/dirlink/secret", "/stolen").await.is_err(),
         "move in through a link"
     );
-    for path in ["/", "/dirlink"] {
-        let walked = d
-            .walk(path, &WalkOptions::default(), &mut |_| {
-                Ok(WalkControl::Continue)
-            })
-            .await;
-        denied(walked.expect_err("walk through a link"));
-    }
+    let walked = d
+        .walk("/dirlink", &WalkOptions::default(), &mut |_| {
+            Ok(WalkControl::Continue)
+        })
+        .await;
+    denied(walked.expect_err("walk through a link"));
+    // A walk over links that lead out leaves them out, and shows the rest.
+    let mut seen = Vec::new();
+    d.walk("/", &WalkOptions::default(), &mut |info| {
+        seen.push(info.path.clone());
+        Ok(WalkControl::Continue)
+    })
+    .await
+    .expect("a walk past links that lead out");
+    assert_eq!(seen, ["/inside"], "the walk showed what the links lead to");
     assert_eq!(
         on_disk(outside.path()),
         ["secret"],
@@ -294,6 +301,58 @@ async fn symlinks_cannot_lead_out_of_the_root() {
         std::fs::read(outside.path().join("secret")).expect("read"),
         b"secret"
     );
+}
+
+/// What others sharing the directory (a guest driver granted it, a careless script) may leave
+/// there: trees deeper than any registry makes, links that loop or dangle, names outside the
+/// contract's alphabet. Walks and deletes get through, or fail saying why: never a crash, never
+/// a "not found" for what is there.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walk_and_delete_survive_what_others_leave_in_the_directory() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::symlink;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = driver_at(tmp.path()).await;
+    d.put_content("/shared/a", data(3, 1)).await.expect("put");
+    let shared = tmp.path().join("shared");
+    symlink("self-loop", shared.join("self-loop")).expect("a looping link");
+    symlink("nowhere", shared.join("dangling")).expect("a dangling link");
+    for odd in [&b"sp ace"[..], b"new\nline", b"\x1b[31m", b"\xff\xfe"] {
+        std::fs::write(shared.join(std::ffi::OsStr::from_bytes(odd)), "odd").expect("odd name");
+    }
+    // 400 levels, more than a walk descends.
+    let mut deepest = shared.clone();
+    for _ in 0..400 {
+        deepest.push("d");
+    }
+    std::fs::create_dir_all(&deepest).expect("a deep tree");
+
+    let mut seen = Vec::new();
+    let walked = d
+        .walk("/shared", &WalkOptions::default(), &mut |info| {
+            seen.push(info.path.clone());
+            Ok(WalkControl::Continue)
+        })
+        .await;
+    let e = walked.expect_err("a walk deeper than its bound");
+    assert_eq!(e.kind(), &ErrorKind::Backend { temporary: false }, "{e}");
+    assert!(e.to_string().contains("256 directories below"), "{e}");
+    // Below the bound the same tree walks.
+    let below = "/shared/d".repeat(1) + &"/d".repeat(200);
+    let walked = walk_all(d.as_ref(), &below, WalkOptions::default()).await;
+    assert_eq!(walked.len(), 199, "the rest of the chain below {below}");
+    // The visible names came in order; nothing odd, looping or dangling among them.
+    assert_eq!(seen[0], "/shared/a", "{:?}", &seen[..3]);
+    assert!(
+        seen.iter()
+            .all(|p| p == "/shared/a" || p.starts_with("/shared/d"))
+    );
+
+    d.delete("/shared").await.expect("delete the shared tree");
+    assert!(!shared.exists(), "the tree is gone");
+    assert_not_found(d.stat("/shared").await, "/shared");
 }
 
 #[cfg(unix)]

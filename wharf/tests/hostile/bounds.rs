@@ -384,3 +384,32 @@ async fn user_information_in_an_http_authority_is_refused() {
         listener.assert_untouched();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_drivers_sharing_the_directory_survive_a_deep_guest_tree() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let driver = hostile(&sandbox, &[("mode", "deep-tree"), ("depth", "5000")]).await;
+    let (made, _) = bounded("deep-tree", driver.get_content("/hostile")).await;
+    let made = String::from_utf8(made.expect("the deep tree").to_vec()).expect("utf-8");
+    assert_eq!(made, "5000 ok");
+
+    let registry = wharf::builtin_registry();
+    let data = sandbox.data();
+    let native = registry
+        .create(
+            "filesystem",
+            Params::from_pairs([("rootdirectory", data.to_string_lossy().as_ref())]),
+        )
+        .await
+        .expect("the native driver over the guest's directory");
+    let (walked, _) = bounded("native walk", walk(&native, "/")).await;
+    let e = walked.expect_err("a walk 5000 directories deep");
+    assert_eq!(e.kind(), &ErrorKind::Backend { temporary: false }, "{e}");
+    assert!(e.to_string().contains("directories below"), "{e}");
+    let (deleted, _) = bounded("native delete", native.delete("/deep")).await;
+    deleted.expect("the native driver deletes the deep tree");
+    assert!(!data.join("deep").exists());
+    let (stat, _) = bounded("stat", native.stat("/deep")).await;
+    assert!(stat.expect_err("gone").is_not_found());
+}
