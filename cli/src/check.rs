@@ -266,6 +266,7 @@ impl Storage {
                         host: dir.path().to_path_buf(),
                         guest: guest.clone(),
                         read_only: false,
+                        quota: None,
                     });
                     guards.push(dir);
                 }

@@ -103,6 +103,7 @@ pub mod guests {
                 host: host.into(),
                 guest: GUEST_ROOT.into(),
                 read_only: false,
+                quota: None,
             });
             params.insert("rootdirectory", GUEST_ROOT);
             Ok(())

@@ -113,3 +113,40 @@ pub fn at_instantiation() {
         std::thread::sleep(Duration::from_secs(3600));
     }
 }
+
+/// Tries to make files of `size` bytes under `/data` three ways — through a stream
+/// (`std::fs::write`), through `descriptor.write` at an offset, and through `set-size` — and
+/// answers one line per way: `ok` or the error.
+pub fn fill(size: u64) -> Vec<u8> {
+    use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+    let mut report = String::new();
+    let stream = fs::write("/data/fill-stream", vec![b'f'; size as usize]);
+    report.push_str(&format!("stream {}\n", outcome(stream.map_err(|e| e.to_string()))));
+    let root = wasip2::filesystem::preopens::get_directories()
+        .into_iter()
+        .map(|(d, _)| d)
+        .next();
+    let Some(root) = root else {
+        return b"no preopen".to_vec();
+    };
+    let open = |name: &str| {
+        root.open_at(
+            PathFlags::empty(),
+            name,
+            OpenFlags::CREATE,
+            DescriptorFlags::WRITE,
+        )
+    };
+    let written = open("fill-write").and_then(|f| f.write(&vec![b'w'; 4096], size - 4096));
+    report.push_str(&format!("write {}\n", outcome(written.map(|_| ()).map_err(|e| format!("{e:?}")))));
+    let sized = open("fill-size").and_then(|f| f.set_size(size));
+    report.push_str(&format!("set-size {}\n", outcome(sized.map_err(|e| format!("{e:?}")))));
+    report.into_bytes()
+}
+
+fn outcome(result: std::result::Result<(), String>) -> String {
+    match result {
+        Ok(()) => "ok".into(),
+        Err(e) => e,
+    }
+}

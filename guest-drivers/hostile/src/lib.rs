@@ -41,6 +41,7 @@
 //! | `hoard-files` | `get_content` opens files and never closes them; answers how many it got |
 //! | `deep-tree` | `get_content` makes `/data/deep/d/d/…` `depth` levels deep; answers the depth |
 //! | `huge-answer` | `get_content` answers `size` bytes |
+//! | `fill` | `get_content` makes files of `size` bytes three ways (see [`attack::fill`]) |
 //!
 //! Whatever the mode, the environment variable `WHARF_HOSTILE_AT_INSTANTIATION` can make the
 //! component block for an hour in a host call while it is being initialised (see
@@ -96,9 +97,10 @@ enum Mode {
     HoardFiles,
     DeepTree,
     HugeAnswer,
+    Fill,
 }
 
-const MODES: [(&str, Mode); 27] = [
+const MODES: [(&str, Mode); 28] = [
     ("honest", Mode::Honest),
     ("loop", Mode::Loop),
     ("sleep", Mode::Sleep),
@@ -126,6 +128,7 @@ const MODES: [(&str, Mode); 27] = [
     ("hoard-files", Mode::HoardFiles),
     ("deep-tree", Mode::DeepTree),
     ("huge-answer", Mode::HugeAnswer),
+    ("fill", Mode::Fill),
 ];
 
 /// The driver's parameters.
@@ -434,6 +437,7 @@ impl wit::GuestDriver for HostileDriver {
                 Mode::HoardFiles => return Ok(attack::hoard_files(1 << 20)),
                 Mode::DeepTree => return Ok(attack::deep_tree("deep", s.depth)?),
                 Mode::HugeAnswer => return Ok(vec![b'h'; s.size as usize]),
+                Mode::Fill => return Ok(attack::fill(s.size)),
                 _ => {}
             }
         }

@@ -12,6 +12,7 @@ use wasmtime::component::Component;
 use super::bindings::{StorageDriver as World, StorageDriverPre};
 use super::engine::GuestRuntime;
 use super::policy::SandboxPolicy;
+use super::quota::{self, GrantQuotas};
 use super::state::State;
 use super::{answer, deadline, fault};
 use crate::error::{Error, ErrorKind, Result};
@@ -143,7 +144,9 @@ impl GuestComponent {
             ..SandboxPolicy::default()
         };
         let _share = self.runtime.reserve(&self.label, 1)?;
-        let (mut store, world) = self.instantiate("describe", &policy).await?;
+        let (mut store, world) = self
+            .instantiate("describe", &policy, &quota::for_grants(&[])?)
+            .await?;
         let deadline = store.data().deadline;
         let describe = world.wharf_storage_manifest().call_describe(&mut store);
         let what = format!("{}: describe", self.label);
@@ -166,8 +169,9 @@ impl GuestComponent {
         &self,
         driver: &str,
         policy: &SandboxPolicy,
+        quotas: &GrantQuotas,
     ) -> Result<(Store<State>, World)> {
-        let state = State::new(driver, policy)?;
+        let state = State::new(driver, policy, quotas.clone())?;
         let blocking = state.blocking;
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);

@@ -9,21 +9,34 @@
 //!   makes can lead out of its grant — wherever it is moved within the grant, and for whoever
 //!   follows it (the guest's sandbox refuses to follow such links; the host's other drivers and
 //!   tools sharing the directory are not sandboxed).
+//! - `write`, `set-size`, `write-via-stream`, `append-via-stream`: what makes a file grow under
+//!   a grant with a quota is counted against it (see `quota.rs`), streams through a wrapper;
+//!   a write that would pass the quota fails with `insufficient-space`. Which grant a
+//!   descriptor is under is followed from `get-directories` through `open-at`.
 
 use std::path::{Component, Path};
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     self, DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
 };
-use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError};
+use wasmtime_wasi::p2::{
+    DynInputStream, DynOutputStream, FsError, OutputStream, Pollable, StreamError, StreamResult,
+};
 
+use super::quota::DiskQuota;
 use super::state::State;
 
 /// The interface whose functions are replaced, at the version wasmtime-wasi links.
 const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
+/// The interface that hands out the preopens, at the version wasmtime-wasi links.
+const FILESYSTEM_PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
 /// Replaces `open-at` and `symlink-at` in `linker` (which already holds wasmtime-wasi's).
 pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
@@ -47,11 +60,16 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
                         "the guest holds {held} open files and streams, the sandbox's bound (open_files)"
                     );
                 }
+                let grant = state.grant_of.get(&dir.rep()).copied();
                 let mut view = state.filesystem();
                 let opened =
                     HostDescriptor::open_at(&mut view, dir, path_flags, path, open_flags, flags)
                         .await;
-                Ok((answer(&mut view, opened)?,))
+                let opened = answer(&mut view, opened)?;
+                if let (Ok(file), Some(grant)) = (&opened, grant) {
+                    store.data_mut().grant_of.insert(file.rep(), grant);
+                }
+                Ok((opened,))
             })
         },
     )?;
@@ -69,8 +87,195 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
             })
         },
     )?;
+    fs.func_wrap_async(
+        "[method]descriptor.write",
+        |mut store: StoreContextMut<'_, State>,
+         (file, data, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
+            Box::new(async move {
+                let end = offset.saturating_add(data.len() as u64);
+                if !store
+                    .data_mut()
+                    .take_growth(&file, |size| end.saturating_sub(size))?
+                {
+                    return Ok((Err(ErrorCode::InsufficientSpace),));
+                }
+                let mut view = store.data_mut().filesystem();
+                let written = HostDescriptor::write(&mut view, file, data, offset).await;
+                Ok((answer(&mut view, written)?,))
+            })
+        },
+    )?;
+    fs.func_wrap_async(
+        "[method]descriptor.set-size",
+        |mut store: StoreContextMut<'_, State>, (file, size): (Resource<Descriptor>, u64)| {
+            Box::new(async move {
+                if !store
+                    .data_mut()
+                    .take_growth(&file, |now| size.saturating_sub(now))?
+                {
+                    return Ok((Err(ErrorCode::InsufficientSpace),));
+                }
+                let mut view = store.data_mut().filesystem();
+                let done = HostDescriptor::set_size(&mut view, file, size).await;
+                Ok((answer(&mut view, done)?,))
+            })
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.write-via-stream",
+        |mut store: StoreContextMut<'_, State>, (file, offset): (Resource<Descriptor>, u64)| {
+            let state = store.data_mut();
+            let quota = state.quota_of(&file);
+            let mut view = state.filesystem();
+            let stream = HostDescriptor::write_via_stream(&mut view, file, offset);
+            let stream = answer(&mut view, stream)?;
+            Ok((stream.and_then(|s| Ok(state.counted(s, quota, StreamAt::Offset(offset))?)),))
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.append-via-stream",
+        |mut store: StoreContextMut<'_, State>, (file,): (Resource<Descriptor>,)| {
+            let state = store.data_mut();
+            let quota = state.quota_of(&file);
+            let mut view = state.filesystem();
+            let stream = HostDescriptor::append_via_stream(&mut view, file);
+            let stream = answer(&mut view, stream)?;
+            Ok((stream.and_then(|s| Ok(state.counted(s, quota, StreamAt::End)?)),))
+        },
+    )?;
+    let mut preopens = linker.instance(FILESYSTEM_PREOPENS)?;
+    preopens.func_wrap(
+        "get-directories",
+        |mut store: StoreContextMut<'_, State>, (): ()| {
+            let state = store.data_mut();
+            let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
+            for (dir, guest) in &dirs {
+                if let Some(grant) = state.grant_paths.iter().position(|g| g == guest) {
+                    state.grant_of.insert(dir.rep(), grant);
+                }
+            }
+            Ok((dirs,))
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Where a counted stream writes.
+#[derive(Clone, Copy)]
+enum StreamAt {
+    /// From this offset on.
+    Offset(u64),
+    /// At the end of the file, wherever that is.
+    End,
+}
+
+/// A file's output stream whose writes are counted against a grant's quota.
+struct CountedStream {
+    inner: DynOutputStream,
+    quota: Arc<DiskQuota>,
+    /// Where the next write lands (`None`: appending), and the file's size as far as known.
+    position: Option<u64>,
+    size: u64,
+}
+
+impl CountedStream {
+    fn growth(&self, len: u64) -> u64 {
+        match self.position {
+            Some(at) => at.saturating_add(len).saturating_sub(self.size),
+            None => len,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for CountedStream {
+    async fn ready(&mut self) {
+        self.inner.ready().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl OutputStream for CountedStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let len = bytes.len() as u64;
+        if !self.quota.take(self.growth(len)) {
+            return Err(StreamError::LastOperationFailed(
+                std::io::Error::from_raw_os_error(ENOSPC).into(),
+            ));
+        }
+        self.inner.write(bytes)?;
+        if let Some(at) = &mut self.position {
+            *at = at.saturating_add(len);
+            self.size = self.size.max(*at);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.inner.flush()
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.inner.check_write()
+    }
+
+    async fn cancel(&mut self) {
+        self.inner.cancel().await;
+    }
+}
+
+/// Linux's ENOSPC, which wasmtime-wasi reports to the guest as `insufficient-space`.
+const ENOSPC: i32 = 28;
+
+impl State {
+    /// The quota of the grant `file` is under, if it has one.
+    fn quota_of(&self, file: &Resource<Descriptor>) -> Option<Arc<DiskQuota>> {
+        let grant = *self.grant_of.get(&file.rep())?;
+        self.quotas.get(grant).cloned().flatten()
+    }
+
+    /// Takes the growth `grow(size now)` of `file` from its grant's quota (true when there is
+    /// none, or there was room).
+    fn take_growth(
+        &mut self,
+        file: &Resource<Descriptor>,
+        grow: impl FnOnce(u64) -> u64,
+    ) -> wasmtime::Result<bool> {
+        let Some(quota) = self.quota_of(file) else {
+            return Ok(true);
+        };
+        let Descriptor::File(f) = self.table_mut().get(file)? else {
+            return Ok(true);
+        };
+        let size = f.file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(quota.take(grow(size)))
+    }
+
+    /// `stream`, a new output stream of `file`'s, counted against `quota` when there is one.
+    fn counted(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        quota: Option<Arc<DiskQuota>>,
+        at: StreamAt,
+    ) -> Result<Resource<DynOutputStream>, ErrorCode> {
+        let Some(quota) = quota else {
+            return Ok(stream);
+        };
+        let table = self.table_mut();
+        let inner = table.delete(stream).map_err(|_| ErrorCode::Io)?;
+        let (position, size) = match at {
+            StreamAt::Offset(offset) => (Some(offset), offset),
+            StreamAt::End => (None, 0),
+        };
+        let counted: DynOutputStream = Box::new(CountedStream {
+            inner,
+            quota,
+            position,
+            size,
+        });
+        table.push(counted).map_err(|_| ErrorCode::Io)
+    }
 }
 
 /// A filesystem result as the guest receives it (a trap stays a trap).

@@ -31,6 +31,7 @@ use super::deadline::enter;
 use super::engine::PoolShare;
 use super::fault;
 use super::policy::SandboxPolicy;
+use super::quota::{self, GrantQuotas};
 use super::state::{MemoryLimiter, State};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -82,6 +83,8 @@ pub(crate) struct Pool {
     budget: Mutex<RestartBudget>,
     /// The engine's instances this pool may use; given back when the pool goes.
     _share: PoolShare,
+    /// The disk quotas of the directory grants, shared by every instance.
+    quotas: GrantQuotas,
 }
 
 impl Pool {
@@ -101,8 +104,10 @@ impl Pool {
             .runtime()
             .reserve(name, u32::try_from(count).unwrap_or(u32::MAX))?;
         let budget = RestartBudget::new(policy.restart_budget, policy.restart_window);
+        let quotas = quota::for_grants(&policy.dirs)?;
         Ok(Arc::new(Self {
             _share: share,
+            quotas,
             name: name.to_owned(),
             component,
             policy,
@@ -148,7 +153,10 @@ impl Pool {
     }
 
     async fn try_start(&self) -> Result<Live> {
-        let (mut store, world) = self.component.instantiate(&self.name, &self.policy).await?;
+        let (mut store, world) = self
+            .component
+            .instantiate(&self.name, &self.policy, &self.quotas)
+            .await?;
         let deadline = store.data().deadline;
         let blocking = store.data().blocking;
         let created = enter(

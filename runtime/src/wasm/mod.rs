@@ -10,7 +10,7 @@
 //! - `deadline`: deadlines of every step that runs guest code; `budget`: the restart budget;
 //! - [`answer`]: checks of a guest's answers (texts, URLs, records) before the host uses them;
 //! - `fault`: how the failure of an instance is told;
-//! - `state`, `files`, `http`: what an instance may reach, and the bounds on it;
+//! - `state`, `files`, `quota`, `http`: what an instance may reach, and the bounds on it;
 //! - `instance`: pools of instances, fault handling and the restart budget;
 //! - [`driver`]: the adapter that makes a component a `StorageDriver`;
 //! - [`register`]: guest drivers in the factory and from `wharf.toml`.
@@ -28,6 +28,7 @@ mod files;
 mod http;
 mod instance;
 pub mod policy;
+mod quota;
 pub mod register;
 mod state;
 

@@ -17,6 +17,9 @@ pub struct DirGrant {
     pub guest: String,
     /// True to refuse writes.
     pub read_only: bool,
+    /// Most bytes of file content the directory may hold (writes through the guest that would
+    /// pass it fail with `insufficient-space`); `None`: no quota.
+    pub quota: Option<u64>,
 }
 
 impl DirGrant {
@@ -45,6 +48,7 @@ impl DirGrant {
                 host: PathBuf::from(host),
                 guest: (*guest).to_owned(),
                 read_only,
+                quota: None,
             }),
             _ => Err(bad()),
         }
@@ -129,7 +133,7 @@ impl Default for SandboxPolicy {
 impl SandboxPolicy {
     /// Reads a policy from a parameter map (the `sandbox` table of `wharf.toml`): `memory`
     /// (size), `timeout` (duration), `instances`, `dirs` (list of `host:guest[:ro]` strings or
-    /// maps with `host`, `guest`, `readonly`), `http` (list of hosts), `env` (map),
+    /// maps with `host`, `guest`, `readonly`, `quota` (size)), `http` (list of hosts), `env` (map),
     /// `open_files`, `restart_budget`, `restart_window`, and the answer bounds `answer_bytes`
     /// (size), `list_entries`, `list_bytes`
     /// (size), `walk_entries`, `walk_bytes` (size). Unknown keys are errors.
@@ -202,6 +206,7 @@ impl SandboxPolicy {
                         host: PathBuf::from(g.required_string("host")?),
                         guest: g.required_string("guest")?,
                         read_only: g.bool("readonly")?.unwrap_or(false),
+                        quota: positive_size(&mut g, "quota")?,
                     };
                     g.finish()?;
                     if !grant.guest.starts_with('/') {
@@ -307,7 +312,8 @@ mod tests {
             DirGrant {
                 host: "/srv/x".into(),
                 guest: "/data".into(),
-                read_only: true
+                read_only: true,
+                quota: None,
             }
         );
         assert!(!DirGrant::parse("/srv/x:/data").unwrap().read_only);
@@ -328,6 +334,17 @@ mod tests {
         assert_eq!(policy.call_timeout, Duration::from_secs(2));
         assert_eq!(policy.dirs.len(), 1);
         assert_eq!(policy.http_hosts, ["example.com", "s3.example.com:9000"]);
+        let mut grant = std::collections::BTreeMap::new();
+        grant.insert("host".to_owned(), Value::from("/srv/x"));
+        grant.insert("guest".to_owned(), Value::from("/data"));
+        grant.insert("quota".to_owned(), Value::from("10GiB"));
+        let p = Params::from_pairs([("dirs", Value::List(vec![Value::Map(grant.clone())]))]);
+        let policy = SandboxPolicy::from_params(p).unwrap();
+        assert_eq!(policy.dirs[0].quota, Some(10 << 30));
+        grant.insert("quota".to_owned(), Value::from("lots"));
+        let p = Params::from_pairs([("dirs", Value::List(vec![Value::Map(grant)]))]);
+        let e = SandboxPolicy::from_params(p).unwrap_err();
+        assert!(e.to_string().contains("quota"), "{e}");
         let e = SandboxPolicy::from_params(Params::from_pairs([("memroy", "1")])).unwrap_err();
         assert!(e.to_string().contains("memroy"), "{e}");
         let e = SandboxPolicy::from_params(Params::from_pairs([("memory", "8GiB")])).unwrap_err();

@@ -2,6 +2,7 @@
 //! from the policy, the resource table, the memory limiter, the current call's deadline, and the
 //! rate limiter for guest log lines.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use wasmtime::ResourceLimiter;
@@ -12,6 +13,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::bindings::{self, Level};
 use super::http::HttpAllowList;
 use super::policy::SandboxPolicy;
+use super::quota::GrantQuotas;
 use crate::error::{Error, Result};
 
 /// Longest guest log line kept; the rest is cut.
@@ -51,11 +53,18 @@ pub struct State {
     driver: String,
     /// Descriptors and streams the instance may hold at once (see `files.rs`).
     pub max_open_files: usize,
+    /// The disk quotas of the directory grants, in the policy's order.
+    pub quotas: GrantQuotas,
+    /// Guest paths of the directory grants, in the policy's order.
+    pub grant_paths: Vec<String>,
+    /// Which grant each live descriptor (by resource number) is under.
+    pub grant_of: HashMap<u32, usize>,
 }
 
 impl State {
-    /// A sandbox that grants exactly what `policy` says.
-    pub fn new(driver: &str, policy: &SandboxPolicy) -> Result<Self> {
+    /// A sandbox that grants exactly what `policy` says, counting writes against `quotas` (one
+    /// per directory grant, or none at all).
+    pub fn new(driver: &str, policy: &SandboxPolicy, quotas: GrantQuotas) -> Result<Self> {
         let mut b = WasiCtxBuilder::new();
         for (k, v) in &policy.env {
             b.env(k, v);
@@ -101,6 +110,9 @@ impl State {
             log: LogLimiter::default(),
             driver: driver.to_owned(),
             max_open_files: policy.open_files,
+            quotas,
+            grant_paths: policy.dirs.iter().map(|g| g.guest.clone()).collect(),
+            grant_of: HashMap::new(),
         })
     }
 }

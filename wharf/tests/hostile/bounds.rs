@@ -413,3 +413,62 @@ async fn native_drivers_sharing_the_directory_survive_a_deep_guest_tree() {
     let (stat, _) = bounded("stat", native.stat("/deep")).await;
     assert!(stat.expect_err("gone").is_not_found());
 }
+
+/// Bytes of file content under `dir`.
+fn content_bytes(dir: &Path) -> u64 {
+    snapshot(dir)
+        .values()
+        .map(|c| c.as_ref().map_or(0, |c| c.len() as u64))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_quota_holds_against_every_way_of_writing() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let quota = 1u64 << 20;
+    let mut p = policy(Some(&sandbox.data()));
+    p.dirs[0].quota = Some(quota);
+    let size = (2u64 << 20).to_string();
+    let (_registry, driver) = hostile_with(p.clone(), &[("mode", "fill"), ("size", &size)]).await;
+    let before = instance(&driver).await;
+    let (report, _) = bounded("fill", driver.get_content("/hostile")).await;
+    let report = String::from_utf8(report.expect("the fill report").to_vec()).expect("utf-8");
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 3, "{report}");
+    // Each way fails (wasi-libc tells a failed stream write as a plain I/O error; the
+    // descriptor calls carry `insufficient-space`).
+    for line in &lines {
+        assert!(
+            !line.ends_with(" ok"),
+            "a write past the quota: {line}\n{report}"
+        );
+    }
+    assert!(lines[1].contains("insufficient-space"), "{report}");
+    assert!(lines[2].contains("insufficient-space"), "{report}");
+    assert!(
+        content_bytes(&sandbox.data()) <= quota,
+        "{} bytes under a quota of {quota}",
+        content_bytes(&sandbox.data())
+    );
+    // Refusals are errors the guest saw: the same instance serves on.
+    assert_eq!(instance(&driver).await, before);
+
+    // Within the quota every way works; and what is deleted is room again (after a rescan).
+    for entry in std::fs::read_dir(sandbox.data()).expect("list") {
+        std::fs::remove_file(entry.expect("entry").path()).expect("clear");
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_registry, small) = hostile_with(p, &[("mode", "fill"), ("size", "262144")]).await;
+    let (report, _) = bounded("fill within", small.get_content("/hostile")).await;
+    let report = String::from_utf8(report.expect("report").to_vec()).expect("utf-8");
+    assert_eq!(report, "stream ok\nwrite ok\nset-size ok\n");
+    // The driver's own operations are held to it too.
+    let (put, _) = bounded(
+        "put past the quota",
+        small.put_content("/big", vec![0u8; 1 << 20].into()),
+    )
+    .await;
+    assert!(put.is_err(), "a put past the quota worked");
+    assert!(content_bytes(&sandbox.data()) <= quota);
+}

@@ -78,6 +78,7 @@ fn policy(data: Option<&Path>) -> SandboxPolicy {
                     host: host.to_owned(),
                     guest: GUEST_DATA.into(),
                     read_only: false,
+                    quota: None,
                 }]
             })
             .unwrap_or_default(),
@@ -983,6 +984,7 @@ async fn missing_or_read_only_directory_grants_fail_cleanly() {
         host: sandbox.data(),
         guest: GUEST_DATA.into(),
         read_only: true,
+        quota: None,
     }];
     let (_registry, driver) = hostile_with(p, &[]).await;
     let before = instance(&driver).await;
