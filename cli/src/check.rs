@@ -152,7 +152,7 @@ enum Scratch {
     /// these guest paths.
     Component {
         component: Arc<GuestComponent>,
-        policy: SandboxPolicy,
+        policy: Box<SandboxPolicy>,
         temp_dirs: Vec<String>,
     },
 }
@@ -209,7 +209,7 @@ impl Storage {
             params,
             scratch: Scratch::Component {
                 component,
-                policy,
+                policy: Box::new(policy),
                 temp_dirs,
             },
             shared,
@@ -259,7 +259,7 @@ impl Storage {
                 policy,
                 temp_dirs,
             } => {
-                let mut policy = policy.clone();
+                let mut policy = SandboxPolicy::clone(policy);
                 for guest in temp_dirs {
                     let dir = temp_dir()?;
                     policy.dirs.push(DirGrant {

@@ -1,5 +1,5 @@
 //! A guest driver that misbehaves on cue, for Wharf's hostile-guest tests (`wharf/tests/
-//! hostile.rs`); it is built with the other guests but never bundled into Wharf.
+//! hostile/`); it is built with the other guests but never bundled into Wharf.
 //!
 //! Its normal operations are an honest filesystem driver over the preopen `/data` (see
 //! [`honest`]); the `mode` parameter picks one misbehaviour, which fires on operations on the
@@ -42,6 +42,7 @@
 //! | `deep-tree` | `get_content` makes `/data/deep/d/d/…` `depth` levels deep; answers the depth |
 //! | `huge-answer` | `get_content` answers `size` bytes |
 //! | `fill` | `get_content` makes files of `size` bytes three ways (see [`attack::fill`]) |
+//! | `http-flood` | `get_content` sends 1000 requests to `authority` at once, reads no answer |
 //!
 //! Whatever the mode, the environment variable `WHARF_HOSTILE_AT_INSTANTIATION` can make the
 //! component block for an hour in a host call while it is being initialised (see
@@ -98,9 +99,10 @@ enum Mode {
     DeepTree,
     HugeAnswer,
     Fill,
+    HttpFlood,
 }
 
-const MODES: [(&str, Mode); 28] = [
+const MODES: [(&str, Mode); 29] = [
     ("honest", Mode::Honest),
     ("loop", Mode::Loop),
     ("sleep", Mode::Sleep),
@@ -129,6 +131,7 @@ const MODES: [(&str, Mode); 28] = [
     ("deep-tree", Mode::DeepTree),
     ("huge-answer", Mode::HugeAnswer),
     ("fill", Mode::Fill),
+    ("http-flood", Mode::HttpFlood),
 ];
 
 /// The driver's parameters.
@@ -438,6 +441,7 @@ impl wit::GuestDriver for HostileDriver {
                 Mode::DeepTree => return Ok(attack::deep_tree("deep", s.depth)?),
                 Mode::HugeAnswer => return Ok(vec![b'h'; s.size as usize]),
                 Mode::Fill => return Ok(attack::fill(s.size)),
+                Mode::HttpFlood => return Ok(net::http_flood(&s.authority, 1000)),
                 _ => {}
             }
         }

@@ -98,3 +98,51 @@ pub fn grow_host_forever() -> ! {
         kept.push(fields);
     }
 }
+
+/// Sends `count` requests to `http://<authority>/` without reading any answer, waits a moment,
+/// and answers how they stand: `pending=N refused=N other=N first-refusal=…`.
+pub fn http_flood(authority: &str, count: u64) -> Vec<u8> {
+    let mut futures = Vec::new();
+    let mut refused = 0u64;
+    let mut other = 0u64;
+    let mut first = String::from("none");
+    for _ in 0..count {
+        let request = OutgoingRequest::new(Fields::new());
+        let set = request.set_scheme(Some(&Scheme::Http)).is_ok()
+            && request.set_authority(Some(authority)).is_ok()
+            && request.set_path_with_query(Some("/")).is_ok();
+        if !set {
+            return b"cannot build the request".to_vec();
+        }
+        match outgoing_handler::handle(request, None) {
+            Ok(future) => futures.push(future),
+            Err(code) => {
+                refused += 1;
+                if first == "none" {
+                    first = format!("{code:?}");
+                }
+            }
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut pending = 0u64;
+    for future in &futures {
+        // An answer shows only once the future is polled: give each a millisecond.
+        let ready = future.subscribe();
+        let moment = wasip2::clocks::monotonic_clock::subscribe_duration(1_000_000);
+        wasip2::io::poll::poll(&[&ready, &moment]);
+        match future.get() {
+            None => pending += 1,
+            Some(Ok(Err(ErrorCode::ConnectionLimitReached))) => {
+                refused += 1;
+                if first == "none" {
+                    first = "ConnectionLimitReached".into();
+                }
+            }
+            Some(_) => other += 1,
+        }
+    }
+    // Kept in flight until the instance goes.
+    std::mem::forget(futures);
+    format!("pending={pending} refused={refused} other={other} first-refusal={first}").into_bytes()
+}

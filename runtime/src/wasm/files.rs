@@ -129,7 +129,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
             let mut view = state.filesystem();
             let stream = HostDescriptor::write_via_stream(&mut view, file, offset);
             let stream = answer(&mut view, stream)?;
-            Ok((stream.and_then(|s| Ok(state.counted(s, quota, StreamAt::Offset(offset))?)),))
+            Ok((stream.and_then(|s| state.counted(s, quota, StreamAt::Offset(offset))),))
         },
     )?;
     fs.func_wrap(
@@ -140,7 +140,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
             let mut view = state.filesystem();
             let stream = HostDescriptor::append_via_stream(&mut view, file);
             let stream = answer(&mut view, stream)?;
-            Ok((stream.and_then(|s| Ok(state.counted(s, quota, StreamAt::End)?)),))
+            Ok((stream.and_then(|s| state.counted(s, quota, StreamAt::End)),))
         },
     )?;
     let mut preopens = linker.instance(FILESYSTEM_PREOPENS)?;

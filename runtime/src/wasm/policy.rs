@@ -72,6 +72,8 @@ pub struct SandboxPolicy {
     pub env: Vec<(String, String)>,
     /// Files, directories and streams one instance may hold open at once.
     pub open_files: usize,
+    /// Outbound HTTP requests one instance may have in flight at once.
+    pub http_requests: usize,
     /// Faults tolerated within [`SandboxPolicy::restart_window`] before new instances are
     /// refused for a back-off period.
     pub restart_budget: u32,
@@ -123,6 +125,7 @@ impl Default for SandboxPolicy {
             http_hosts: Vec::new(),
             env: Vec::new(),
             open_files: 256,
+            http_requests: 16,
             restart_budget: 10,
             restart_window: Duration::from_secs(60),
             answers: AnswerLimits::default(),
@@ -134,7 +137,7 @@ impl SandboxPolicy {
     /// Reads a policy from a parameter map (the `sandbox` table of `wharf.toml`): `memory`
     /// (size), `timeout` (duration), `instances`, `dirs` (list of `host:guest[:ro]` strings or
     /// maps with `host`, `guest`, `readonly`, `quota` (size)), `http` (list of hosts), `env` (map),
-    /// `open_files`, `restart_budget`, `restart_window`, and the answer bounds `answer_bytes`
+    /// `open_files`, `http_requests`, `restart_budget`, `restart_window`, and the answer bounds `answer_bytes`
     /// (size), `list_entries`, `list_bytes`
     /// (size), `walk_entries`, `walk_bytes` (size). Unknown keys are errors.
     pub fn from_params(mut p: Params) -> Result<Self> {
@@ -180,6 +183,15 @@ impl SandboxPolicy {
                 ));
             }
             policy.open_files = n as usize;
+        }
+        if let Some(n) = p.u64("http_requests")? {
+            if !(1..=1024).contains(&n) {
+                return Err(Error::invalid_parameter(
+                    "http_requests",
+                    format!("expected 1 to 1024, got {n}"),
+                ));
+            }
+            policy.http_requests = n as usize;
         }
         let answers = &mut policy.answers;
         if let Some(n) = positive_size(&mut p, "answer_bytes")? {

@@ -472,3 +472,49 @@ async fn a_directory_quota_holds_against_every_way_of_writing() {
     assert!(put.is_err(), "a put past the quota worked");
     assert!(content_bytes(&sandbox.data()) <= quota);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded_per_instance() {
+    let _shared = SERIAL.read().await;
+    // A server that takes connections and never answers: every request stays in flight.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    listener.set_nonblocking(true).expect("nonblocking");
+    let server = {
+        let (accepted, stop) = (accepted.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        accepted.fetch_add(1, Ordering::AcqRel);
+                        held.push(stream);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        })
+    };
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.http_hosts = vec![addr.clone()];
+    p.http_requests = 8;
+    let (_registry, driver) =
+        hostile_with(p, &[("mode", "http-flood"), ("authority", &addr)]).await;
+    let (answer, _) = bounded("http-flood", driver.get_content("/hostile")).await;
+    let answer = String::from_utf8(answer.expect("the flood report").to_vec()).expect("utf-8");
+    assert!(
+        answer.starts_with("pending=8 refused=992 other=0 first-refusal=ConnectionLimitReached"),
+        "{answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Release);
+    server.join().expect("the server");
+    assert!(
+        accepted.load(Ordering::Acquire) <= 8,
+        "{} connections reached the server",
+        accepted.load(Ordering::Acquire)
+    );
+}
