@@ -1,7 +1,8 @@
 //! Criterion benchmarks of what the component boundary costs: one operation on an empty file
 //! through a guest versus the native driver over the same backend (the difference is the
 //! per-call overhead), the time from a cached component to a ready driver, and the time to a
-//! fresh instance (what replacing a faulted instance costs).
+//! fresh instance (what replacing a faulted instance costs), and what a disk quota costs the
+//! filesystem guest's writes.
 //!
 //! `cargo bench -p wharf-benches --bench guest` (per-call figures for the in-memory and the
 //! filesystem drivers, native and guest; start-up figures for the in-memory guest).
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
-use wharf::wasm::{GuestRuntime, SandboxPolicy, register_guest};
+use wharf::wasm::{DirGrant, GuestRuntime, SandboxPolicy, register_guest};
 use wharf::{DriverRegistry, Params, StorageDriver, WithBuiltin};
 
 fn bench(c: &mut Criterion) {
@@ -53,6 +54,57 @@ fn bench(c: &mut Criterion) {
         });
         group.finish();
     }
+
+    // What a disk quota costs: the filesystem guest with and without one on its directory (the
+    // other bounds have no switch; docs/BENCHMARKS.md compares them with the commit before).
+    let mut quota_registry = DriverRegistry::with_builtin();
+    let quota_policy = SandboxPolicy {
+        dirs: vec![DirGrant {
+            host: dir.path().join("quota"),
+            guest: "/data".into(),
+            read_only: false,
+            quota: Some(1 << 40),
+        }],
+        ..SandboxPolicy::default()
+    };
+    std::fs::create_dir(dir.path().join("quota")).expect("quota directory");
+    let filesystem = rt
+        .block_on(
+            GuestRuntime::global()
+                .expect("runtime")
+                .load_bytes(wharf::guests::FILESYSTEM_WASM.to_vec(), "guest-filesystem"),
+        )
+        .expect("load the filesystem guest");
+    register_guest(&mut quota_registry, "quota", filesystem, quota_policy).expect("register");
+    let quota_driver = rt
+        .block_on(quota_registry.create("quota", Params::from_pairs([("rootdirectory", "/data")])))
+        .expect("driver with a quota");
+    let unlimited = &drivers
+        .iter()
+        .find(|(name, _)| *name == wharf::guests::FILESYSTEM)
+        .expect("the filesystem guest")
+        .1;
+    let kib = Bytes::from(vec![7u8; 1 << 10]);
+    let mib = Bytes::from(vec![7u8; 1 << 20]);
+    let mut group = c.benchmark_group("quota");
+    for (label, driver) in [("no-quota", unlimited), ("quota", &quota_driver)] {
+        group.bench_function(format!("guest-filesystem/{label}/put-1KiB"), |b| {
+            b.to_async(&rt).iter(|| async {
+                driver
+                    .put_content("/q/kib", kib.clone())
+                    .await
+                    .expect("put")
+            })
+        });
+        group.bench_function(format!("guest-filesystem/{label}/stream-1MiB"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut w = driver.writer("/q/mib", false).await.expect("writer");
+                w.write(mib.clone()).await.expect("write");
+                w.commit().await.expect("commit");
+            })
+        });
+    }
+    group.finish();
 
     // From a component in the on-disk cache to a driver that has answered its first call: load
     // (cache hit: checksum + deserialize), describe, instantiate, create.

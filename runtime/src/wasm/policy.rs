@@ -2,6 +2,7 @@
 //! count, directory preopens, outbound HTTP hosts and environment. The default grants nothing:
 //! 256 MiB, 30 s per call, no directories, no hosts, no environment.
 
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -160,13 +161,7 @@ impl SandboxPolicy {
             }
             policy.call_timeout = t;
         }
-        if let Some(n) = p.u64("instances")? {
-            if !(1..=256).contains(&n) {
-                return Err(Error::invalid_parameter(
-                    "instances",
-                    format!("expected 1 to 256, got {n}"),
-                ));
-            }
+        if let Some(n) = within("instances", p.u64("instances")?, 1..=256)? {
             policy.instances = n as usize;
         }
         if let Some(n) = p.u64("restart_budget")? {
@@ -175,38 +170,26 @@ impl SandboxPolicy {
         if let Some(w) = p.duration("restart_window")? {
             policy.restart_window = w;
         }
-        if let Some(n) = p.u64("open_files")? {
-            if !(8..=65_536).contains(&n) {
-                return Err(Error::invalid_parameter(
-                    "open_files",
-                    format!("expected 8 to 65536, got {n}"),
-                ));
-            }
+        if let Some(n) = within("open_files", p.u64("open_files")?, 8..=65_536)? {
             policy.open_files = n as usize;
         }
-        if let Some(n) = p.u64("http_requests")? {
-            if !(1..=1024).contains(&n) {
-                return Err(Error::invalid_parameter(
-                    "http_requests",
-                    format!("expected 1 to 1024, got {n}"),
-                ));
-            }
+        if let Some(n) = within("http_requests", p.u64("http_requests")?, 1..=1024)? {
             policy.http_requests = n as usize;
         }
         let answers = &mut policy.answers;
-        if let Some(n) = positive_size(&mut p, "answer_bytes")? {
+        if let Some(n) = within("answer_bytes", p.size("answer_bytes")?, POSITIVE)? {
             answers.bytes = n;
         }
-        if let Some(n) = positive(&mut p, "list_entries")? {
+        if let Some(n) = within("list_entries", p.u64("list_entries")?, POSITIVE)? {
             answers.list_entries = usize::try_from(n).unwrap_or(usize::MAX);
         }
-        if let Some(n) = positive_size(&mut p, "list_bytes")? {
+        if let Some(n) = within("list_bytes", p.size("list_bytes")?, POSITIVE)? {
             answers.list_bytes = n;
         }
-        if let Some(n) = positive(&mut p, "walk_entries")? {
+        if let Some(n) = within("walk_entries", p.u64("walk_entries")?, POSITIVE)? {
             answers.walk_entries = n;
         }
-        if let Some(n) = positive_size(&mut p, "walk_bytes")? {
+        if let Some(n) = within("walk_bytes", p.size("walk_bytes")?, POSITIVE)? {
             answers.walk_bytes = n;
         }
         for item in list(&mut p, "dirs")? {
@@ -218,7 +201,7 @@ impl SandboxPolicy {
                         host: PathBuf::from(g.required_string("host")?),
                         guest: g.required_string("guest")?,
                         read_only: g.bool("readonly")?.unwrap_or(false),
-                        quota: positive_size(&mut g, "quota")?,
+                        quota: within("quota", g.size("quota")?, POSITIVE)?,
                     };
                     g.finish()?;
                     if !grant.guest.starts_with('/') {
@@ -260,21 +243,19 @@ impl SandboxPolicy {
     }
 }
 
-fn positive(p: &mut Params, key: &str) -> Result<Option<u64>> {
-    match p.u64(key)? {
-        Some(0) => Err(Error::invalid_parameter(
-            key,
-            "expected a positive number, got 0",
-        )),
-        n => Ok(n),
-    }
-}
+/// Any number above zero.
+const POSITIVE: RangeInclusive<u64> = 1..=u64::MAX;
 
-fn positive_size(p: &mut Params, key: &str) -> Result<Option<u64>> {
-    match p.size(key)? {
-        Some(0) => Err(Error::invalid_parameter(
+/// `value` of `key`, if given, when it lies in `range`.
+fn within(key: &str, value: Option<u64>, range: RangeInclusive<u64>) -> Result<Option<u64>> {
+    match value {
+        Some(n) if !range.contains(&n) => Err(Error::invalid_parameter(
             key,
-            "expected a positive size, got 0",
+            if range == POSITIVE {
+                format!("expected more than 0, got {n}")
+            } else {
+                format!("expected {} to {}, got {n}", range.start(), range.end())
+            },
         )),
         n => Ok(n),
     }
