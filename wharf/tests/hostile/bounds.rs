@@ -257,7 +257,11 @@ async fn hoarding_open_files_is_a_fault_naming_the_bound() {
     put_kept(&driver).await;
     let before = instance(&driver).await;
     let descriptors = open_descriptors();
-    let (result, _) = bounded("hoard-files", driver.get_content("/hostile")).await;
+    let ((result, _), grown) = growth(bounded("hoard-files", driver.get_content("/hostile"))).await;
+    assert!(
+        grown < MEMORY_LIMIT,
+        "hoarding files grew the host by {grown} bytes"
+    );
     let text = failed("hoard-files", result, &ErrorKind::DriverFault);
     assert!(
         text.contains("open files") && text.contains("open_files"),
@@ -306,10 +310,14 @@ async fn an_answer_larger_than_the_bound_is_a_fault_and_is_not_copied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guest_error_text_is_cut_and_cannot_drive_a_terminal() {
-    let _shared = SERIAL.read().await;
+    let _alone = SERIAL.write().await;
     let sandbox = Sandbox::new();
     let driver = hostile(&sandbox, &[("mode", "loud-error")]).await;
-    let (result, _) = bounded("loud-error", driver.get_content("/hostile")).await;
+    let ((result, _), grown) = growth(bounded("loud-error", driver.get_content("/hostile"))).await;
+    assert!(
+        grown < MEMORY_LIMIT,
+        "a 1 MiB error grew the host by {grown} bytes"
+    );
     let text = failed(
         "loud-error",
         result,
@@ -322,7 +330,7 @@ async fn guest_error_text_is_cut_and_cannot_drive_a_terminal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_urls_must_be_plain_http_urls() {
-    let _shared = SERIAL.read().await;
+    let _alone = SERIAL.write().await;
     let sandbox = Sandbox::new();
     for variant in 0..=6 {
         let v = variant.to_string();
@@ -332,11 +340,15 @@ async fn redirect_urls_must_be_plain_http_urls() {
         )
         .await;
         let before = instance(&driver).await;
-        let (result, _) = bounded(
+        let ((result, _), grown) = growth(bounded(
             "bad-url",
             driver.redirect_url(RedirectMethod::Get, "/hostile", Duration::from_secs(60)),
-        )
+        ))
         .await;
+        assert!(
+            grown < MEMORY_LIMIT,
+            "variant {variant} grew the host by {grown} bytes"
+        );
         let text = failed(
             &format!("bad-url {variant}"),
             result,
@@ -351,14 +363,30 @@ async fn redirect_urls_must_be_plain_http_urls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_walk_ends_at_the_walk_bound() {
-    let _shared = SERIAL.read().await;
+    let _alone = SERIAL.write().await;
     let sandbox = Sandbox::new();
     let mut p = policy(Some(&sandbox.data()));
     p.answers.walk_entries = 20_000;
     let (_registry, driver) = hostile_with(p, &[("mode", "endless-walk")]).await;
     put_kept(&driver).await;
     let before = instance(&driver).await;
-    let (result, _) = bounded("endless-walk", walk(&driver, "/hostile")).await;
+    // Entries are counted, not kept: the host visits them and lets them go.
+    let count = async {
+        let mut visited = 0u64;
+        let walked = driver
+            .walk("/hostile", &WalkOptions::default(), &mut |_: &FileInfo| {
+                visited += 1;
+                Ok(WalkControl::Continue)
+            })
+            .await;
+        (walked, visited)
+    };
+    let (((result, visited), _), grown) = growth(bounded("endless-walk", count)).await;
+    assert_eq!(visited, 20_000, "the walk stopped at its bound");
+    assert!(
+        grown < MEMORY_LIMIT,
+        "the walk grew the host by {grown} bytes"
+    );
     let text = failed("endless-walk", result, &ErrorKind::DriverFault);
     assert!(text.contains("20000 entries"), "{text}");
     recovered(&driver, &before).await;
@@ -475,7 +503,7 @@ async fn a_directory_quota_holds_against_every_way_of_writing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_in_flight_are_bounded_per_instance() {
-    let _shared = SERIAL.read().await;
+    let _alone = SERIAL.write().await;
     // A server that takes connections and never answers: every request stays in flight.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address").to_string();
@@ -503,7 +531,11 @@ async fn requests_in_flight_are_bounded_per_instance() {
     p.http_requests = 8;
     let (_registry, driver) =
         hostile_with(p, &[("mode", "http-flood"), ("authority", &addr)]).await;
-    let (answer, _) = bounded("http-flood", driver.get_content("/hostile")).await;
+    let ((answer, _), grown) = growth(bounded("http-flood", driver.get_content("/hostile"))).await;
+    assert!(
+        grown < MEMORY_LIMIT,
+        "1000 requests grew the host by {grown} bytes"
+    );
     let answer = String::from_utf8(answer.expect("the flood report").to_vec()).expect("utf-8");
     assert!(
         answer.starts_with("pending=8 refused=992 other=0 first-refusal=ConnectionLimitReached"),
