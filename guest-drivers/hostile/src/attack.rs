@@ -150,3 +150,34 @@ fn outcome(result: std::result::Result<(), String>) -> String {
         Err(e) => e,
     }
 }
+
+/// Opens `count` listings of `/data` and holds them all: answers how many it got.
+pub fn hold_listings(count: usize) -> Vec<u8> {
+    let mut held = Vec::new();
+    let root = wasip2::filesystem::preopens::get_directories()
+        .into_iter()
+        .map(|(d, _)| d)
+        .next();
+    let Some(root) = root else {
+        return b"no preopen".to_vec();
+    };
+    while held.len() < count {
+        match root.read_directory() {
+            Ok(listing) => held.push(listing),
+            Err(e) => return format!("{} {e:?}", held.len()).into_bytes(),
+        }
+    }
+    let answer = format!("{} held", held.len());
+    std::mem::forget(held);
+    answer.into_bytes()
+}
+
+/// Writes `/data/moved` and moves it to `/other/moved`, another grant: answers `ok` or the
+/// error.
+pub fn move_between_grants() -> Vec<u8> {
+    let moved = fs::write("/data/moved", b"m").and_then(|()| fs::rename("/data/moved", "/other/moved"));
+    match moved {
+        Ok(()) => b"ok".to_vec(),
+        Err(e) => format!("{e}").into_bytes(),
+    }
+}

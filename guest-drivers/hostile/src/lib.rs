@@ -43,6 +43,8 @@
 //! | `huge-answer` | `get_content` answers `size` bytes |
 //! | `fill` | `get_content` makes files of `size` bytes three ways (see [`attack::fill`]) |
 //! | `http-flood` | `get_content` sends 1000 requests to `authority` at once, reads no answer |
+//! | `listings` | `get_content` holds 16 listings of `/data` at once |
+//! | `cross-move` | `get_content` moves a file from `/data` to `/other`, another grant |
 //!
 //! Whatever the mode, the environment variable `WHARF_HOSTILE_AT_INSTANTIATION` can make the
 //! component block for an hour in a host call while it is being initialised (see
@@ -100,9 +102,11 @@ enum Mode {
     HugeAnswer,
     Fill,
     HttpFlood,
+    Listings,
+    CrossMove,
 }
 
-const MODES: [(&str, Mode); 29] = [
+const MODES: [(&str, Mode); 31] = [
     ("honest", Mode::Honest),
     ("loop", Mode::Loop),
     ("sleep", Mode::Sleep),
@@ -132,6 +136,8 @@ const MODES: [(&str, Mode); 29] = [
     ("huge-answer", Mode::HugeAnswer),
     ("fill", Mode::Fill),
     ("http-flood", Mode::HttpFlood),
+    ("listings", Mode::Listings),
+    ("cross-move", Mode::CrossMove),
 ];
 
 /// The driver's parameters.
@@ -442,6 +448,8 @@ impl wit::GuestDriver for HostileDriver {
                 Mode::HugeAnswer => return Ok(vec![b'h'; s.size as usize]),
                 Mode::Fill => return Ok(attack::fill(s.size)),
                 Mode::HttpFlood => return Ok(net::http_flood(&s.authority, 1000)),
+                Mode::Listings => return Ok(attack::hold_listings(16)),
+                Mode::CrossMove => return Ok(attack::move_between_grants()),
                 _ => {}
             }
         }

@@ -29,6 +29,18 @@ struct Level {
 /// Removes the directory `rel` under `root` with everything in it.
 pub(crate) fn remove_tree(root: &Dir, rel: &Path) -> io::Result<()> {
     let top = root.open_dir(rel)?;
+    // Opening follows a link: make sure what was opened is the directory itself, not
+    // something a link swapped in since the caller looked.
+    #[cfg(unix)]
+    {
+        use cap_std::fs::MetadataExt;
+        let (there, opened) = (root.symlink_metadata(rel)?, top.dir_metadata()?);
+        if !there.is_dir() || (there.dev(), there.ino()) != (opened.dev(), opened.ino()) {
+            return Err(io::Error::other(
+                "the directory changed while it was being deleted",
+            ));
+        }
+    }
     let mut moved = 0u64;
     // Passes over the top directory until it is empty: subtrees moved up during a pass may or
     // may not be seen by that pass's listing.

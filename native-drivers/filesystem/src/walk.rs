@@ -12,8 +12,10 @@
 //! Order, `start_after`, skip-directory and stop follow CONTRACT §3 through
 //! [`wharf_runtime::walk::position`], like every other driver. Symbolic links are followed
 //! inside the root (as `stat` and `list` do); a directory reached again through a link to one of
-//! its ancestors is shown but not descended into a second time, and a link that cannot be
-//! followed inside the root (it leads out, loops or dangles) is left out of the walk.
+//! its ancestors is shown but not descended into a second time, a directory reached through a
+//! link is descended only if the walk has not been inside it yet (so links cannot multiply the
+//! walk), and a link that cannot be followed inside the root (it leads out, loops or dangles)
+//! is left out of the walk.
 //!
 //! A directory may be shared with others (a guest driver granted the same directory) who leave
 //! trees no registry makes: a subdirectory is opened through its parent's descriptor, so no
@@ -142,6 +144,8 @@ fn walk_blocking(
     visit: &mut dyn FnMut(FileInfo) -> Result<WalkControl>,
 ) -> Result<()> {
     let mut stack = vec![open_frame(root, path).map_err(|e| from_io(e, "walk", path))?];
+    // Directories the walk has been inside, by identity.
+    let mut walked: std::collections::HashSet<(u64, u64)> = stack[0].id.into_iter().collect();
     while let Some(frame) = stack.last_mut() {
         let Some(name) = frame.names.next() else {
             stack.pop();
@@ -176,7 +180,8 @@ fn walk_blocking(
             Position::Ancestor | Position::Before => is_dir,
         };
         let cycle = id.is_some() && stack.iter().any(|frame| frame.id == id);
-        if !descend || cycle {
+        let again = link && id.is_some_and(|id| walked.contains(&id));
+        if !descend || cycle || again {
             continue;
         }
         if stack.len() > MAX_DEPTH {
@@ -186,7 +191,10 @@ fn walk_blocking(
         }
         let frame = stack.last().expect("the frame just read");
         match open_child(root, frame, &name, &child, link) {
-            Ok(frame) => stack.push(frame),
+            Ok(frame) => {
+                walked.extend(frame.id);
+                stack.push(frame);
+            }
             Err(e) if vanished(&e) => {}
             Err(e) => return Err(from_io(e, "walk", &child)),
         }

@@ -355,6 +355,37 @@ async fn walk_and_delete_survive_what_others_leave_in_the_directory() {
     assert_not_found(d.stat("/shared").await, "/shared");
 }
 
+/// Links to directories beside them, level after level, would make a walk that follows every
+/// link visit 2^levels paths: a directory reached through a link is walked only once.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_cannot_multiply_a_walk() {
+    use std::os::unix::fs::symlink;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = driver_at(tmp.path()).await;
+    let mut level = tmp.path().join("top");
+    std::fs::create_dir(&level).expect("top");
+    for _ in 0..40 {
+        // `a` sorts before `d`, so the link is met first.
+        std::fs::create_dir(level.join("d")).expect("d");
+        symlink("d", level.join("a")).expect("a -> d");
+        level.push("d");
+    }
+    std::fs::write(level.join("bottom"), "b").expect("bottom");
+    let seen = walk_all(d.as_ref(), "/top", WalkOptions::default()).await;
+    assert!(
+        seen.len() < 10_000,
+        "{} entries for 40 levels: the links multiplied the walk",
+        seen.len()
+    );
+    let paths = paths(&seen);
+    // Every real directory, and the file at the bottom, were reached.
+    let bottom = format!("/top{}/bottom", "/d".repeat(40));
+    assert!(paths.contains(&bottom.as_str()), "{bottom} not walked");
+    assert!(paths.contains(&"/top/a/a"), "the first link was followed");
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn symlinks_inside_the_root_work_and_cycles_end() {

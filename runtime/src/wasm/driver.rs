@@ -84,7 +84,12 @@ impl GuestDriver {
         policy: SandboxPolicy,
         params: &Params,
     ) -> Result<Self> {
-        let pool = Pool::new(name, component, policy, guest_params(params))?;
+        // Quotas start from a scan of their directories: on the blocking pool.
+        let dirs = policy.dirs.clone();
+        let quotas = tokio::task::spawn_blocking(move || super::quota::for_grants(&dirs))
+            .await
+            .map_err(|e| Error::backend("measuring the quotas failed").with_source(e))??;
+        let pool = Pool::new(name, component, policy, guest_params(params), quotas)?;
         let driver = Self {
             name: name.to_owned(),
             pool,

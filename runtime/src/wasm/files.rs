@@ -9,10 +9,14 @@
 //!   makes can lead out of its grant — wherever it is moved within the grant, and for whoever
 //!   follows it (the guest's sandbox refuses to follow such links; the host's other drivers and
 //!   tools sharing the directory are not sandboxed).
+//! - `read-directory`: wasmtime-wasi reads the whole directory into host memory for a listing;
+//!   an instance holds at most [`MAX_LISTINGS`] at once (they count as open files too).
 //! - `write`, `set-size`, `write-via-stream`, `append-via-stream`: what makes a file grow under
-//!   a grant with a quota is counted against it (see `quota.rs`), streams through a wrapper;
-//!   a write that would pass the quota fails with `insufficient-space`. Which grant a
-//!   descriptor is under is followed from `get-directories` through `open-at`.
+//!   a grant with a quota is counted against it (see `quota.rs`), streams through a wrapper,
+//!   and given back when the write fails; a write that would pass the quota fails with
+//!   `insufficient-space`. `rename-at` and `link-at` between two grants, either with a quota,
+//!   fail with `cross-device`. Which grant a descriptor is under is followed from
+//!   `get-directories` through `open-at`.
 
 use std::path::{Component, Path};
 use std::sync::Arc;
@@ -27,7 +31,8 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     self, DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
 };
 use wasmtime_wasi::p2::{
-    DynInputStream, DynOutputStream, FsError, OutputStream, Pollable, StreamError, StreamResult,
+    DynInputStream, DynOutputStream, FsError, OutputStream, Pollable, ReaddirIterator, StreamError,
+    StreamResult,
 };
 
 use super::quota::DiskQuota;
@@ -35,6 +40,9 @@ use super::state::State;
 
 /// The interface whose functions are replaced, at the version wasmtime-wasi links.
 const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
+/// Directory listings one instance may hold at once: wasmtime-wasi reads a whole directory into
+/// host memory for a listing.
+pub(crate) const MAX_LISTINGS: usize = 4;
 /// The interface that hands out the preopens, at the version wasmtime-wasi links.
 const FILESYSTEM_PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
@@ -93,15 +101,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
          (file, data, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
             Box::new(async move {
                 let end = offset.saturating_add(data.len() as u64);
-                if !store
-                    .data_mut()
-                    .take_growth(&file, |size| end.saturating_sub(size))?
-                {
+                let state = store.data_mut();
+                let Some(taken) = state.take_growth(&file, |size| end.saturating_sub(size))? else {
                     return Ok((Err(ErrorCode::InsufficientSpace),));
-                }
-                let mut view = store.data_mut().filesystem();
+                };
+                let mut view = state.filesystem();
                 let written = HostDescriptor::write(&mut view, file, data, offset).await;
-                Ok((answer(&mut view, written)?,))
+                let written = answer(&mut view, written)?;
+                if written.is_err() {
+                    taken.give_back();
+                }
+                Ok((written,))
             })
         },
     )?;
@@ -109,15 +119,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
         "[method]descriptor.set-size",
         |mut store: StoreContextMut<'_, State>, (file, size): (Resource<Descriptor>, u64)| {
             Box::new(async move {
-                if !store
-                    .data_mut()
-                    .take_growth(&file, |now| size.saturating_sub(now))?
-                {
+                let state = store.data_mut();
+                let Some(taken) = state.take_growth(&file, |now| size.saturating_sub(now))? else {
                     return Ok((Err(ErrorCode::InsufficientSpace),));
-                }
-                let mut view = store.data_mut().filesystem();
+                };
+                let mut view = state.filesystem();
                 let done = HostDescriptor::set_size(&mut view, file, size).await;
-                Ok((answer(&mut view, done)?,))
+                let done = answer(&mut view, done)?;
+                if done.is_err() {
+                    taken.give_back();
+                }
+                Ok((done,))
             })
         },
     )?;
@@ -126,10 +138,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
         |mut store: StoreContextMut<'_, State>, (file, offset): (Resource<Descriptor>, u64)| {
             let state = store.data_mut();
             let quota = state.quota_of(&file);
+            let size = match quota {
+                Some(_) => state.file_size(&file)?,
+                None => 0,
+            };
             let mut view = state.filesystem();
             let stream = HostDescriptor::write_via_stream(&mut view, file, offset);
             let stream = answer(&mut view, stream)?;
-            Ok((stream.and_then(|s| state.counted(s, quota, StreamAt::Offset(offset))),))
+            Ok((stream.and_then(|s| state.counted(s, quota, StreamAt::Offset(offset, size))),))
         },
     )?;
     fs.func_wrap(
@@ -141,6 +157,59 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
             let stream = HostDescriptor::append_via_stream(&mut view, file);
             let stream = answer(&mut view, stream)?;
             Ok((stream.and_then(|s| state.counted(s, quota, StreamAt::End)),))
+        },
+    )?;
+    fs.func_wrap_async(
+        "[method]descriptor.read-directory",
+        |mut store: StoreContextMut<'_, State>, (dir,): (Resource<Descriptor>,)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                let held = state.listings();
+                if held >= MAX_LISTINGS {
+                    wasmtime::bail!(
+                        "the guest holds {held} directory listings, the sandbox's bound ({MAX_LISTINGS})"
+                    );
+                }
+                let mut view = state.filesystem();
+                let listing = HostDescriptor::read_directory(&mut view, dir).await;
+                Ok((answer(&mut view, listing)?,))
+            })
+        },
+    )?;
+    fs.func_wrap_async(
+        "[method]descriptor.rename-at",
+        |mut store: StoreContextMut<'_, State>,
+         (dir, from, to_dir, to): (Resource<Descriptor>, String, Resource<Descriptor>, String)| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if state.crosses_a_quota(&dir, &to_dir) {
+                    return Ok((Err(ErrorCode::CrossDevice),));
+                }
+                let mut view = state.filesystem();
+                let moved = HostDescriptor::rename_at(&mut view, dir, from, to_dir, to).await;
+                Ok((answer(&mut view, moved)?,))
+            })
+        },
+    )?;
+    fs.func_wrap_async(
+        "[method]descriptor.link-at",
+        |mut store: StoreContextMut<'_, State>,
+         (dir, flags, from, to_dir, to): (
+            Resource<Descriptor>,
+            PathFlags,
+            String,
+            Resource<Descriptor>,
+            String,
+        )| {
+            Box::new(async move {
+                let state = store.data_mut();
+                if state.crosses_a_quota(&dir, &to_dir) {
+                    return Ok((Err(ErrorCode::CrossDevice),));
+                }
+                let mut view = state.filesystem();
+                let linked = HostDescriptor::link_at(&mut view, dir, flags, from, to_dir, to).await;
+                Ok((answer(&mut view, linked)?,))
+            })
         },
     )?;
     let mut preopens = linker.instance(FILESYSTEM_PREOPENS)?;
@@ -161,11 +230,22 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
     Ok(())
 }
 
+/// Bytes taken from a quota for one write, to give back should the write fail.
+struct Taken(Option<(Arc<DiskQuota>, u64)>);
+
+impl Taken {
+    fn give_back(self) {
+        if let Some((quota, bytes)) = self.0 {
+            quota.give_back(bytes);
+        }
+    }
+}
+
 /// Where a counted stream writes.
 #[derive(Clone, Copy)]
 enum StreamAt {
-    /// From this offset on.
-    Offset(u64),
+    /// From this offset on, in a file of this size.
+    Offset(u64, u64),
     /// At the end of the file, wherever that is.
     End,
 }
@@ -199,12 +279,16 @@ impl Pollable for CountedStream {
 impl OutputStream for CountedStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         let len = bytes.len() as u64;
-        if !self.quota.take(self.growth(len)) {
+        let growth = self.growth(len);
+        if !self.quota.take(growth) {
             return Err(StreamError::LastOperationFailed(
                 std::io::Error::from_raw_os_error(ENOSPC).into(),
             ));
         }
-        self.inner.write(bytes)?;
+        if let Err(e) = self.inner.write(bytes) {
+            self.quota.give_back(growth);
+            return Err(e);
+        }
         if let Some(at) = &mut self.position {
             *at = at.saturating_add(len);
             self.size = self.size.max(*at);
@@ -235,21 +319,26 @@ impl State {
         self.quotas.get(grant).cloned().flatten()
     }
 
-    /// Takes the growth `grow(size now)` of `file` from its grant's quota (true when there is
-    /// none, or there was room).
+    /// Takes the growth `grow(size now)` of `file` from its grant's quota: what was taken
+    /// (nothing when there is no quota), or `None` when there is no room.
     fn take_growth(
         &mut self,
         file: &Resource<Descriptor>,
         grow: impl FnOnce(u64) -> u64,
-    ) -> wasmtime::Result<bool> {
+    ) -> wasmtime::Result<Option<Taken>> {
         let Some(quota) = self.quota_of(file) else {
-            return Ok(true);
+            return Ok(Some(Taken(None)));
         };
-        let Descriptor::File(f) = self.table_mut().get(file)? else {
-            return Ok(true);
-        };
-        let size = f.file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(quota.take(grow(size)))
+        let bytes = grow(self.file_size(file)?);
+        Ok(quota.take(bytes).then_some(Taken(Some((quota, bytes)))))
+    }
+
+    /// The size of `file` now (0 for a directory, or when it cannot be told).
+    fn file_size(&mut self, file: &Resource<Descriptor>) -> wasmtime::Result<u64> {
+        Ok(match self.table_mut().get(file)? {
+            Descriptor::File(f) => f.file.metadata().map(|m| m.len()).unwrap_or(0),
+            Descriptor::Dir(_) => 0,
+        })
     }
 
     /// `stream`, a new output stream of `file`'s, counted against `quota` when there is one.
@@ -265,7 +354,7 @@ impl State {
         let table = self.table_mut();
         let inner = table.delete(stream).map_err(|_| ErrorCode::Io)?;
         let (position, size) = match at {
-            StreamAt::Offset(offset) => (Some(offset), offset),
+            StreamAt::Offset(offset, size) => (Some(offset), size),
             StreamAt::End => (None, 0),
         };
         let counted: DynOutputStream = Box::new(CountedStream {
@@ -299,6 +388,24 @@ fn stays_inside(target: &str) -> bool {
 }
 
 impl State {
+    /// Directory listings the instance holds now (wasmtime-wasi reads a whole directory into
+    /// host memory for each).
+    fn listings(&mut self) -> usize {
+        self.table_mut()
+            .iter_mut()
+            .filter(|entry| entry.is::<ReaddirIterator>())
+            .count()
+    }
+
+    /// True when `from` and `to` are under different grants and either has a quota: moving or
+    /// linking a file between them would escape the count.
+    fn crosses_a_quota(&self, from: &Resource<Descriptor>, to: &Resource<Descriptor>) -> bool {
+        let (a, b) = (self.grant_of.get(&from.rep()), self.grant_of.get(&to.rep()));
+        let quota =
+            |g: Option<&usize>| g.is_some_and(|g| matches!(self.quotas.get(*g), Some(Some(_))));
+        a != b && (quota(a) || quota(b))
+    }
+
     /// Descriptors and streams the instance holds now.
     fn open_files(&mut self) -> usize {
         self.table_mut()
@@ -307,6 +414,7 @@ impl State {
                 entry.is::<Descriptor>()
                     || entry.is::<DynInputStream>()
                     || entry.is::<DynOutputStream>()
+                    || entry.is::<ReaddirIterator>()
             })
             .count()
     }

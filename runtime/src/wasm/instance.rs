@@ -31,7 +31,7 @@ use super::deadline::enter;
 use super::engine::PoolShare;
 use super::fault;
 use super::policy::SandboxPolicy;
-use super::quota::{self, GrantQuotas};
+use super::quota::GrantQuotas;
 use super::state::{MemoryLimiter, State};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -88,12 +88,14 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// The pool of driver `name`, with its share of the engine's instances reserved.
+    /// The pool of driver `name`, with its share of the engine's instances reserved; `quotas`
+    /// are those of the policy's directory grants.
     pub fn new(
         name: &str,
         component: Arc<GuestComponent>,
         policy: SandboxPolicy,
         params: Vec<Param>,
+        quotas: GrantQuotas,
     ) -> Result<Arc<Self>> {
         let count = if component.manifest.stateful {
             1
@@ -104,7 +106,6 @@ impl Pool {
             .runtime()
             .reserve(name, u32::try_from(count).unwrap_or(u32::MAX))?;
         let budget = RestartBudget::new(policy.restart_budget, policy.restart_window);
-        let quotas = quota::for_grants(&policy.dirs)?;
         Ok(Arc::new(Self {
             _share: share,
             quotas,

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// The quotas of a driver's directory grants, in the policy's order (`None`: no quota).
 pub(crate) type GrantQuotas = Arc<[Option<Arc<DiskQuota>>]>;
 
-/// The quotas of `dirs`, each counted from a scan now.
+/// The quotas of `dirs`, each counted from a scan now (blocking: see [`DiskQuota::new`]).
 pub(crate) fn for_grants(dirs: &[DirGrant]) -> Result<GrantQuotas> {
     dirs.iter()
         .map(|g| {
@@ -45,9 +45,10 @@ pub(crate) struct DiskQuota {
 }
 
 impl DiskQuota {
-    /// The quota `limit` of the host directory `host`, counted from a scan now.
+    /// The quota `limit` of the host directory `host`, counted from a scan now (as long as it
+    /// takes: call it where blocking is allowed).
     pub fn new(host: &Path, limit: u64) -> Result<Self> {
-        let used = usage(host).map_err(|e| {
+        let used = usage(host, None).map_err(|e| {
             Error::invalid_parameter(
                 "dirs",
                 format!("cannot measure {} for its quota", host.display()),
@@ -69,20 +70,40 @@ impl DiskQuota {
         }
         // Over by the count: the count may be stale (files were removed or cut since the last
         // scan). Count again, unless that was just done.
-        let mut last = self.last_scan.lock().unwrap_or_else(|p| p.into_inner());
+        let Ok(mut last) = self.last_scan.try_lock() else {
+            // Another instance is counting: this write waits for nothing, it is refused.
+            return false;
+        };
         if last.elapsed() < RESCAN_EVERY {
             return false;
         }
         *last = Instant::now();
-        match usage(&self.host) {
-            Ok(used) => self.used.store(used, Ordering::Release),
+        let before = self.used.load(Ordering::Acquire);
+        match usage(&self.host, Some(MAX_RESCAN_TIME)) {
+            Ok(scanned) => {
+                // What was taken while the scan ran is kept on top of it.
+                let _ = self
+                    .used
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                        Some(scanned.saturating_add(now.saturating_sub(before)))
+                    });
+            }
             Err(e) => {
-                tracing::warn!(dir = %self.host.display(), error = %e, "cannot measure a granted directory for its quota");
+                tracing::warn!(dir = %self.host.display(), error = %e, "cannot measure a granted directory for its quota; the write is refused");
                 return false;
             }
         }
         drop(last);
         self.try_take(more)
+    }
+
+    /// Gives back `bytes` taken for a write that failed.
+    pub fn give_back(&self, bytes: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(bytes))
+            });
     }
 
     fn try_take(&self, more: u64) -> bool {
@@ -94,29 +115,57 @@ impl DiskQuota {
     }
 }
 
+/// Directories below the granted one that a scan descends (one descriptor each).
+const MAX_SCAN_DEPTH: usize = 256;
+/// Longest a scan prompted by a write may take: it runs inside the guest's call, where the
+/// call's deadline cannot interrupt it.
+const MAX_RESCAN_TIME: Duration = Duration::from_secs(2);
+
 /// Bytes of file content under `dir` (links not followed; entries that vanish while counting
-/// are skipped).
-fn usage(dir: &Path) -> std::io::Result<u64> {
+/// are skipped). A tree deeper than [`MAX_SCAN_DEPTH`], any other failure, or a scan past
+/// `within` is an error: what cannot be counted is not taken as free.
+fn usage(dir: &Path, within: Option<Duration>) -> std::io::Result<u64> {
+    use cap_std::fs::Dir;
+    let started = Instant::now();
+    let top = Dir::open_ambient_dir(dir, cap_std::ambient_authority())?;
     let mut total = 0u64;
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(entries) => entries,
-            Err(e) if d != dir => {
-                tracing::debug!(dir = %d.display(), error = %e, "not counted for the quota");
-                continue;
-            }
+    let mut stack = vec![top.entries()?];
+    let mut dirs = vec![top];
+    while let Some(entries) = stack.last_mut() {
+        let Some(entry) = entries.next() else {
+            stack.pop();
+            dirs.pop();
+            continue;
+        };
+        if within.is_some_and(|w| started.elapsed() > w) {
+            return Err(std::io::Error::other("the scan took too long"));
+        }
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        for entry in entries.flatten() {
-            let Ok(metadata) = entry.metadata() else {
-                continue;
-            };
-            if metadata.is_dir() {
-                stack.push(entry.path());
-            } else if metadata.is_file() {
-                total = total.saturating_add(metadata.len());
+        let metadata = match entry.metadata() {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if metadata.is_dir() {
+            if stack.len() > MAX_SCAN_DEPTH {
+                return Err(std::io::Error::other(format!(
+                    "deeper than {MAX_SCAN_DEPTH} directories"
+                )));
             }
+            let parent = dirs.last().expect("a directory per listing");
+            let dir = match parent.open_dir(entry.file_name()) {
+                Ok(dir) => dir,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            stack.push(dir.entries()?);
+            dirs.push(dir);
+        } else if metadata.is_file() {
+            total = total.saturating_add(metadata.len());
         }
     }
     Ok(total)
@@ -140,5 +189,25 @@ mod tests {
         assert!(quota.take(900));
         assert!(!quota.take(200));
         assert!(quota.take(0));
+        quota.give_back(900);
+        assert!(quota.take(900), "what a failed write took is given back");
+    }
+
+    #[test]
+    fn what_cannot_be_counted_is_not_free() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority())
+            .expect("root");
+        // Deeper than a scan goes, made through descriptors (the path would be too long).
+        let mut here = root.try_clone().expect("clone");
+        for _ in 0..MAX_SCAN_DEPTH + 5 {
+            here.create_dir("a").expect("mkdir");
+            here = here.open_dir("a").expect("descend");
+        }
+        here.write("deep", vec![0; 4096])
+            .expect("a file down there");
+        let e = usage(tmp.path(), None).expect_err("a tree too deep to count");
+        assert!(e.to_string().contains("deeper"), "{e}");
+        assert!(DiskQuota::new(tmp.path(), 1 << 20).is_err());
     }
 }

@@ -76,7 +76,13 @@ impl State {
         let blocking = !policy.dirs.is_empty();
         // Set before the preopens: each takes the setting when it is made.
         b.allow_blocking_current_thread(blocking);
-        for grant in &policy.dirs {
+        for (i, grant) in policy.dirs.iter().enumerate() {
+            if policy.dirs[..i].iter().any(|g| g.guest == grant.guest) {
+                return Err(Error::invalid_parameter(
+                    "dirs",
+                    format!("two directories granted at the guest path {}", grant.guest),
+                ));
+            }
             let perms = if grant.read_only {
                 FsPerms::ReadOnly
             } else {

@@ -550,3 +550,53 @@ async fn requests_in_flight_are_bounded_per_instance() {
         accepted.load(Ordering::Acquire)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_listings_held_at_once_are_bounded() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let driver = hostile(&sandbox, &[("mode", "listings")]).await;
+    put_kept(&driver).await;
+    let before = instance(&driver).await;
+    let (result, _) = bounded("listings", driver.get_content("/hostile")).await;
+    let text = failed("listings", result, &ErrorKind::DriverFault);
+    assert!(text.contains("directory listings"), "{text}");
+    recovered(&driver, &before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_cannot_move_out_of_a_quota_into_another_grant() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let other = sandbox.root().join("other");
+    std::fs::create_dir(&other).expect("other");
+    let mut p = policy(Some(&sandbox.data()));
+    p.dirs[0].quota = Some(1 << 20);
+    p.dirs.push(DirGrant {
+        host: other.clone(),
+        guest: "/other".into(),
+        read_only: false,
+        quota: None,
+    });
+    let (_registry, driver) = hostile_with(p.clone(), &[("mode", "cross-move")]).await;
+    let (answer, _) = bounded("cross-move", driver.get_content("/hostile")).await;
+    let answer = String::from_utf8(answer.expect("the report").to_vec()).expect("utf-8");
+    assert!(answer.contains("device"), "{answer}");
+    assert!(!other.join("moved").exists());
+    // Without a quota on either side the move is an ordinary one.
+    p.dirs[0].quota = None;
+    let (_registry, driver) = hostile_with(p.clone(), &[("mode", "cross-move")]).await;
+    let (answer, _) = bounded("cross-move", driver.get_content("/hostile")).await;
+    assert_eq!(answer.expect("the report"), "ok".as_bytes());
+    // Two grants at one guest path are refused.
+    p.dirs[1].guest = GUEST_DATA.into();
+    let mut registry = DriverRegistry::new();
+    register_guest(&mut registry, "twice", component().await, p).expect("register");
+    let (created, _) = bounded("twice", registry.create("twice", Params::new())).await;
+    let text = failed(
+        "twice",
+        created.map(|_| ()),
+        &ErrorKind::InvalidParameter { key: "dirs".into() },
+    );
+    assert!(text.contains("two directories"), "{text}");
+}
