@@ -8,6 +8,14 @@ use std::time::Duration;
 
 use wharf_guest_sdk::{Error, Result};
 
+/// The raw descriptor of the guest's first preopen (`/data`).
+fn data_dir() -> Option<wasip2::filesystem::types::Descriptor> {
+    wasip2::filesystem::preopens::get_directories()
+        .into_iter()
+        .map(|(d, _)| d)
+        .next()
+}
+
 /// `redirect_url(trigger)` in `bad-url`, by `variant`: 0 a header injection (CR/LF), 1 a
 /// `javascript:` URL, 2 a `file:` URL, 3 a URL of 64 KiB, 4 user information in the authority,
 /// 5 a relative reference, 6 a terminal escape.
@@ -67,20 +75,26 @@ pub fn deep_tree(name: &str, depth: u64) -> Result<Vec<u8>> {
     // wasi-libc resolves each path from the preopen, so the chain is built in bounded steps:
     // directories are made one level at a time from the deepest one reached, by descending
     // with a descriptor rather than a long path.
-    let root = wasip2::filesystem::preopens::get_directories()
-        .into_iter()
-        .map(|(d, _)| d)
-        .next()
-        .ok_or_else(|| Error::backend("no preopen", false))?;
+    let root = data_dir().ok_or_else(|| Error::backend("no preopen", false))?;
     use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
     let mut here = root
-        .open_at(PathFlags::empty(), name, OpenFlags::DIRECTORY, DescriptorFlags::READ)
+        .open_at(
+            PathFlags::empty(),
+            name,
+            OpenFlags::DIRECTORY,
+            DescriptorFlags::READ,
+        )
         .map_err(|e| Error::backend(format!("open {dir}: {e:?}"), false))?;
     while reached < depth {
         if let Err(e) = here.create_directory_at("d") {
             return Ok(format!("{reached} {e:?}").into_bytes());
         }
-        match here.open_at(PathFlags::empty(), "d", OpenFlags::DIRECTORY, DescriptorFlags::READ) {
+        match here.open_at(
+            PathFlags::empty(),
+            "d",
+            OpenFlags::DIRECTORY,
+            DescriptorFlags::READ,
+        ) {
             Ok(next) => here = next,
             Err(e) => return Ok(format!("{reached} {e:?}").into_bytes()),
         }
@@ -121,12 +135,11 @@ pub fn fill(size: u64) -> Vec<u8> {
     use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
     let mut report = String::new();
     let stream = fs::write("/data/fill-stream", vec![b'f'; size as usize]);
-    report.push_str(&format!("stream {}\n", outcome(stream.map_err(|e| e.to_string()))));
-    let root = wasip2::filesystem::preopens::get_directories()
-        .into_iter()
-        .map(|(d, _)| d)
-        .next();
-    let Some(root) = root else {
+    report.push_str(&format!(
+        "stream {}\n",
+        outcome(stream.map_err(|e| e.to_string()))
+    ));
+    let Some(root) = data_dir() else {
         return b"no preopen".to_vec();
     };
     let open = |name: &str| {
@@ -138,9 +151,15 @@ pub fn fill(size: u64) -> Vec<u8> {
         )
     };
     let written = open("fill-write").and_then(|f| f.write(&vec![b'w'; 4096], size - 4096));
-    report.push_str(&format!("write {}\n", outcome(written.map(|_| ()).map_err(|e| format!("{e:?}")))));
+    report.push_str(&format!(
+        "write {}\n",
+        outcome(written.map(|_| ()).map_err(|e| format!("{e:?}")))
+    ));
     let sized = open("fill-size").and_then(|f| f.set_size(size));
-    report.push_str(&format!("set-size {}\n", outcome(sized.map_err(|e| format!("{e:?}")))));
+    report.push_str(&format!(
+        "set-size {}\n",
+        outcome(sized.map_err(|e| format!("{e:?}")))
+    ));
     report.into_bytes()
 }
 
@@ -154,11 +173,7 @@ fn outcome(result: std::result::Result<(), String>) -> String {
 /// Opens `count` listings of `/data` and holds them all: answers how many it got.
 pub fn hold_listings(count: usize) -> Vec<u8> {
     let mut held = Vec::new();
-    let root = wasip2::filesystem::preopens::get_directories()
-        .into_iter()
-        .map(|(d, _)| d)
-        .next();
-    let Some(root) = root else {
+    let Some(root) = data_dir() else {
         return b"no preopen".to_vec();
     };
     while held.len() < count {
@@ -175,7 +190,8 @@ pub fn hold_listings(count: usize) -> Vec<u8> {
 /// Writes `/data/moved` and moves it to `/other/moved`, another grant: answers `ok` or the
 /// error.
 pub fn move_between_grants() -> Vec<u8> {
-    let moved = fs::write("/data/moved", b"m").and_then(|()| fs::rename("/data/moved", "/other/moved"));
+    let moved =
+        fs::write("/data/moved", b"m").and_then(|()| fs::rename("/data/moved", "/other/moved"));
     match moved {
         Ok(()) => b"ok".to_vec(),
         Err(e) => format!("{e}").into_bytes(),
