@@ -32,7 +32,7 @@
 //! | `walk-malformed` | `walk` answers a bad page, chosen by `variant` (see [`bad_walk`]) |
 //! | `trap-writer` | a writer there traps on write number `trap_after + 1` (default 3) |
 //! | `shrinking-writer` | a writer there reports a size that goes back after the second write |
-//! | `http` | `get_content` does `GET http://<authority>/` through `wasi:http` |
+//! | `http` | `get_content` does `GET http://<authority>/` through `wasi:http` (`https` with `scheme=https`) |
 //! | `socket` | `get_content` opens a TCP connection to `addr` through `std::net` |
 //! | `env` | `get_content` answers every environment variable it sees, `KEY=value` lines |
 //! | `bad-url` | `redirect_url` answers a bad URL, chosen by `variant` (see [`attack::bad_url`]) |
@@ -151,6 +151,7 @@ struct Settings {
     outside: String,
     depth: u64,
     size: u64,
+    tls: bool,
 }
 
 impl Settings {
@@ -184,6 +185,7 @@ impl Settings {
             outside: params.string("outside")?.unwrap_or_default(),
             depth: params.u64("depth")?.unwrap_or(2000),
             size: params.u64("size")?.unwrap_or(100 << 20),
+            tls: params.string("scheme")?.as_deref() == Some("https"),
         };
         params.finish()?;
         Ok(settings)
@@ -439,7 +441,7 @@ impl wit::GuestDriver for HostileDriver {
                 Mode::Stack => return Ok(recurse(0).to_le_bytes().to_vec()),
                 Mode::Panic => panic!("hostile guest: panic on cue"),
                 Mode::Escape => return Ok(escape::report(&s.outside).into_bytes()),
-                Mode::Http => return Ok(net::http_get(&s.authority)?),
+                Mode::Http => return Ok(net::http_get(&s.authority, s.tls)?),
                 Mode::Socket => return Ok(net::tcp_connect(&s.addr)?),
                 Mode::Env => return Ok(env_report()),
                 Mode::LoudError => return Err(attack::loud_error().into()),

@@ -23,12 +23,14 @@ fn http_error(authority: &str, code: ErrorCode) -> Error {
     }
 }
 
-/// `GET http://<authority>/`: the status and body as `"<status> <body>"`.
-pub fn http_get(authority: &str) -> Result<Vec<u8>> {
+/// `GET <scheme>://<authority>/` (`https` when `tls`): the status and body as
+/// `"<status> <body>"`.
+pub fn http_get(authority: &str, tls: bool) -> Result<Vec<u8>> {
     let bad = |what: &str| Error::backend(format!("cannot set the request's {what}"), false);
     let request = OutgoingRequest::new(Fields::new());
+    let scheme = if tls { Scheme::Https } else { Scheme::Http };
     request
-        .set_scheme(Some(&Scheme::Http))
+        .set_scheme(Some(&scheme))
         .map_err(|()| bad("scheme"))?;
     request
         .set_authority(Some(authority))

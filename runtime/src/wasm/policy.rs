@@ -222,7 +222,10 @@ impl SandboxPolicy {
         }
         for item in list(&mut p, "http")? {
             match item {
-                Value::String(host) if !host.is_empty() => policy.http_hosts.push(host),
+                Value::String(host) if !host.is_empty() => {
+                    super::http::HttpGrant::parse(&host)?;
+                    policy.http_hosts.push(host)
+                }
                 other => {
                     return Err(Error::invalid_parameter(
                         "http",

@@ -107,7 +107,7 @@ impl State {
         Ok(Self {
             wasi: b.build(),
             http,
-            hooks: HttpAllowList::new(policy.http_hosts.clone(), policy.http_requests),
+            hooks: HttpAllowList::new(&policy.http_hosts, policy.http_requests)?,
             table,
             limiter: MemoryLimiter::new(policy.memory_limit),
             deadline: Instant::now() + policy.call_timeout,

@@ -600,3 +600,117 @@ async fn files_cannot_move_out_of_a_quota_into_another_grant() {
     );
     assert!(text.contains("two directories"), "{text}");
 }
+
+/// What reached a one-shot server on loopback: the request's head, if anyone came.
+struct OneShot {
+    addr: String,
+    port: u16,
+    server: std::thread::JoinHandle<Option<String>>,
+}
+
+impl OneShot {
+    fn new() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let server = std::thread::spawn(move || {
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        stream.set_nonblocking(false).expect("blocking");
+                        let mut request = [0; 4096];
+                        let n = stream.read(&mut request).unwrap_or(0);
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        );
+                        return Some(String::from_utf8_lossy(&request[..n]).into_owned());
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            None
+        });
+        Self {
+            addr: format!("127.0.0.1:{port}"),
+            port,
+            server,
+        }
+    }
+
+    fn reached(self) -> Option<String> {
+        self.server.join().expect("the server thread")
+    }
+}
+
+/// `GET` of `authority` (over `scheme`) from the hostile guest under an allow-list of `grants`.
+async fn get_through(grants: Vec<String>, authority: &str, scheme: &str) -> Result<bytes::Bytes> {
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.http_hosts = grants;
+    let (_registry, driver) = hostile_with(
+        p,
+        &[
+            ("mode", "http"),
+            ("authority", authority),
+            ("scheme", scheme),
+        ],
+    )
+    .await;
+    bounded("http", driver.get_content("/hostile")).await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_is_granted_in_one_spelling_and_one_scheme_only() {
+    let _shared = SERIAL.read().await;
+    let server = OneShot::new();
+    let port = server.port;
+    for (authority, scheme) in [
+        (format!("127.1:{port}"), "http"),
+        (format!("2130706433:{port}"), "http"),
+        (format!("0x7f000001:{port}"), "http"),
+        (format!("0177.0.0.1:{port}"), "http"),
+        (format!("localhost:{port}"), "http"),
+        (format!("127.0.0.1:{}", port.wrapping_add(1)), "http"),
+        (format!("127.0.0.1:{port}"), "https"),
+    ] {
+        let got = get_through(vec![format!("http://127.0.0.1:{port}")], &authority, scheme).await;
+        failed(
+            &format!("{scheme}://{authority}"),
+            got,
+            &ErrorKind::PermissionDenied,
+        );
+    }
+    assert_eq!(
+        server.reached(),
+        None,
+        "a refused request reached the server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_name_that_leads_to_loopback_is_refused_unless_the_address_is_granted() {
+    let _shared = SERIAL.read().await;
+    let server = OneShot::new();
+    let name = format!("localhost:{}", server.port);
+    let got = get_through(vec![name.clone()], &name, "http").await;
+    let text = failed("localhost only", got, &ErrorKind::PermissionDenied);
+    assert!(text.contains("refused by the sandbox"), "{text}");
+    assert_eq!(
+        server.reached(),
+        None,
+        "a refused request reached the server"
+    );
+
+    // With the address itself on the list, the name works, is sent to that address, and keeps
+    // its name in the Host header.
+    let server = OneShot::new();
+    let name = format!("localhost:{}", server.port);
+    let got = get_through(vec![name.clone(), server.addr.clone()], &name, "http").await;
+    assert_eq!(got.expect("granted").as_ref(), b"200 ok");
+    let head = server.reached().expect("the request reached the server");
+    assert!(
+        head.to_ascii_lowercase().contains(&format!("host: {name}")),
+        "{head}"
+    );
+}
