@@ -44,6 +44,8 @@
 //! | `fill` | `get_content` makes files of `size` bytes three ways (see [`attack::fill`]) |
 //! | `http-flood` | `get_content` sends 1000 requests to `authority` at once, reads no answer |
 //! | `listings` | `get_content` holds 16 listings of `/data` at once |
+//! | `http-unread` | `get_content` gets `http://<authority>/` and never reads the body |
+//! | `http-unfinished` | `get_content` posts a body of `size` bytes to `authority`, never finished |
 //! | `cross-move` | `get_content` moves a file from `/data` to `/other`, another grant |
 //!
 //! Whatever the mode, the environment variable `WHARF_HOSTILE_AT_INSTANTIATION` can make the
@@ -104,9 +106,11 @@ enum Mode {
     HttpFlood,
     Listings,
     CrossMove,
+    HttpUnread,
+    HttpUnfinished,
 }
 
-const MODES: [(&str, Mode); 31] = [
+const MODES: [(&str, Mode); 33] = [
     ("honest", Mode::Honest),
     ("loop", Mode::Loop),
     ("sleep", Mode::Sleep),
@@ -138,6 +142,8 @@ const MODES: [(&str, Mode); 31] = [
     ("http-flood", Mode::HttpFlood),
     ("listings", Mode::Listings),
     ("cross-move", Mode::CrossMove),
+    ("http-unread", Mode::HttpUnread),
+    ("http-unfinished", Mode::HttpUnfinished),
 ];
 
 /// The driver's parameters.
@@ -452,6 +458,10 @@ impl wit::GuestDriver for HostileDriver {
                 Mode::HttpFlood => return Ok(net::http_flood(&s.authority, 1000)),
                 Mode::Listings => return Ok(attack::hold_listings(16)),
                 Mode::CrossMove => return Ok(attack::move_between_grants()),
+                Mode::HttpUnread => return Ok(net::http_unread(&s.authority)?),
+                Mode::HttpUnfinished => {
+                    return Ok(net::http_unfinished_body(&s.authority, s.size)?);
+                }
                 _ => {}
             }
         }

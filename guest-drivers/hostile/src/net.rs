@@ -148,3 +148,65 @@ pub fn http_flood(authority: &str, count: u64) -> Vec<u8> {
     std::mem::forget(futures);
     format!("pending={pending} refused={refused} other={other} first-refusal={first}").into_bytes()
 }
+
+/// `GET http://<authority>/`, keeping the response but never reading its body: answers the
+/// status.
+pub fn http_unread(authority: &str) -> Result<Vec<u8>> {
+    let bad = |what: &str| Error::backend(format!("cannot set the request's {what}"), false);
+    let request = OutgoingRequest::new(Fields::new());
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| bad("scheme"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| bad("authority"))?;
+    request
+        .set_path_with_query(Some("/"))
+        .map_err(|()| bad("path"))?;
+    let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(http_error(authority, code)),
+        _ => return Err(Error::backend("no response", false)),
+    };
+    // Wait a while with the body unread, so the host has every chance to buffer it.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = response.status();
+    std::mem::forget(response);
+    Ok(format!("{status}").into_bytes())
+}
+
+/// `POST http://<authority>/` with a body that is written `size` bytes long and never
+/// finished: answers how many bytes the host took before it stopped taking more.
+pub fn http_unfinished_body(authority: &str, size: u64) -> Result<Vec<u8>> {
+    let bad = |what: &str| Error::backend(format!("cannot set the request's {what}"), false);
+    let request = OutgoingRequest::new(Fields::new());
+    request
+        .set_method(&wasip2::http::types::Method::Post)
+        .map_err(|()| bad("method"))?;
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| bad("scheme"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| bad("authority"))?;
+    request
+        .set_path_with_query(Some("/"))
+        .map_err(|()| bad("path"))?;
+    let body = request.body().map_err(|()| bad("body"))?;
+    let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
+    let stream = body.write().map_err(|()| bad("body stream"))?;
+    // blocking-write-and-flush takes at most 4096 bytes at a time.
+    let chunk = vec![b'b'; 4096];
+    let mut written = 0u64;
+    while written < size {
+        // Blocks while the host's buffer is full: the call's deadline ends it.
+        if stream.blocking_write_and_flush(&chunk).is_err() {
+            break;
+        }
+        written += chunk.len() as u64;
+    }
+    std::mem::forget((stream, body, future));
+    Ok(format!("{written}").into_bytes())
+}

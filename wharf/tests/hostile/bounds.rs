@@ -714,3 +714,132 @@ async fn a_granted_name_that_leads_to_loopback_is_refused_unless_the_address_is_
         "{head}"
     );
 }
+
+/// A server on loopback that accepts connections and then does `behaviour` with each until
+/// told to stop: what a slow, silent or flooding backend does to the host.
+struct Backend {
+    addr: String,
+    stop: Arc<AtomicBool>,
+    server: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy)]
+enum Behaviour {
+    /// Never reads, never answers.
+    Silent,
+    /// Answers 200 with a 1 GiB body, written as fast as the connection takes it.
+    Flood,
+}
+
+impl Backend {
+    fn new(behaviour: Behaviour) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("address").to_string();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let server = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                while !stop.load(Ordering::Acquire) {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            if let Behaviour::Flood = behaviour {
+                                stream.set_nonblocking(true).expect("nonblocking");
+                                let _ = stream.write_all(
+                                    b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n",
+                                );
+                            }
+                            held.push(stream);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                    }
+                    if let Behaviour::Flood = behaviour {
+                        let zeros = [0u8; 64 << 10];
+                        for stream in &mut held {
+                            // Stops at the first would-block: the reader is not reading.
+                            while stream.write(&zeros).is_ok_and(|n| n > 0) {}
+                        }
+                    }
+                }
+            })
+        };
+        Self {
+            addr,
+            stop,
+            server: Some(server),
+        }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_backend_ends_in_timeout_at_the_deadline() {
+    let _shared = SERIAL.read().await;
+    let backend = Backend::new(Behaviour::Silent);
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.http_hosts = vec![backend.addr.clone()];
+    let (_registry, driver) =
+        hostile_with(p, &[("mode", "http"), ("authority", &backend.addr)]).await;
+    put_kept(&driver).await;
+    let before = instance(&driver).await;
+    let (result, _) = bounded("silent backend", driver.get_content("/hostile")).await;
+    let text = failed("silent backend", result, &ErrorKind::Timeout);
+    assert!(text.contains("deadline"), "{text}");
+    recovered(&driver, &before).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_response_bodies_and_unfinished_request_bodies_are_not_buffered() {
+    let _alone = SERIAL.write().await;
+    // A 1 GiB answer the guest never reads.
+    let backend = Backend::new(Behaviour::Flood);
+    let sandbox = Sandbox::new();
+    let mut p = policy(Some(&sandbox.data()));
+    p.http_hosts = vec![backend.addr.clone()];
+    let (_registry, driver) = hostile_with(
+        p.clone(),
+        &[("mode", "http-unread"), ("authority", &backend.addr)],
+    )
+    .await;
+    let ((result, _), grown) = growth(bounded("unread body", driver.get_content("/hostile"))).await;
+    assert_eq!(result.expect("the status").as_ref(), b"200");
+    assert!(
+        grown < MEMORY_LIMIT,
+        "an unread body grew the host by {} MiB",
+        grown >> 20
+    );
+    drop(backend);
+
+    // A request body written without end to a backend that reads nothing: the guest blocks
+    // once the host's buffer is full, and its deadline ends the call.
+    let backend = Backend::new(Behaviour::Silent);
+    p.http_hosts = vec![backend.addr.clone()];
+    let size = (1u64 << 30).to_string();
+    let (_registry, driver) = hostile_with(
+        p,
+        &[
+            ("mode", "http-unfinished"),
+            ("authority", &backend.addr),
+            ("size", &size),
+        ],
+    )
+    .await;
+    let ((result, _), grown) =
+        growth(bounded("unfinished body", driver.get_content("/hostile"))).await;
+    failed("unfinished body", result, &ErrorKind::Timeout);
+    assert!(
+        grown < MEMORY_LIMIT,
+        "an unfinished body grew the host by {} MiB",
+        grown >> 20
+    );
+}
