@@ -229,7 +229,7 @@ impl HttpAllowList {
             return Err("user information in the authority");
         }
         let host = Host::parse(authority.host()).ok_or("not a canonical address or a name")?;
-        if !plain(&authority) {
+        if !plain(authority) {
             return Err("not a port");
         }
         let port = authority
