@@ -104,3 +104,46 @@ async fn bad_sandbox_is_named() {
     .expect_err("missing component");
     assert!(e.to_string().contains("nope.wasm"), "{e}");
 }
+
+/// The README's second example: a quota on a directory grant and the host's bounds, in a
+/// sandbox table of its own; the quota holds for the driver's writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_and_bounds_from_wharf_toml() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data directory");
+    std::fs::write(dir.path().join("fs.wasm"), wharf::guests::FILESYSTEM_WASM)
+        .expect("write component");
+    let config = dir.path().join("wharf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[drivers.other]\ncomponent = \"fs.wasm\"\nparams = {{ rootdirectory = \"/data\" }}\n\n\
+             [drivers.other.sandbox]\n\
+             dirs = [{{ host = \"{}\", guest = \"/data\", quota = \"1MiB\" }}]\n\
+             open_files = 256\nhttp_requests = 16\nanswer_bytes = \"64MiB\"\n\
+             list_entries = 1000000\nwalk_entries = 50000000\n",
+            data.display()
+        ),
+    )
+    .expect("write wharf.toml");
+    let config = WharfConfig::load(&config).expect("load wharf.toml");
+    let mut registry = DriverRegistry::new();
+    register_config(
+        &mut registry,
+        &GuestRuntime::global().expect("runtime"),
+        &config,
+    )
+    .await
+    .expect("register");
+    let driver = registry.create("other", Params::new()).await.expect("create");
+    driver
+        .put_content("/small", Bytes::from(vec![1u8; 512 << 10]))
+        .await
+        .expect("within the quota");
+    driver
+        .put_content("/big", Bytes::from(vec![2u8; 1 << 20]))
+        .await
+        .expect_err("past the quota");
+    assert!(!data.join("big").exists());
+}

@@ -43,7 +43,7 @@
 //! | `huge-answer` | `get_content` answers `size` bytes |
 //! | `fill` | `get_content` makes files of `size` bytes three ways (see [`attack::fill`]) |
 //! | `http-flood` | `get_content` sends 1000 requests to `authority` at once, reads no answer |
-//! | `listings` | `get_content` holds 16 listings of `/data` at once |
+//! | `listings` | `get_content` holds 100 listings of `/data` at once |
 //! | `http-unread` | `get_content` gets `http://<authority>/` and never reads the body |
 //! | `http-unfinished` | `get_content` posts a body of `size` bytes to `authority`, never finished |
 //! | `cross-move` | `get_content` moves a file from `/data` to `/other`, another grant |
@@ -456,7 +456,7 @@ impl wit::GuestDriver for HostileDriver {
                 Mode::HugeAnswer => return Ok(vec![b'h'; s.size as usize]),
                 Mode::Fill => return Ok(attack::fill(s.size)),
                 Mode::HttpFlood => return Ok(net::http_flood(&s.authority, 1000)),
-                Mode::Listings => return Ok(attack::hold_listings(16)),
+                Mode::Listings => return Ok(attack::hold_listings(100)),
                 Mode::CrossMove => return Ok(attack::move_between_grants()),
                 Mode::HttpUnread => return Ok(net::http_unread(&s.authority)?),
                 Mode::HttpUnfinished => {

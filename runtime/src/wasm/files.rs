@@ -41,8 +41,9 @@ use super::state::State;
 /// The interface whose functions are replaced, at the version wasmtime-wasi links.
 const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
 /// Directory listings one instance may hold at once: wasmtime-wasi reads a whole directory into
-/// host memory for a listing.
-pub(crate) const MAX_LISTINGS: usize = 4;
+/// host memory for a listing. A recursive delete or walk in the guest holds one per level it is
+/// in (wasi-libc's `remove_dir_all`), so the bound is well above any registry's depth.
+pub(crate) const MAX_LISTINGS: usize = 64;
 /// The interface that hands out the preopens, at the version wasmtime-wasi links.
 const FILESYSTEM_PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
