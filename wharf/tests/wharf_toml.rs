@@ -136,7 +136,10 @@ async fn quota_and_bounds_from_wharf_toml() {
     )
     .await
     .expect("register");
-    let driver = registry.create("other", Params::new()).await.expect("create");
+    let driver = registry
+        .create("other", Params::new())
+        .await
+        .expect("create");
     driver
         .put_content("/small", Bytes::from(vec![1u8; 512 << 10]))
         .await
