@@ -23,10 +23,12 @@ fn http_error(authority: &str, code: ErrorCode) -> Error {
     }
 }
 
-/// `GET <scheme>://<authority>/` (`https` when `tls`): the status and body as
-/// `"<status> <body>"`.
-pub fn http_get(authority: &str, tls: bool) -> Result<Vec<u8>> {
-    let bad = |what: &str| Error::backend(format!("cannot set the request's {what}"), false);
+fn bad(what: &str) -> Error {
+    Error::backend(format!("cannot set the request's {what}"), false)
+}
+
+/// A request for `<scheme>://<authority>/` (`https` when `tls`).
+fn request_for(authority: &str, tls: bool) -> Result<OutgoingRequest> {
     let request = OutgoingRequest::new(Fields::new());
     let scheme = if tls { Scheme::Https } else { Scheme::Http };
     request
@@ -38,6 +40,13 @@ pub fn http_get(authority: &str, tls: bool) -> Result<Vec<u8>> {
     request
         .set_path_with_query(Some("/"))
         .map_err(|()| bad("path"))?;
+    Ok(request)
+}
+
+/// `GET <scheme>://<authority>/` (`https` when `tls`): the status and body as
+/// `"<status> <body>"`.
+pub fn http_get(authority: &str, tls: bool) -> Result<Vec<u8>> {
+    let request = request_for(authority, tls)?;
     let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
     future.subscribe().block();
     let response = match future.get() {
@@ -109,13 +118,9 @@ pub fn http_flood(authority: &str, count: u64) -> Vec<u8> {
     let mut other = 0u64;
     let mut first = String::from("none");
     for _ in 0..count {
-        let request = OutgoingRequest::new(Fields::new());
-        let set = request.set_scheme(Some(&Scheme::Http)).is_ok()
-            && request.set_authority(Some(authority)).is_ok()
-            && request.set_path_with_query(Some("/")).is_ok();
-        if !set {
+        let Ok(request) = request_for(authority, false) else {
             return b"cannot build the request".to_vec();
-        }
+        };
         match outgoing_handler::handle(request, None) {
             Ok(future) => futures.push(future),
             Err(code) => {
@@ -152,17 +157,7 @@ pub fn http_flood(authority: &str, count: u64) -> Vec<u8> {
 /// `GET http://<authority>/`, keeping the response but never reading its body: answers the
 /// status.
 pub fn http_unread(authority: &str) -> Result<Vec<u8>> {
-    let bad = |what: &str| Error::backend(format!("cannot set the request's {what}"), false);
-    let request = OutgoingRequest::new(Fields::new());
-    request
-        .set_scheme(Some(&Scheme::Http))
-        .map_err(|()| bad("scheme"))?;
-    request
-        .set_authority(Some(authority))
-        .map_err(|()| bad("authority"))?;
-    request
-        .set_path_with_query(Some("/"))
-        .map_err(|()| bad("path"))?;
+    let request = request_for(authority, false)?;
     let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
     future.subscribe().block();
     let response = match future.get() {
@@ -180,20 +175,10 @@ pub fn http_unread(authority: &str) -> Result<Vec<u8>> {
 /// `POST http://<authority>/` with a body that is written `size` bytes long and never
 /// finished: answers how many bytes the host took before it stopped taking more.
 pub fn http_unfinished_body(authority: &str, size: u64) -> Result<Vec<u8>> {
-    let bad = |what: &str| Error::backend(format!("cannot set the request's {what}"), false);
-    let request = OutgoingRequest::new(Fields::new());
+    let request = request_for(authority, false)?;
     request
         .set_method(&wasip2::http::types::Method::Post)
         .map_err(|()| bad("method"))?;
-    request
-        .set_scheme(Some(&Scheme::Http))
-        .map_err(|()| bad("scheme"))?;
-    request
-        .set_authority(Some(authority))
-        .map_err(|()| bad("authority"))?;
-    request
-        .set_path_with_query(Some("/"))
-        .map_err(|()| bad("path"))?;
     let body = request.body().map_err(|()| bad("body"))?;
     let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
     let stream = body.write().map_err(|()| bad("body stream"))?;
