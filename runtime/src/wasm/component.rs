@@ -12,7 +12,7 @@ use wasmtime::component::Component;
 use super::bindings::{StorageDriver as World, StorageDriverPre};
 use super::engine::GuestRuntime;
 use super::policy::SandboxPolicy;
-use super::quota::{self, GrantQuotas};
+use super::quota::GrantQuotas;
 use super::state::State;
 use super::{answer, deadline, fault};
 use crate::error::{Error, ErrorKind, Result};
@@ -145,7 +145,7 @@ impl GuestComponent {
         };
         let _share = self.runtime.reserve(&self.label, 1)?;
         let (mut store, world) = self
-            .instantiate("describe", &policy, &quota::for_grants(&[])?)
+            .instantiate("describe", &policy, &GrantQuotas::from([]))
             .await?;
         let deadline = store.data().deadline;
         let describe = world.wharf_storage_manifest().call_describe(&mut store);

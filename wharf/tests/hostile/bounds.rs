@@ -745,10 +745,13 @@ impl Backend {
                     match listener.accept() {
                         Ok((mut stream, _)) => {
                             if let Behaviour::Flood = behaviour {
-                                stream.set_nonblocking(true).expect("nonblocking");
+                                // The answer follows the request (an answer before it is a
+                                // protocol error to the client).
+                                read_request_head(&mut stream);
                                 let _ = stream.write_all(
                                     b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n",
                                 );
+                                stream.set_nonblocking(true).expect("nonblocking");
                             }
                             held.push(stream);
                         }
@@ -768,6 +771,22 @@ impl Backend {
             addr,
             stop,
             server: Some(server),
+        }
+    }
+}
+
+/// Reads from `stream` until the end of a request's head (or 5 s, or the peer goes).
+fn read_request_head(stream: &mut std::net::TcpStream) {
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
         }
     }
 }
