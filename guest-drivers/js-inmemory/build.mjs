@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds driver.js into a WebAssembly component of the world `storage-driver`
-// (wharf:storage@0.1.0, ../../wit).
+// (wharf:storage@0.1.0, ../../wit/0.1.0).
 //
 //   node build.mjs [OUT.wasm]      (or: npm run build -- OUT.wasm)
 //
@@ -26,7 +26,7 @@ const disableFeatures = ['stdio', 'random', 'http', 'fetch-event'];
 const started = performance.now();
 const { component } = await componentize({
   sourcePath: join(here, 'driver.js'),
-  witPath: resolve(here, '../../wit'),
+  witPath: resolve(here, '../../wit/0.1.0'),
   worldName: 'storage-driver',
   disableFeatures,
 });

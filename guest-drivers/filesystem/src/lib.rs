@@ -19,11 +19,11 @@ mod listing;
 mod writer;
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use wharf_guest_sdk::path::{is_ancestor, join};
-use wharf_guest_sdk::{Driver, Error, FileInfo, Params, ReadChunks, Result};
+use wharf_guest_sdk::{Driver, Error, FileInfo, Params, Result, StreamReader};
 
 use crate::layout::{Location, full_path, is_visible};
 use crate::writer::{FsWriter, remove_quietly};
@@ -57,7 +57,7 @@ fn open_file(full: &std::path::Path, path: &str) -> Result<(File, u64)> {
 }
 
 impl Driver for FilesystemDriver {
-    type Reader = FsReader;
+    type Reader = StreamReader;
     type Writer = FsWriter;
 
     fn new(mut params: Params) -> Result<Self> {
@@ -118,20 +118,10 @@ impl Driver for FilesystemDriver {
             .map_err(|e| Error::from_io(e, "sync directory of", path))
     }
 
-    fn reader(&self, path: &str, offset: u64) -> Result<FsReader> {
-        let (mut file, size) = open_file(&self.location(path).full, path)?;
-        if offset > size {
-            return Err(Error::invalid_offset(path, offset));
-        }
-        if offset > 0 {
-            file.seek(SeekFrom::Start(offset))
-                .map_err(|e| Error::from_io(e, "seek", path))?;
-        }
-        Ok(FsReader {
-            file,
-            path: path.to_owned(),
-            remaining: size - offset,
-        })
+    /// The file's own stream from `offset`, handed to the host: its bytes never pass through
+    /// the guest.
+    fn reader(&self, path: &str, offset: u64) -> Result<StreamReader> {
+        open_stream(&self.location(path).full, path, offset)
     }
 
     fn writer(&self, path: &str, append: bool) -> Result<FsWriter> {
@@ -203,29 +193,36 @@ impl Driver for FilesystemDriver {
     }
 }
 
-/// A reader over an open file: a later `put_content` or `commit` renames another file into
-/// place and never touches this one, so the reader sees the old content whole.
-pub struct FsReader {
-    file: File,
-    path: String,
-    /// Bytes left at opening, to size buffers (the reader still reads to the end).
-    remaining: u64,
+/// A reader over an open file, from `offset`: a later `put_content` or `commit` renames another
+/// file into place and never touches this one, so the reader sees the old content whole.
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+fn open_stream(full: &std::path::Path, path: &str, offset: u64) -> Result<StreamReader> {
+    use wasip2::filesystem::types::{DescriptorFlags, DescriptorType};
+
+    let file = listing::open_file(full, DescriptorFlags::READ)
+        .map_err(|e| Error::from_io(e, "open", path))?;
+    let stat = file
+        .stat()
+        .map_err(|e| Error::from_io(listing::io_error(e), "stat", path))?;
+    if stat.type_ == DescriptorType::Directory {
+        return Err(Error::not_found(path));
+    }
+    if offset > stat.size {
+        return Err(Error::invalid_offset(path, offset));
+    }
+    let stream = file
+        .read_via_stream(offset)
+        .map_err(|e| Error::from_io(listing::io_error(e), "read", path))?;
+    Ok(StreamReader::new(stream, file))
 }
 
-/// The largest buffer a read reserves up front, whatever the host asks for.
-const MAX_RESERVE: usize = 4 << 20;
-
-impl ReadChunks for FsReader {
-    fn read(&mut self, max: usize) -> Result<Vec<u8>> {
-        let hint = usize::try_from(self.remaining).unwrap_or(usize::MAX);
-        let mut chunk = Vec::with_capacity(max.min(hint).min(MAX_RESERVE));
-        (&mut self.file)
-            .take(max as u64)
-            .read_to_end(&mut chunk)
-            .map_err(|e| Error::from_io(e, "read", &self.path))?;
-        self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
-        Ok(chunk)
-    }
+/// Streams exist only under WASI 0.2 (the unit tests on the build machine never read).
+#[cfg(not(all(target_os = "wasi", target_env = "p2")))]
+fn open_stream(_full: &std::path::Path, path: &str, _offset: u64) -> Result<StreamReader> {
+    Err(Error::backend(
+        format!("read {path}: file streams need WASI 0.2"),
+        false,
+    ))
 }
 
 wharf_guest_sdk::export_driver!(

@@ -1,3 +1,6 @@
+//! Files and directories through WASI 0.2 itself, where std's view is not enough: files opened
+//! as descriptors (whose streams the driver hands the host), and directory listings.
+//!
 //! The names in a directory. On WASI 0.2 they come straight from the directory's
 //! `read-directory` stream: std's `read_dir` (wasi-libc's `readdir`) also asks the host for
 //! every entry's inode (`metadata-hash-at`), a sandboxed path lookup per entry that a listing
@@ -40,6 +43,25 @@ pub fn names(dir: &Path) -> io::Result<Vec<String>> {
     })
 }
 
+/// Opens the file at `full` (a guest path) as a WASI descriptor, following links as std's
+/// `open` does (the host refuses links that lead out of a grant).
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+pub fn open_file(
+    full: &Path,
+    flags: wasip2::filesystem::types::DescriptorFlags,
+) -> io::Result<wasip2::filesystem::types::Descriptor> {
+    use wasip2::filesystem::types::{OpenFlags, PathFlags};
+
+    let full = full
+        .to_str()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path is not UTF-8"))?;
+    PREOPENS.with(|preopens| {
+        let (base, rel) = resolve(preopens, full)?;
+        base.open_at(PathFlags::SYMLINK_FOLLOW, rel, OpenFlags::empty(), flags)
+            .map_err(io_error)
+    })
+}
+
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 thread_local! {
     /// The directories the host preopened, with their guest paths (asked for once: each call
@@ -77,7 +99,7 @@ fn resolve<'a>(
 }
 
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
-fn io_error(code: wasip2::filesystem::types::ErrorCode) -> io::Error {
+pub fn io_error(code: wasip2::filesystem::types::ErrorCode) -> io::Error {
     use wasip2::filesystem::types::ErrorCode as E;
     let kind = match code {
         E::NoEntry => io::ErrorKind::NotFound,

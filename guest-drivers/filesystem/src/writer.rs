@@ -4,9 +4,10 @@
 //! removes the staging file. The staging file is the whole resume state (its length is what
 //! earlier writers accepted), so any instance on the same directory resumes it.
 //!
-//! Writes go straight to the file (the host already sends large chunks), so `size()` is always
-//! exact. A write that fails cuts the file back to the last whole write, keeping its length a
-//! valid resume point.
+//! The host writes the bytes itself, in parts of [`PART_SIZE`], into the staging file's own
+//! stream (so they never pass through the guest); a part counts once the host ends it whole, so
+//! `size()` is always exact. A part or a write that fails cuts the file back to the last whole
+//! one, keeping its length a valid resume point.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -90,8 +91,15 @@ pub fn remove_quietly(file: &Path) {
     }
 }
 
+/// The part size the writer asks the host for: large enough that the two calls per part cost
+/// nothing next to the bytes, small enough that the host holds little per open writer.
+pub const PART_SIZE: u64 = 4 << 20;
+
 /// An upload to one path through its staging file.
 pub struct FsWriter {
+    /// The staging file opened for the part being written, and the part's length.
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    part: Option<(wasip2::filesystem::types::Descriptor, u64)>,
     location: Location,
     path: String,
     /// The staging file; `None` once closed, committed or cancelled.
@@ -106,6 +114,8 @@ pub struct FsWriter {
 impl FsWriter {
     fn new(location: Location, path: &str, file: File, size: u64, created: bool) -> Self {
         Self {
+            #[cfg(all(target_os = "wasi", target_env = "p2"))]
+            part: None,
             location,
             path: path.to_owned(),
             file: Some(file),
@@ -124,21 +134,69 @@ impl FsWriter {
     }
 }
 
-impl Upload for FsWriter {
-    fn write(&mut self, data: Vec<u8>) -> Result<()> {
+impl FsWriter {
+    /// Cuts the staging file back to `size` after a failed write, so its length stays a valid
+    /// resume point.
+    fn cut_back(&mut self) {
         let size = self.size;
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        let restored = file
+            .set_len(size)
+            .and_then(|()| file.seek(SeekFrom::Start(size)).map(drop));
+        if let Err(cut) = restored {
+            wharf_guest_sdk::log::warn!(
+                "upload to {}: could not cut a partial write back: {cut}",
+                self.path
+            );
+        }
+    }
+}
+
+impl Upload for FsWriter {
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    fn part_size(&self) -> u64 {
+        PART_SIZE
+    }
+
+    /// The staging file's stream at its end: the host writes the part there.
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    fn begin_part(&mut self, length: u64) -> Result<wharf_guest_sdk::OutputStream> {
+        use wasip2::filesystem::types::DescriptorFlags;
+
+        self.file("write")?;
+        let staging = self.location.staging();
+        let file = crate::listing::open_file(&staging, DescriptorFlags::WRITE)
+            .map_err(io_error("open upload of", &self.path))?;
+        let stream = file
+            .write_via_stream(self.size)
+            .map_err(|e| Error::from_io(crate::listing::io_error(e), "write", &self.path))?;
+        self.part = Some((file, length));
+        Ok(stream)
+    }
+
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    fn end_part(&mut self, written: u64) -> Result<()> {
+        let Some((file, length)) = self.part.take() else {
+            return Err(Error::backend(
+                format!("write {}: no part was begun", self.path),
+                false,
+            ));
+        };
+        drop(file);
+        if written == length {
+            self.size += length;
+        } else {
+            self.cut_back();
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, data: Vec<u8>) -> Result<()> {
         let file = self.file("write")?;
         if let Err(e) = file.write_all(&data) {
-            // Back to the last whole write, so the length stays a valid resume point.
-            let restored = file
-                .set_len(size)
-                .and_then(|()| file.seek(SeekFrom::Start(size)).map(drop));
-            if let Err(cut) = restored {
-                wharf_guest_sdk::log::warn!(
-                    "upload to {}: could not cut a partial write back: {cut}",
-                    self.path
-                );
-            }
+            self.cut_back();
             return Err(Error::from_io(e, "write", &self.path));
         }
         self.size += data.len() as u64;

@@ -472,26 +472,35 @@ impl wit::GuestDriver for HostileDriver {
         Ok(self.honest.put_content(&path, content)?)
     }
 
-    fn open_reader(&self, path: String, offset: u64) -> WitResult<wit::Reader> {
+    fn open_reader(&self, path: String, offset: u64) -> WitResult<wit::OpenedReader> {
         if self.settings.fires(Mode::OversizedRead, &path) {
-            return Ok(wit::Reader::new(HostileReader::Oversized));
+            return Ok(wit::OpenedReader {
+                reader: wit::Reader::new(HostileReader::Oversized),
+                stream: None,
+            });
         }
         let reader = self.honest.reader(&path, offset)?;
-        Ok(wit::Reader::new(HostileReader::Honest(RefCell::new(
-            reader,
-        ))))
+        Ok(wit::OpenedReader {
+            reader: wit::Reader::new(HostileReader::Honest(RefCell::new(reader))),
+            stream: None,
+        })
     }
 
-    fn open_writer(&self, path: String, append: bool) -> WitResult<wit::Writer> {
+    fn open_writer(&self, path: String, append: bool) -> WitResult<wit::OpenedWriter> {
         let s = &self.settings;
         let upload = self.honest.writer(&path, append)?;
-        Ok(wit::Writer::new(HostileWriter {
-            upload: RefCell::new(upload),
-            writes: Cell::new(0),
-            trap_after: s.fires(Mode::TrapWriter, &path).then_some(s.trap_after),
-            shrinks: s.fires(Mode::ShrinkingWriter, &path),
-            sleeps_on_close: s.fires(Mode::SleepClose, &path),
-        }))
+        let size = upload.size();
+        Ok(wit::OpenedWriter {
+            writer: wit::Writer::new(HostileWriter {
+                upload: RefCell::new(upload),
+                writes: Cell::new(0),
+                trap_after: s.fires(Mode::TrapWriter, &path).then_some(s.trap_after),
+                shrinks: s.fires(Mode::ShrinkingWriter, &path),
+                sleeps_on_close: s.fires(Mode::SleepClose, &path),
+            }),
+            size,
+            part_size: 0,
+        })
     }
 
     fn stat(&self, path: String) -> WitResult<wit::FileInfo> {
@@ -615,6 +624,14 @@ impl wit::GuestWriter for HostileWriter {
             return 1;
         }
         size
+    }
+
+    fn begin_part(&self, _length: u64) -> WitResult<wharf_guest_sdk::OutputStream> {
+        Err(wit::Error::Unsupported("begin-part".into()))
+    }
+
+    fn end_part(&self, _written: u64) -> WitResult<()> {
+        Err(wit::Error::Unsupported("end-part".into()))
     }
 
     fn close(&self) -> WitResult<()> {

@@ -148,14 +148,23 @@ impl<D: Driver> wit::GuestDriver for DriverResource<D> {
         Ok(self.driver.put_content(&path, content)?)
     }
 
-    fn open_reader(&self, path: String, offset: u64) -> WitResult<wit::Reader> {
-        let reader = self.driver.reader(&path, offset)?;
-        Ok(wit::Reader::new(ReaderResource::new(reader)))
+    fn open_reader(&self, path: String, offset: u64) -> WitResult<wit::OpenedReader> {
+        let mut reader = self.driver.reader(&path, offset)?;
+        let stream = reader.stream();
+        Ok(wit::OpenedReader {
+            reader: wit::Reader::new(ReaderResource::new(reader)),
+            stream,
+        })
     }
 
-    fn open_writer(&self, path: String, append: bool) -> WitResult<wit::Writer> {
+    fn open_writer(&self, path: String, append: bool) -> WitResult<wit::OpenedWriter> {
         let writer = self.driver.writer(&path, append)?;
-        Ok(wit::Writer::new(WriterResource::new(writer)))
+        let (size, part_size) = (writer.size(), writer.part_size());
+        Ok(wit::OpenedWriter {
+            writer: wit::Writer::new(WriterResource::new(writer)),
+            size,
+            part_size,
+        })
     }
 
     fn stat(&self, path: String) -> WitResult<wit::FileInfo> {
@@ -305,6 +314,20 @@ impl<W: Upload> WriterResource<W> {
         }
     }
 
+    fn begin_part(&self, length: u64) -> Result<crate::OutputStream> {
+        match self.state.get() {
+            WriterState::Open => self.upload.borrow_mut().begin_part(length),
+            other => Err(other.refusal("begin-part")),
+        }
+    }
+
+    fn end_part(&self, written: u64) -> Result<()> {
+        match self.state.get() {
+            WriterState::Open => self.upload.borrow_mut().end_part(written),
+            other => Err(other.refusal("end-part")),
+        }
+    }
+
     fn close(&self) -> Result<()> {
         match self.state.get() {
             WriterState::Open => {
@@ -349,6 +372,14 @@ impl<W: Upload> wit::GuestWriter for WriterResource<W> {
 
     fn size(&self) -> u64 {
         self.upload.borrow().size()
+    }
+
+    fn begin_part(&self, length: u64) -> WitResult<crate::OutputStream> {
+        Ok(WriterResource::begin_part(self, length)?)
+    }
+
+    fn end_part(&self, written: u64) -> WitResult<()> {
+        Ok(WriterResource::end_part(self, written)?)
     }
 
     fn close(&self) -> WitResult<()> {

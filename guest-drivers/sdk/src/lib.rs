@@ -1,8 +1,14 @@
 //! Write a Wharf storage driver in Rust, as a WebAssembly component, without touching WIT: implement
 //! [`Driver`] (with a [`ReadChunks`] reader and an [`Upload`] writer) and export it with
-//! [`export_driver!`]. The crate carries the bindings of `wharf:storage@0.1.0` (world
+//! [`export_driver!`]. The crate carries the bindings of `wharf:storage@0.2.0` (world
 //! `storage-driver`), converts between them and plain Rust types, keeps the writer's state rules,
 //! and offers a paged walk built on `list` and `stat`.
+//!
+//! Bulk data need not pass through the guest: a reader that has a `wasi:io` input stream (a
+//! file's, an HTTP response body's) returns it as a [`StreamReader`], and the host reads it
+//! directly; a writer that can take its bytes as parts written into an output stream (a file's
+//! append stream, the body of an upload request) says so with [`Upload::part_size`] and
+//! implements [`Upload::begin_part`] and [`Upload::end_part`].
 //!
 //! ```ignore
 //! use wharf_guest_sdk::{Driver, FileInfo, Params, Result, ReadChunks, Upload};
@@ -34,6 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use error::{Error, Result};
 pub use params::Params;
 pub use walk::{Resume, WalkPage};
+pub use wasip2::io::streams::{InputStream, OutputStream};
 
 /// The WIT bindings, generated once for every driver built with this crate. Drivers do not
 /// need them; [`export_driver!`] refers to them.
@@ -46,6 +53,13 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_storage_driver",
         default_bindings_module: "wharf_guest_sdk::bindings",
+        // The streams a reader or writer hands the host are wasip2's, so a stream opened with
+        // the `wasip2` crate (a file's, an HTTP body's) is returned as it is.
+        with: {
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+        },
     });
 }
 
@@ -58,7 +72,7 @@ pub mod __private {
 }
 
 /// The version of the WIT package this crate binds, reported in every guest's manifest.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// What `stat` and `walk` report about a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +203,53 @@ pub trait ReadChunks: 'static {
     /// The next chunk, ideally at most `max` bytes (longer chunks are split by the SDK, so
     /// the host never gets more than it asked for). An empty chunk means the end of the file.
     fn read(&mut self, max: usize) -> Result<Vec<u8>>;
+
+    /// The reader's bytes as a stream the host reads itself, taken once when the reader is
+    /// opened; `None` (the default) to be called `read`. The reader stays alive until the host
+    /// is done with the stream, so it can keep what the stream depends on.
+    fn stream(&mut self) -> Option<InputStream> {
+        None
+    }
+}
+
+/// A reader over a `wasi:io` input stream (a file's `read-via-stream`, an HTTP response body),
+/// handed to the host whole: `Ok(StreamReader::new(stream, file))` is all a driver writes.
+/// `keep` is whatever the stream depends on (the file's descriptor, the incoming body); it is
+/// dropped after the stream.
+pub struct StreamReader {
+    stream: Option<InputStream>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+impl StreamReader {
+    /// A reader handing `stream` to the host, keeping `keep` alive as long as the reader.
+    pub fn new(stream: InputStream, keep: impl std::any::Any) -> Self {
+        Self {
+            stream: Some(stream),
+            _keep: Box::new(keep),
+        }
+    }
+}
+
+impl ReadChunks for StreamReader {
+    /// The stream read in the guest: used only if the host did not take it.
+    fn read(&mut self, max: usize) -> Result<Vec<u8>> {
+        let Some(stream) = &self.stream else {
+            return Ok(Vec::new());
+        };
+        match stream.blocking_read(max as u64) {
+            Ok(chunk) => Ok(chunk),
+            Err(wasip2::io::streams::StreamError::Closed) => Ok(Vec::new()),
+            Err(wasip2::io::streams::StreamError::LastOperationFailed(e)) => Err(Error::backend(
+                format!("reading failed: {}", e.to_debug_string()),
+                true,
+            )),
+        }
+    }
+
+    fn stream(&mut self) -> Option<InputStream> {
+        self.stream.take()
+    }
 }
 
 /// A resumable upload to one path.
@@ -209,6 +270,28 @@ pub trait Upload: 'static {
     fn commit(&mut self) -> Result<()>;
     /// Discards the upload; the path then holds what it held before the writer opened.
     fn cancel(&mut self) -> Result<()>;
+
+    /// The part size this upload takes its bytes in (see [`Upload::begin_part`]), or 0 (the
+    /// default) to be called [`Upload::write`]. Asked once, when the writer opens.
+    fn part_size(&self) -> u64 {
+        0
+    }
+
+    /// Starts a part of exactly `length` bytes: the stream the host writes them into (a file's
+    /// append stream, the body of an upload request). Called only when `part_size` is above 0,
+    /// with at most that many bytes.
+    fn begin_part(&mut self, length: u64) -> Result<OutputStream> {
+        let _ = length;
+        Err(Error::Unsupported("begin-part".into()))
+    }
+
+    /// Ends the part begun last, after the host dropped its stream. `written` is what the host
+    /// wrote: below the part's length when writing failed, and the part must then be forgotten
+    /// (the upload stays as it was before `begin_part`). Once it succeeds, `size` counts it.
+    fn end_part(&mut self, written: u64) -> Result<()> {
+        let _ = written;
+        Err(Error::Unsupported("end-part".into()))
+    }
 }
 
 /// The time a [`FileInfo`] carries as seconds and nanoseconds since the epoch (0 for earlier

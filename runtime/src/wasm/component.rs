@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use super::bindings::{StorageDriver as World, StorageDriverPre};
+use super::bindings::{WitVersion, World, WorldPre};
 use super::engine::GuestRuntime;
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
@@ -17,8 +17,9 @@ use super::state::State;
 use super::{answer, deadline, fault};
 use crate::error::{Error, ErrorKind, Result};
 
-/// The WIT package version this host implements; guests must be built against a compatible one.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The newest WIT package version this host implements (it also loads every version in
+/// [`WitVersion::ALL`]).
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// How long `describe` may take when a component is loaded.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,7 +57,9 @@ pub struct Manifest {
 /// A compiled, linked component ready to instantiate.
 pub struct GuestComponent {
     runtime: Arc<GuestRuntime>,
-    pre: StorageDriverPre<State>,
+    pre: WorldPre,
+    /// The version of the world the component exports.
+    pub version: WitVersion,
     /// The manifest the guest exported.
     pub manifest: Manifest,
     /// Names of everything the component imports.
@@ -72,7 +75,7 @@ pub struct GuestComponent {
     pub(crate) mutations: AtomicU64,
 }
 
-fn compatible(version: &str) -> bool {
+fn compatible(version: &str, with: WitVersion) -> bool {
     // Before 1.0, semver compatibility is same major and minor.
     let major_minor = |v: &str| {
         let mut parts = v.split('.');
@@ -81,7 +84,7 @@ fn compatible(version: &str) -> bool {
             parts.next().map(str::to_owned),
         )
     };
-    major_minor(version) == major_minor(WIT_VERSION)
+    major_minor(version) == major_minor(with.as_str())
 }
 
 impl GuestComponent {
@@ -94,11 +97,21 @@ impl GuestComponent {
         let engine = runtime.engine();
         let ty = component.component_type();
         let imports = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
-        let exports = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        let version = WitVersion::of_exports(exports.iter().map(String::as_str)).ok_or_else(|| {
+            let known: Vec<&str> = WitVersion::ALL.iter().map(|v| v.as_str()).collect();
+            Error::invalid_parameter(
+                "component",
+                format!(
+                    "{label} exports no wharf:storage/driver interface of a version this host loads ({})",
+                    known.join(", ")
+                ),
+            )
+        })?;
         let pre = runtime
             .linker()
             .instantiate_pre(&component)
-            .and_then(StorageDriverPre::new)
+            .and_then(|pre| WorldPre::new(version, pre))
             .map_err(|e| {
                 Error::invalid_parameter(
                     "component",
@@ -108,6 +121,7 @@ impl GuestComponent {
         let mut this = Self {
             runtime,
             pre,
+            version,
             manifest: Manifest {
                 name: String::new(),
                 wit_version: String::new(),
@@ -121,11 +135,12 @@ impl GuestComponent {
             mutations: AtomicU64::new(0),
         };
         this.manifest = this.describe().await?;
-        if !compatible(&this.manifest.wit_version) {
+        if !compatible(&this.manifest.wit_version, version) {
             return Err(Error::invalid_parameter(
                 "component",
                 format!(
-                    "{label} was built against wharf:storage@{}, this host implements {WIT_VERSION}",
+                    "{label} exports wharf:storage@{} but its manifest says {}",
+                    version.as_str(),
                     this.manifest.wit_version
                 ),
             ));
@@ -148,7 +163,7 @@ impl GuestComponent {
             .instantiate("describe", &policy, &GrantQuotas::from([]))
             .await?;
         let deadline = store.data().deadline;
-        let describe = world.wharf_storage_manifest().call_describe(&mut store);
+        let describe = world.describe(&mut store);
         let what = format!("{}: describe", self.label);
         let info = deadline::by_deadline(deadline, describe)
             .await
@@ -179,7 +194,7 @@ impl GuestComponent {
         deadline::arm(&mut store);
         let until = Instant::now() + policy.call_timeout;
         store.data_mut().deadline = until;
-        let instantiated = deadline::enter(blocking, until, self.pre.instantiate_async(&mut store));
+        let instantiated = deadline::enter(blocking, until, self.pre.instantiate(&mut store));
         match instantiated.await {
             Ok(world) => Ok((store, world)),
             Err(e) => {

@@ -12,12 +12,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use wasmtime::component::ResourceAny;
+use wasmtime_wasi::p2::DynInputStream;
 
 use super::answer::{self, file_info};
 use super::bindings::{Param, RedirectMethod as GuestMethod, ResumePoint};
 use super::component::GuestComponent;
 use super::instance::{GuestCall, Placed, Pool, Slot, Target};
 use super::policy::SandboxPolicy;
+use super::streams;
 use crate::driver::{
     ByteStream, FileInfo, FileWriter, RedirectMethod, StorageDriver, Visitor, WalkControl,
     WalkOptions,
@@ -135,18 +137,33 @@ impl GuestDriver {
     }
 }
 
-/// Builds a [`GuestCall`] on the driver resource: `guest!(|iface, store, driver| expr)`.
+/// Builds a [`GuestCall`] on the driver resource: `guest!(|world, store, driver| expr)`.
 macro_rules! guest {
-    (|$iface:ident, $store:ident, $driver:ident| $body:expr) => {
+    (|$world:ident, $store:ident, $driver:ident| $body:expr) => {
         Box::new(move |live: &mut super::instance::Live| {
             Box::pin(async move {
                 let $driver = live.driver;
                 let $store = &mut live.store;
-                let $iface = live.world.wharf_storage_driver().driver();
+                let $world = &live.world;
                 $body.await
             })
         })
     };
+}
+
+/// Builds a [`GuestCall`] on a reader's or writer's resource:
+/// `on_resource!(resource, |world, store, r| expr)`.
+macro_rules! on_resource {
+    ($resource:expr, |$world:ident, $store:ident, $r:ident| $body:expr) => {{
+        let $r = $resource;
+        Box::new(move |live: &mut super::instance::Live| {
+            Box::pin(async move {
+                let $store = &mut live.store;
+                let $world = &live.world;
+                $body.await
+            })
+        })
+    }};
 }
 
 #[async_trait]
@@ -158,10 +175,7 @@ impl StorageDriver for GuestDriver {
     async fn get_content(&self, path: &str) -> Result<Bytes> {
         let p = path.to_owned();
         let data = self
-            .any(
-                "get_content",
-                guest!(|d, s, r| d.call_get_content(s, r, &p)),
-            )
+            .any("get_content", guest!(|d, s, r| d.get_content(s, r, &p)))
             .await?;
         Ok(Bytes::from(data))
     }
@@ -170,7 +184,7 @@ impl StorageDriver for GuestDriver {
         let p = path.to_owned();
         self.any(
             "put_content",
-            guest!(|d, s, r| d.call_put_content(s, r, &p, &content)),
+            guest!(|d, s, r| d.put_content(s, r, &p, &content)),
         )
         .await?;
         self.mutated();
@@ -183,47 +197,34 @@ impl StorageDriver for GuestDriver {
             .run(
                 Target::Any,
                 "reader",
-                guest!(|d, s, r| d.call_open_reader(s, r, &p, offset)),
+                guest!(|d, s, r| async move {
+                    let opened = match d.open_reader(s, r, &p, offset).await? {
+                        Ok(opened) => opened,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    // A stream leaves the instance's table for the host's reader: the host
+                    // reads it without entering the guest again.
+                    let stream = match opened.stream {
+                        Some(stream) => Some(s.data_mut().take_input(stream)?),
+                        None => None,
+                    };
+                    Ok(Ok((opened.reader, stream)))
+                }),
             )
             .await?;
-        let handle = Handle::new(self.pool.clone(), placed);
-        let stream = futures::stream::try_unfold(Some(handle), |state| async move {
-            let Some(handle) = state else {
-                return Ok(None);
-            };
-            let resource = handle.resource;
-            let chunk = handle
-                .pool
-                .call(
-                    handle.target(),
-                    "read",
-                    Box::new(move |live: &mut super::instance::Live| {
-                        Box::pin(async move {
-                            let reader = live.world.wharf_storage_driver().reader();
-                            reader
-                                .call_read(&mut live.store, resource, CHUNK as u32)
-                                .await
-                        })
-                    }),
-                )
-                .await?
-                .value;
-            if chunk.len() > CHUNK {
-                let what = format!(
-                    "a chunk of {} bytes, asked for at most {CHUNK}",
-                    chunk.len()
-                );
-                let pool = &handle.pool;
-                return Err(pool
-                    .breach(&handle.slot, handle.generation, "read", what)
-                    .await);
-            }
-            if chunk.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some((Bytes::from(chunk), Some(handle))))
-        });
-        Ok(Box::pin(stream))
+        let (reader, stream) = placed.value;
+        let handle = Handle::new(
+            self.pool.clone(),
+            Placed {
+                value: reader,
+                slot: placed.slot,
+                generation: placed.generation,
+            },
+        );
+        Ok(match stream {
+            Some(stream) => streamed(handle, stream, path),
+            None => chunked(handle),
+        })
     }
 
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
@@ -232,22 +233,40 @@ impl StorageDriver for GuestDriver {
             .run(
                 Target::Any,
                 "writer",
-                guest!(|d, s, r| d.call_open_writer(s, r, &p, append)),
+                guest!(|d, s, r| d.open_writer(s, r, &p, append)),
             )
             .await?;
+        let opened = placed.value;
         let mut writer = GuestWriter {
-            handle: Handle::new(self.pool.clone(), placed),
+            handle: Handle::new(
+                self.pool.clone(),
+                Placed {
+                    value: opened.writer,
+                    slot: placed.slot,
+                    generation: placed.generation,
+                },
+            ),
+            path: path.to_owned(),
             size: 0,
             open: true,
+            part: usize::try_from(opened.part_size)
+                .unwrap_or(MAX_PART)
+                .min(MAX_PART),
+            gathered: Vec::new(),
+            gathered_len: 0,
+            broken: false,
         };
-        writer.size = writer.query_size().await?;
+        writer.size = match opened.size {
+            Some(size) => size,
+            None => writer.query_size().await?,
+        };
         Ok(Box::new(writer))
     }
 
     async fn stat(&self, path: &str) -> Result<FileInfo> {
         let p = path.to_owned();
         let placed = self
-            .run(Target::Any, "stat", guest!(|d, s, r| d.call_stat(s, r, &p)))
+            .run(Target::Any, "stat", guest!(|d, s, r| d.stat(s, r, &p)))
             .await?;
         let checked = file_info(placed.value).and_then(|info| {
             if info.path == path {
@@ -267,7 +286,7 @@ impl StorageDriver for GuestDriver {
     async fn list(&self, path: &str) -> Result<Vec<String>> {
         let p = path.to_owned();
         let placed = self
-            .run(Target::Any, "list", guest!(|d, s, r| d.call_list(s, r, &p)))
+            .run(Target::Any, "list", guest!(|d, s, r| d.list(s, r, &p)))
             .await?;
         let mut children = placed.value;
         let limits = &self.pool.policy.answers;
@@ -300,7 +319,7 @@ impl StorageDriver for GuestDriver {
 
     async fn rename(&self, source: &str, dest: &str) -> Result<()> {
         let (src, dst) = (source.to_owned(), dest.to_owned());
-        self.any("move", guest!(|d, s, r| d.call_move(s, r, &src, &dst)))
+        self.any("move", guest!(|d, s, r| d.rename(s, r, &src, &dst)))
             .await?;
         self.mutated();
         Ok(())
@@ -308,7 +327,7 @@ impl StorageDriver for GuestDriver {
 
     async fn delete(&self, path: &str) -> Result<()> {
         let p = path.to_owned();
-        self.any("delete", guest!(|d, s, r| d.call_delete(s, r, &p)))
+        self.any("delete", guest!(|d, s, r| d.delete(s, r, &p)))
             .await?;
         self.mutated();
         Ok(())
@@ -330,7 +349,7 @@ impl StorageDriver for GuestDriver {
             .run(
                 Target::Any,
                 "redirect_url",
-                guest!(|d, s, r| d.call_redirect_url(s, r, m, &p, secs)),
+                guest!(|d, s, r| d.redirect_url(s, r, m, &p, secs)),
             )
             .await?;
         match placed
@@ -366,7 +385,7 @@ impl StorageDriver for GuestDriver {
                 .run(
                     Target::Any,
                     "walk",
-                    guest!(|d, s, r| d.call_walk(s, r, &p, from.as_ref(), WALK_PAGE)),
+                    guest!(|d, s, r| d.walk(s, r, &p, from.as_ref(), WALK_PAGE)),
                 )
                 .await?;
             let (page, slot, generation) = (placed.value, placed.slot, placed.generation);
@@ -467,12 +486,89 @@ impl Drop for Handle {
     }
 }
 
+/// A reader that calls the guest's `read` for every chunk (0.1.0 guests, and 0.2.0 readers that
+/// gave no stream).
+fn chunked(handle: Handle) -> ByteStream {
+    let stream = futures::stream::try_unfold(Some(handle), |state| async move {
+        let Some(handle) = state else {
+            return Ok(None);
+        };
+        let chunk = handle
+            .pool
+            .call(
+                handle.target(),
+                "read",
+                on_resource!(handle.resource, |w, s, r| w.read(s, r, CHUNK as u32)),
+            )
+            .await?
+            .value;
+        if chunk.len() > CHUNK {
+            let what = format!(
+                "a chunk of {} bytes, asked for at most {CHUNK}",
+                chunk.len()
+            );
+            let pool = &handle.pool;
+            return Err(pool
+                .breach(&handle.slot, handle.generation, "read", what)
+                .await);
+        }
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((Bytes::from(chunk), Some(handle))))
+    });
+    Box::pin(stream)
+}
+
+/// A reader over the input stream the guest's reader handed over: the host reads it directly.
+/// The guest's reader (`handle`) stays alive until the stream is done with, since the stream
+/// may depend on what it holds.
+fn streamed(handle: Handle, stream: DynInputStream, path: &str) -> ByteStream {
+    struct Streamed {
+        // Declared first: dropped before the guest's reader.
+        stream: DynInputStream,
+        handle: Handle,
+        what: String,
+    }
+    let state = Streamed {
+        stream,
+        handle,
+        what: format!("read {path}"),
+    };
+    let stream = futures::stream::try_unfold(Some(state), |state| async move {
+        let Some(mut state) = state else {
+            return Ok(None);
+        };
+        let pool = &state.handle.pool;
+        let (blocking, timeout) = (pool.blocking(), pool.policy.call_timeout);
+        match streams::read(&mut state.stream, CHUNK, blocking, timeout, &state.what).await? {
+            Some(bytes) => Ok(Some((bytes, Some(state)))),
+            None => Ok(None),
+        }
+    });
+    Box::pin(stream)
+}
+
+/// The largest part the host gathers for a writer that takes parts, whatever part size it asks
+/// for: the host's memory per open writer.
+pub const MAX_PART: usize = 64 << 20;
+
 /// A guest writer seen from the host.
 struct GuestWriter {
     handle: Handle,
+    path: String,
+    /// Bytes the guest acknowledged (parts ended, or `size` after writes).
     size: u64,
     /// False once closed, committed or cancelled: a drop then only releases the resource.
     open: bool,
+    /// The part size (0: bytes go through `write`).
+    part: usize,
+    /// Bytes gathered for the next part, not yet handed to the guest.
+    gathered: Vec<Bytes>,
+    gathered_len: usize,
+    /// A part failed: what was gathered is gone, so the writer takes nothing more (the upload
+    /// resumes from `size` through a new writer).
+    broken: bool,
 }
 
 impl GuestWriter {
@@ -485,18 +581,14 @@ impl GuestWriter {
     }
 
     async fn query_size(&self) -> Result<u64> {
-        let w = self.handle.resource;
         Ok(self
             .handle
             .pool
             .call(
                 self.handle.target(),
                 "size",
-                Box::new(move |live: &mut super::instance::Live| {
-                    Box::pin(async move {
-                        let writer = live.world.wharf_storage_driver().writer();
-                        writer.call_size(&mut live.store, w).await.map(Ok)
-                    })
+                on_resource!(self.handle.resource, |w, s, r| async move {
+                    w.size(s, r).await.map(Ok)
                 }),
             )
             .await?
@@ -504,52 +596,118 @@ impl GuestWriter {
     }
 
     async fn finish(&mut self, op: &'static str, which: Finish) -> Result<()> {
-        let w = self.handle.resource;
         self.writer_call(
             op,
-            Box::new(move |live: &mut super::instance::Live| {
-                Box::pin(async move {
-                    let writer = live.world.wharf_storage_driver().writer();
-                    let store = &mut live.store;
-                    match which {
-                        Finish::Close => writer.call_close(store, w).await,
-                        Finish::Commit => writer.call_commit(store, w).await,
-                        Finish::Cancel => writer.call_cancel(store, w).await,
-                    }
-                })
+            on_resource!(self.handle.resource, |w, s, r| async move {
+                match which {
+                    Finish::Close => w.close(s, r).await,
+                    Finish::Commit => w.commit(s, r).await,
+                    Finish::Cancel => w.cancel(s, r).await,
+                }
             }),
         )
         .await
     }
-}
 
-#[derive(Clone, Copy)]
-enum Finish {
-    Close,
-    Commit,
-    Cancel,
-}
+    /// Hands `len` gathered bytes to the guest as one part: `begin-part`, the bytes written into
+    /// the part's stream by the host, `end-part` with the count written.
+    async fn send_part(&mut self, len: usize) -> Result<()> {
+        let mut part = Vec::new();
+        let mut left = len;
+        while left > 0 {
+            let Some(mut first) = self.gathered.first().cloned() else {
+                break;
+            };
+            if first.len() <= left {
+                self.gathered.remove(0);
+            } else {
+                let rest = first.split_off(left);
+                self.gathered[0] = rest;
+            }
+            left -= first.len();
+            part.push(first);
+        }
+        self.gathered_len -= len;
+        let pool = self.handle.pool.clone();
+        let target = self.handle.target();
+        let placed = pool
+            .call(
+                target,
+                "begin_part",
+                on_resource!(self.handle.resource, |w, s, r| async move {
+                    match w.begin_part(s, r, len as u64).await? {
+                        Ok(stream) => Ok(Ok(s.data_mut().take_output(stream)?)),
+                        Err(e) => Ok(Err(e)),
+                    }
+                }),
+            )
+            .await?;
+        let mut stream = placed.value;
+        let what = format!("write {}", self.path);
+        let (blocking, timeout) = (pool.blocking(), pool.policy.call_timeout);
+        let mut written = 0u64;
+        let mut failure = None;
+        for bytes in part {
+            let n = bytes.len() as u64;
+            match streams::write_all(&mut stream, bytes, blocking, timeout, &what).await {
+                Ok(()) => written += n,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        let ended = self
+            .writer_call(
+                "end_part",
+                on_resource!(self.handle.resource, |w, s, r| w.end_part(s, r, written)),
+            )
+            .await;
+        match (failure, ended) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => {
+                self.size += len as u64;
+                Ok(())
+            }
+        }
+    }
 
-#[async_trait]
-impl FileWriter for GuestWriter {
-    async fn write(&mut self, data: Bytes) -> Result<()> {
-        let w = self.handle.resource;
+    /// Sends every whole part gathered; with `all`, what is left too (before close or commit).
+    async fn send_parts(&mut self, all: bool) -> Result<()> {
+        if self.broken {
+            return Err(Error::backend(format!(
+                "write {}: an earlier part failed; open a new writer to resume at {} bytes",
+                self.path, self.size
+            )));
+        }
+        while self.gathered_len >= self.part.max(1) || (all && self.gathered_len > 0) {
+            let len = self.gathered_len.min(self.part);
+            if let Err(e) = self.send_part(len).await {
+                self.broken = true;
+                self.gathered.clear();
+                self.gathered_len = 0;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes through the guest's `write`, in chunks of at most [`CHUNK`].
+    async fn write_chunks(&mut self, data: Bytes) -> Result<()> {
         let placed = self
             .handle
             .pool
             .call(
                 self.handle.target(),
                 "write",
-                Box::new(move |live: &mut super::instance::Live| {
-                    Box::pin(async move {
-                        let writer = live.world.wharf_storage_driver().writer();
-                        for piece in data.chunks(CHUNK) {
-                            if let Err(e) = writer.call_write(&mut live.store, w, piece).await? {
-                                return Ok(Err(e));
-                            }
+                on_resource!(self.handle.resource, |w, s, r| async move {
+                    for piece in data.chunks(CHUNK) {
+                        if let Err(e) = w.write(s, r, piece).await? {
+                            return Ok(Err(e));
                         }
-                        writer.call_size(&mut live.store, w).await.map(Ok)
-                    })
+                    }
+                    w.size(s, r).await.map(Ok)
                 }),
             )
             .await?;
@@ -564,6 +722,27 @@ impl FileWriter for GuestWriter {
         self.size = size;
         Ok(())
     }
+}
+
+#[derive(Clone, Copy)]
+enum Finish {
+    Close,
+    Commit,
+    Cancel,
+}
+
+#[async_trait]
+impl FileWriter for GuestWriter {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        if self.part == 0 {
+            return self.write_chunks(data).await;
+        }
+        if !data.is_empty() {
+            self.gathered_len += data.len();
+            self.gathered.push(data);
+        }
+        self.send_parts(false).await
+    }
 
     fn size(&self) -> u64 {
         self.size
@@ -571,6 +750,9 @@ impl FileWriter for GuestWriter {
 
     async fn close(&mut self) -> Result<()> {
         let was_open = self.open;
+        if was_open && self.part > 0 {
+            self.send_parts(true).await?;
+        }
         self.open = false;
         self.finish("close", Finish::Close).await?;
         if was_open {
@@ -580,6 +762,9 @@ impl FileWriter for GuestWriter {
     }
 
     async fn commit(&mut self) -> Result<()> {
+        if self.open && self.part > 0 {
+            self.send_parts(true).await?;
+        }
         self.finish("commit", Finish::Commit).await?;
         self.open = false;
         self.size = self.query_size().await?;
@@ -592,6 +777,8 @@ impl FileWriter for GuestWriter {
     }
 
     async fn cancel(&mut self) -> Result<()> {
+        self.gathered.clear();
+        self.gathered_len = 0;
         self.finish("cancel", Finish::Cancel).await?;
         self.open = false;
         Ok(())

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::StorageDriver as World;
 use super::cache::{self, ComponentCache};
 use super::component::GuestComponent;
 use super::state::State;
@@ -99,8 +98,8 @@ impl GuestRuntime {
             .map_err(|e| host_error("cannot link WASI HTTP", e))?;
         super::files::add_to_linker(&mut linker)
             .map_err(|e| host_error("cannot link the checked filesystem functions", e))?;
-        World::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-            .map_err(|e| host_error("cannot link the storage world", e))?;
+        super::bindings::add_to_linker(&mut linker)
+            .map_err(|e| host_error("cannot link the storage worlds", e))?;
 
         let dir = if options.no_cache {
             None

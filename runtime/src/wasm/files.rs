@@ -297,6 +297,27 @@ impl OutputStream for CountedStream {
         Ok(())
     }
 
+    /// The file stream's own blocking write (one write on the current thread when blocking is
+    /// allowed, not a hand-off per 64 KiB), counted as a whole first.
+    async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let len = bytes.len() as u64;
+        let growth = self.growth(len);
+        if !self.quota.take(growth) {
+            return Err(StreamError::LastOperationFailed(
+                std::io::Error::from_raw_os_error(ENOSPC).into(),
+            ));
+        }
+        if let Err(e) = self.inner.blocking_write_and_flush(bytes).await {
+            self.quota.give_back(growth);
+            return Err(e);
+        }
+        if let Some(at) = &mut self.position {
+            *at = at.saturating_add(len);
+            self.size = self.size.max(*at);
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> StreamResult<()> {
         self.inner.flush()
     }

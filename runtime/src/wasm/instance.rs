@@ -24,7 +24,7 @@ use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
 use super::answer::guest_error;
-use super::bindings::{GuestError, Param, StorageDriver as World};
+use super::bindings::{GuestError, Param, World};
 use super::budget::RestartBudget;
 use super::component::GuestComponent;
 use super::deadline::enter;
@@ -160,15 +160,7 @@ impl Pool {
             .await?;
         let deadline = store.data().deadline;
         let blocking = store.data().blocking;
-        let created = enter(
-            blocking,
-            deadline,
-            world
-                .wharf_storage_driver()
-                .driver()
-                .call_create(&mut store, &self.params),
-        )
-        .await;
+        let created = enter(blocking, deadline, world.create(&mut store, &self.params)).await;
         match created {
             Ok(Ok(driver)) => Ok(Live {
                 store,
@@ -256,6 +248,12 @@ impl Pool {
         self.fault(op, &wasmtime::Error::msg(what), &limiter)
     }
 
+    /// True when the guest's file operations (and the file streams it hands over) block the
+    /// thread doing them: a guest with a directory.
+    pub fn blocking(&self) -> bool {
+        !self.policy.dirs.is_empty()
+    }
+
     /// Records a fault of an instance and describes it.
     fn fault(&self, op: &str, e: &wasmtime::Error, limiter: &MemoryLimiter) -> Error {
         self.budget().record(Instant::now());
@@ -297,9 +295,8 @@ impl Pool {
             let blocking = live.store.data().blocking;
             let released = enter(blocking, deadline, async {
                 if close_writer {
-                    let writer = live.world.wharf_storage_driver().writer();
                     // A close the guest refuses leaves a healthy instance; a trap does not.
-                    let _refused = writer.call_close(&mut live.store, resource).await?;
+                    let _refused = live.world.close(&mut live.store, resource).await?;
                 }
                 resource.resource_drop_async(&mut live.store).await
             })

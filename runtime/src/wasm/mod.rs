@@ -31,6 +31,7 @@ pub mod policy;
 mod quota;
 pub mod register;
 mod state;
+mod streams;
 
 pub use component::{GuestComponent, Manifest, RequestedCapability, WIT_VERSION};
 pub use deadline::TICK;

@@ -125,6 +125,23 @@ impl State {
 
 impl State {
     /// The instance's host resources.
+    /// Takes an input stream the guest handed over out of the instance's table: the host owns
+    /// it from now on. Fails (a trap) for a handle the table does not hold.
+    pub(crate) fn take_input(
+        &mut self,
+        stream: wasmtime::component::Resource<wasmtime_wasi::p2::DynInputStream>,
+    ) -> wasmtime::Result<wasmtime_wasi::p2::DynInputStream> {
+        Ok(self.table.delete(stream)?)
+    }
+
+    /// Takes an output stream the guest handed over out of the instance's table.
+    pub(crate) fn take_output(
+        &mut self,
+        stream: wasmtime::component::Resource<wasmtime_wasi::p2::DynOutputStream>,
+    ) -> wasmtime::Result<wasmtime_wasi::p2::DynOutputStream> {
+        Ok(self.table.delete(stream)?)
+    }
+
     pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
         &mut self.table
     }
@@ -149,9 +166,23 @@ impl WasiHttpView for State {
     }
 }
 
-impl bindings::wharf::storage::types::Host for State {}
+impl bindings::v1::wharf::storage::types::Host for State {}
 
-impl bindings::wharf::storage::host_log::Host for State {
+impl bindings::v2::wharf::storage::host_log::Host for State {
+    fn log(&mut self, level: bindings::v2::wharf::storage::host_log::Level, message: String) {
+        use bindings::v2::wharf::storage::host_log::Level as L2;
+        let level = match level {
+            L2::Trace => Level::Trace,
+            L2::Debug => Level::Debug,
+            L2::Info => Level::Info,
+            L2::Warn => Level::Warn,
+            L2::Error => Level::Error,
+        };
+        bindings::v1::wharf::storage::host_log::Host::log(self, level, message);
+    }
+}
+
+impl bindings::v1::wharf::storage::host_log::Host for State {
     fn log(&mut self, level: Level, message: String) {
         if !self.log.admit() {
             return;
