@@ -84,7 +84,12 @@ pub async fn inspect(path: &Path) -> anyhow::Result<ExitCode> {
     let m = &component.manifest;
     println!("component:  {}", component.label);
     println!("sha256:     {}", component.digest);
-    println!("world:      wharf:storage/storage-driver@{}", m.wit_version);
+    let version = component.version.as_str();
+    let streams = match component.version {
+        wharf::wasm::WitVersion::V1 => "bytes copied through the guest",
+        wharf::wasm::WitVersion::V2 => "host-side streams",
+    };
+    println!("world:      wharf:storage/storage-driver@{version} ({streams})");
     println!("driver:     {}", m.name);
     println!(
         "state:      {}",

@@ -162,7 +162,11 @@ impl Upload for FsWriter {
 
     /// The staging file's stream at its end: the host writes the part there.
     #[cfg(all(target_os = "wasi", target_env = "p2"))]
-    fn begin_part(&mut self, length: u64) -> Result<wharf_guest_sdk::OutputStream> {
+    fn begin_part(
+        &mut self,
+        length: u64,
+        _kind: wharf_guest_sdk::PartKind,
+    ) -> Result<wharf_guest_sdk::OutputStream> {
         use wasip2::filesystem::types::DescriptorFlags;
 
         self.file("write")?;

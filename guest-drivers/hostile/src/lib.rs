@@ -500,6 +500,7 @@ impl wit::GuestDriver for HostileDriver {
             }),
             size,
             part_size: 0,
+            first_part: 0,
         })
     }
 
@@ -626,7 +627,11 @@ impl wit::GuestWriter for HostileWriter {
         size
     }
 
-    fn begin_part(&self, _length: u64) -> WitResult<wharf_guest_sdk::OutputStream> {
+    fn begin_part(
+        &self,
+        _length: u64,
+        _kind: wit::PartKind,
+    ) -> WitResult<wharf_guest_sdk::OutputStream> {
         Err(wit::Error::Unsupported("begin-part".into()))
     }
 

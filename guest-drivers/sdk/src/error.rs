@@ -79,6 +79,17 @@ impl Error {
         }
     }
 
+    /// True when trying again may succeed: a temporary backend error or a timeout.
+    pub fn is_temporary(&self) -> bool {
+        matches!(
+            self,
+            Self::Backend {
+                temporary: true,
+                ..
+            } | Self::Timeout(_)
+        )
+    }
+
     /// True for [`Error::PathNotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::PathNotFound(_))

@@ -159,11 +159,13 @@ impl<D: Driver> wit::GuestDriver for DriverResource<D> {
 
     fn open_writer(&self, path: String, append: bool) -> WitResult<wit::OpenedWriter> {
         let writer = self.driver.writer(&path, append)?;
-        let (size, part_size) = (writer.size(), writer.part_size());
+        let (size, part_size, first_part) =
+            (writer.size(), writer.part_size(), writer.first_part());
         Ok(wit::OpenedWriter {
             writer: wit::Writer::new(WriterResource::new(writer)),
             size,
             part_size,
+            first_part,
         })
     }
 
@@ -314,9 +316,9 @@ impl<W: Upload> WriterResource<W> {
         }
     }
 
-    fn begin_part(&self, length: u64) -> Result<crate::OutputStream> {
+    fn begin_part(&self, length: u64, kind: crate::PartKind) -> Result<crate::OutputStream> {
         match self.state.get() {
-            WriterState::Open => self.upload.borrow_mut().begin_part(length),
+            WriterState::Open => self.upload.borrow_mut().begin_part(length, kind),
             other => Err(other.refusal("begin-part")),
         }
     }
@@ -374,8 +376,13 @@ impl<W: Upload> wit::GuestWriter for WriterResource<W> {
         self.upload.borrow().size()
     }
 
-    fn begin_part(&self, length: u64) -> WitResult<crate::OutputStream> {
-        Ok(WriterResource::begin_part(self, length)?)
+    fn begin_part(&self, length: u64, kind: wit::PartKind) -> WitResult<crate::OutputStream> {
+        let kind = match kind {
+            wit::PartKind::Full => crate::PartKind::Full,
+            wit::PartKind::BeforeClose => crate::PartKind::BeforeClose,
+            wit::PartKind::BeforeCommit => crate::PartKind::BeforeCommit,
+        };
+        Ok(WriterResource::begin_part(self, length, kind)?)
     }
 
     fn end_part(&self, written: u64) -> WitResult<()> {

@@ -30,6 +30,8 @@
 
 mod error;
 mod export;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod log;
 pub mod params;
 pub mod path;
@@ -277,11 +279,18 @@ pub trait Upload: 'static {
         0
     }
 
+    /// The length of the first full part when it is not [`Upload::part_size`] (0, the default,
+    /// when it is): a resumed upload whose saved bytes end inside a part asks for the rest of that
+    /// part first. Asked once, when the writer opens.
+    fn first_part(&self) -> u64 {
+        0
+    }
+
     /// Starts a part of exactly `length` bytes: the stream the host writes them into (a file's
     /// append stream, the body of an upload request). Called only when `part_size` is above 0,
-    /// with at most that many bytes.
-    fn begin_part(&mut self, length: u64) -> Result<OutputStream> {
-        let _ = length;
+    /// with at most that many bytes; `kind` says what follows the part.
+    fn begin_part(&mut self, length: u64, kind: PartKind) -> Result<OutputStream> {
+        let _ = (length, kind);
         Err(Error::Unsupported("begin-part".into()))
     }
 
@@ -292,6 +301,17 @@ pub trait Upload: 'static {
         let _ = written;
         Err(Error::Unsupported("end-part".into()))
     }
+}
+
+/// Where a part stands in an upload (see [`Upload::begin_part`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// A part of `part_size` bytes; more may follow.
+    Full,
+    /// The last bytes before `close`.
+    BeforeClose,
+    /// The last bytes before `commit`.
+    BeforeCommit,
 }
 
 /// The time a [`FileInfo`] carries as seconds and nanoseconds since the epoch (0 for earlier

@@ -40,6 +40,7 @@ pub use v1::exports::wharf::storage::driver::{Error as GuestError, ResumePoint, 
 pub use v1::exports::wharf::storage::manifest::{Capability, Info};
 pub use v1::wharf::storage::host_log::Level;
 pub use v1::wharf::storage::types::{Datetime, FileInfo as GuestFileInfo, Param, RedirectMethod};
+pub use v2::exports::wharf::storage::driver::PartKind;
 
 /// Adds what both worlds import from the host itself (logging; the types instances) to
 /// `linker`, which already holds WASI.
@@ -125,12 +126,13 @@ pub(crate) struct OpenedReader {
     pub stream: Option<Resource<DynInputStream>>,
 }
 
-/// What `open-writer` gave: the writer, its size when the answer carried it, and its part size
-/// (0: bytes go through `write`).
+/// What `open-writer` gave: the writer, its size when the answer carried it, its part size
+/// (0: bytes go through `write`) and the length of its first part (0: the part size).
 pub(crate) struct OpenedWriter {
     pub writer: ResourceAny,
     pub size: Option<u64>,
     pub part_size: u64,
+    pub first_part: u64,
 }
 
 /// Runs the same expression on the exports of either version (the shared types make both arms
@@ -247,6 +249,7 @@ impl World {
                     writer,
                     size: None,
                     part_size: 0,
+                    first_part: 0,
                 }),
             World::V2(w) => w
                 .wharf_storage_driver()
@@ -257,6 +260,7 @@ impl World {
                     writer: o.writer,
                     size: Some(o.size),
                     part_size: o.part_size,
+                    first_part: o.first_part,
                 }),
         })
     }
@@ -382,13 +386,14 @@ impl World {
         s: &mut Store<State>,
         writer: ResourceAny,
         length: u64,
+        kind: PartKind,
     ) -> Answer<Resource<DynOutputStream>> {
         match self {
             World::V1(_) => Err(wasmtime::Error::msg("begin-part on a 0.1.0 writer")),
             World::V2(w) => {
                 w.wharf_storage_driver()
                     .writer()
-                    .call_begin_part(s, writer, length)
+                    .call_begin_part(s, writer, length, kind)
                     .await
             }
         }

@@ -15,7 +15,7 @@ use wasmtime::component::ResourceAny;
 use wasmtime_wasi::p2::DynInputStream;
 
 use super::answer::{self, file_info};
-use super::bindings::{Param, RedirectMethod as GuestMethod, ResumePoint};
+use super::bindings::{Param, PartKind, RedirectMethod as GuestMethod, ResumePoint};
 use super::component::GuestComponent;
 use super::instance::{GuestCall, Placed, Pool, Slot, Target};
 use super::policy::SandboxPolicy;
@@ -250,6 +250,9 @@ impl StorageDriver for GuestDriver {
             size: 0,
             open: true,
             part: usize::try_from(opened.part_size)
+                .unwrap_or(MAX_PART)
+                .min(MAX_PART),
+            first_part: usize::try_from(opened.first_part)
                 .unwrap_or(MAX_PART)
                 .min(MAX_PART),
             gathered: Vec::new(),
@@ -563,6 +566,8 @@ struct GuestWriter {
     open: bool,
     /// The part size (0: bytes go through `write`).
     part: usize,
+    /// The length of the next full part when it is not `part` (a resumed upload's first), else 0.
+    first_part: usize,
     /// Bytes gathered for the next part, not yet handed to the guest.
     gathered: Vec<Bytes>,
     gathered_len: usize,
@@ -611,7 +616,7 @@ impl GuestWriter {
 
     /// Hands `len` gathered bytes to the guest as one part: `begin-part`, the bytes written into
     /// the part's stream by the host, `end-part` with the count written.
-    async fn send_part(&mut self, len: usize) -> Result<()> {
+    async fn send_part(&mut self, len: usize, kind: PartKind) -> Result<()> {
         let mut part = Vec::new();
         let mut left = len;
         while left > 0 {
@@ -635,7 +640,7 @@ impl GuestWriter {
                 target,
                 "begin_part",
                 on_resource!(self.handle.resource, |w, s, r| async move {
-                    match w.begin_part(s, r, len as u64).await? {
+                    match w.begin_part(s, r, len as u64, kind).await? {
                         Ok(stream) => Ok(Ok(s.data_mut().take_output(stream)?)),
                         Err(e) => Ok(Err(e)),
                     }
@@ -673,24 +678,36 @@ impl GuestWriter {
         }
     }
 
-    /// Sends every whole part gathered; with `all`, what is left too (before close or commit).
-    async fn send_parts(&mut self, all: bool) -> Result<()> {
+    /// Sends every whole part gathered; with `last` (before close or commit), what is left too,
+    /// the last part of all marked as such.
+    async fn send_parts(&mut self, last: Option<PartKind>) -> Result<()> {
         if self.broken {
             return Err(Error::backend(format!(
                 "write {}: an earlier part failed; open a new writer to resume at {} bytes",
                 self.path, self.size
             )));
         }
-        while self.gathered_len >= self.part.max(1) || (all && self.gathered_len > 0) {
-            let len = self.gathered_len.min(self.part);
-            if let Err(e) = self.send_part(len).await {
+        loop {
+            let whole = match self.first_part {
+                0 => self.part,
+                first => first,
+            };
+            if self.gathered_len < whole.max(1) && (last.is_none() || self.gathered_len == 0) {
+                return Ok(());
+            }
+            let len = self.gathered_len.min(whole);
+            let kind = match last {
+                Some(kind) if len == self.gathered_len => kind,
+                _ => PartKind::Full,
+            };
+            if let Err(e) = self.send_part(len, kind).await {
                 self.broken = true;
                 self.gathered.clear();
                 self.gathered_len = 0;
                 return Err(e);
             }
+            self.first_part = 0;
         }
-        Ok(())
     }
 
     /// Writes through the guest's `write`, in chunks of at most [`CHUNK`].
@@ -741,7 +758,7 @@ impl FileWriter for GuestWriter {
             self.gathered_len += data.len();
             self.gathered.push(data);
         }
-        self.send_parts(false).await
+        self.send_parts(None).await
     }
 
     fn size(&self) -> u64 {
@@ -751,7 +768,7 @@ impl FileWriter for GuestWriter {
     async fn close(&mut self) -> Result<()> {
         let was_open = self.open;
         if was_open && self.part > 0 {
-            self.send_parts(true).await?;
+            self.send_parts(Some(PartKind::BeforeClose)).await?;
         }
         self.open = false;
         self.finish("close", Finish::Close).await?;
@@ -763,7 +780,7 @@ impl FileWriter for GuestWriter {
 
     async fn commit(&mut self) -> Result<()> {
         if self.open && self.part > 0 {
-            self.send_parts(true).await?;
+            self.send_parts(Some(PartKind::BeforeCommit)).await?;
         }
         self.finish("commit", Finish::Commit).await?;
         self.open = false;

@@ -33,6 +33,7 @@ pub mod register;
 mod state;
 mod streams;
 
+pub use bindings::WitVersion;
 pub use component::{GuestComponent, Manifest, RequestedCapability, WIT_VERSION};
 pub use deadline::TICK;
 pub use driver::GuestDriver;
