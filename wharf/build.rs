@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The guest crates bundled into `wharf`, by package name.
-const GUESTS: [&str; 2] = ["wharf-guest-inmemory", "wharf-guest-filesystem"];
+const GUESTS: [&str; 3] = [
+    "wharf-guest-inmemory",
+    "wharf-guest-filesystem",
+    "wharf-guest-s3",
+];
 /// Guest crates built for Wharf's own tests (`WHARF_TEST_*`), never bundled.
 const TEST_GUESTS: [&str; 1] = ["wharf-guest-hostile"];
 
@@ -22,13 +26,14 @@ fn main() {
         "sdk/src",
         "inmemory/src",
         "filesystem/src",
+        "s3/src",
         "hostile/src",
         "Cargo.toml",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", guests.join(dir).display());
     }
-    for dir in ["sdk", "inmemory", "filesystem", "hostile"] {
+    for dir in ["sdk", "inmemory", "filesystem", "s3", "hostile"] {
         println!(
             "cargo:rerun-if-changed={}",
             guests.join(dir).join("Cargo.toml").display()

@@ -50,11 +50,15 @@ pub mod guests {
     pub const FILESYSTEM: &str = "guest-filesystem";
     /// The in-memory guest written in JavaScript (stateful).
     pub const JS_INMEMORY: &str = "guest-js-inmemory";
+    /// The S3 guest (stateless), reaching its endpoint only through `wasi:http`.
+    pub const S3: &str = "guest-s3";
 
     /// The in-memory guest component.
     pub const INMEMORY_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_INMEMORY"));
     /// The filesystem guest component.
     pub const FILESYSTEM_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_FILESYSTEM"));
+    /// The S3 guest component.
+    pub const S3_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_S3"));
     /// The JavaScript in-memory guest component (componentize-js; ~12 MB, most of it the engine).
     pub const JS_INMEMORY_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_JS_INMEMORY"));
 
@@ -83,11 +87,66 @@ pub mod guests {
         };
         register_bundled(
             registry,
+            S3,
+            S3_WASM,
+            policy.clone(),
+            Some(grant_endpoint()),
+        )?;
+        register_bundled(
+            registry,
             FILESYSTEM,
             FILESYSTEM_WASM,
             policy,
             Some(grant_root()),
         )
+    }
+
+    /// The operator names the endpoint as for the native s3 driver (`regionendpoint`, or a
+    /// `region` of AWS); the guest is granted outbound HTTP to exactly the host it addresses
+    /// (`<bucket>.<host>` unless `forcepathstyle`), and nothing else.
+    fn grant_endpoint() -> Prepare {
+        Arc::new(|params: &mut Params, policy: &mut SandboxPolicy| {
+            use wharf_runtime::Value;
+            let text = |params: &Params, key: &str| match params.get(key) {
+                Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+                _ => None,
+            };
+            let flag = |params: &Params, key: &str, default: bool| match params.get(key) {
+                Some(Value::Bool(b)) => *b,
+                Some(Value::String(s)) => s.trim().eq_ignore_ascii_case("true"),
+                _ => default,
+            };
+            let secure = flag(params, "secure", true);
+            let endpoint = match (text(params, "regionendpoint"), text(params, "region")) {
+                (Some(e), _) if e.contains("://") => e,
+                (Some(e), _) => format!("{}://{e}", if secure { "https" } else { "http" }),
+                (None, Some(region)) => format!(
+                    "{}://s3.{region}.amazonaws.com",
+                    if secure { "https" } else { "http" }
+                ),
+                // The guest names what is missing.
+                (None, None) => return Ok(()),
+            };
+            let uri: http::Uri = endpoint.parse().map_err(|_| {
+                Error::invalid_parameter("regionendpoint", format!("not a URL: {endpoint:?}"))
+            })?;
+            let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+                return Err(Error::invalid_parameter(
+                    "regionendpoint",
+                    format!("expected a URL such as https://s3.example.com, got {endpoint:?}"),
+                ));
+            };
+            let host = if flag(params, "forcepathstyle", false) {
+                authority.to_string()
+            } else {
+                match text(params, "bucket") {
+                    Some(bucket) => format!("{bucket}.{authority}"),
+                    None => return Ok(()),
+                }
+            };
+            policy.http_hosts.push(format!("{scheme}://{host}"));
+            Ok(())
+        })
     }
 
     /// The operator names a host directory with `rootdirectory`, as for the native driver; the

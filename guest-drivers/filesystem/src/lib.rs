@@ -118,10 +118,62 @@ impl Driver for FilesystemDriver {
             .map_err(|e| Error::from_io(e, "sync directory of", path))
     }
 
+    /// Small files as bytes; larger ones as the file's own stream, which the host reads.
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    fn content(&self, path: &str) -> Result<wharf_guest_sdk::Content> {
+        let reader = open_stream(&self.location(path).full, path, 0, Some(STREAM_CONTENT))?;
+        Ok(match reader {
+            Opened::Stream(reader) => wharf_guest_sdk::Content::Stream(reader),
+            Opened::Small(bytes) => wharf_guest_sdk::Content::Bytes(bytes),
+        })
+    }
+
+    /// A temporary file beside the target, written by the host through its stream, renamed
+    /// over the target when the put finishes whole.
+    #[cfg(all(target_os = "wasi", target_env = "p2"))]
+    fn begin_put(
+        &self,
+        path: &str,
+        length: u64,
+    ) -> Result<Option<(Box<dyn wharf_guest_sdk::Put>, wharf_guest_sdk::OutputStream)>> {
+        use wasip2::filesystem::types::DescriptorFlags;
+
+        let location = self.location(path);
+        location
+            .create_parent()
+            .map_err(|e| Error::from_io(e, "create parent directories of", path))?;
+        let (temporary, file) = location
+            .create_temporary()
+            .map_err(|e| Error::from_io(e, "create temporary file for", path))?;
+        let opened = listing::open_file(&temporary, DescriptorFlags::WRITE).and_then(|d| {
+            let stream = d.write_via_stream(0).map_err(listing::io_error)?;
+            Ok((d, stream))
+        });
+        let (descriptor, stream) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                remove_quietly(&temporary);
+                return Err(Error::from_io(e, "put_content", path));
+            }
+        };
+        let put = FsPut {
+            length,
+            location,
+            path: path.to_owned(),
+            temporary,
+            file,
+            descriptor: Some(descriptor),
+        };
+        Ok(Some((Box::new(put), stream)))
+    }
+
     /// The file's own stream from `offset`, handed to the host: its bytes never pass through
     /// the guest.
     fn reader(&self, path: &str, offset: u64) -> Result<StreamReader> {
-        open_stream(&self.location(path).full, path, offset)
+        match open_stream(&self.location(path).full, path, offset, None)? {
+            Opened::Stream(reader) => Ok(reader),
+            Opened::Small(_) => unreachable!("no size limit was given"),
+        }
     }
 
     fn writer(&self, path: &str, append: bool) -> Result<FsWriter> {
@@ -195,8 +247,23 @@ impl Driver for FilesystemDriver {
 
 /// A reader over an open file, from `offset`: a later `put_content` or `commit` renames another
 /// file into place and never touches this one, so the reader sees the old content whole.
+/// Files up to this size are given whole by `get_content`; larger ones as a stream.
+pub const STREAM_CONTENT: u64 = 1 << 20;
+
+/// An opened file: its stream, or (when it is at most the size asked for) its bytes.
+enum Opened {
+    Stream(StreamReader),
+    #[cfg_attr(not(all(target_os = "wasi", target_env = "p2")), allow(dead_code))]
+    Small(Vec<u8>),
+}
+
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
-fn open_stream(full: &std::path::Path, path: &str, offset: u64) -> Result<StreamReader> {
+fn open_stream(
+    full: &std::path::Path,
+    path: &str,
+    offset: u64,
+    small: Option<u64>,
+) -> Result<Opened> {
     use wasip2::filesystem::types::{DescriptorFlags, DescriptorType};
 
     let file = listing::open_file(full, DescriptorFlags::READ)
@@ -210,15 +277,70 @@ fn open_stream(full: &std::path::Path, path: &str, offset: u64) -> Result<Stream
     if offset > stat.size {
         return Err(Error::invalid_offset(path, offset));
     }
+    if small.is_some_and(|limit| stat.size <= limit) {
+        // Read to the end rather than to the size, so a file that grows meanwhile is read whole.
+        let mut bytes = Vec::with_capacity(usize::try_from(stat.size).unwrap_or(0));
+        loop {
+            let (chunk, end) = file
+                .read(STREAM_CONTENT.max(stat.size), bytes.len() as u64)
+                .map_err(|e| Error::from_io(listing::io_error(e), "read", path))?;
+            bytes.extend_from_slice(&chunk);
+            if end || chunk.is_empty() {
+                return Ok(Opened::Small(bytes));
+            }
+        }
+    }
     let stream = file
         .read_via_stream(offset)
         .map_err(|e| Error::from_io(listing::io_error(e), "read", path))?;
-    Ok(StreamReader::new(stream, file))
+    Ok(Opened::Stream(StreamReader::new(stream, file)))
+}
+
+/// A content put through a temporary file (see `begin_put`).
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+struct FsPut {
+    /// The length announced.
+    length: u64,
+    location: Location,
+    path: String,
+    temporary: std::path::PathBuf,
+    file: File,
+    /// The temporary file as the host's stream writes it; closed before finishing.
+    descriptor: Option<wasip2::filesystem::types::Descriptor>,
+}
+
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+impl wharf_guest_sdk::Put for FsPut {
+    fn finish(&mut self, written: u64) -> Result<()> {
+        self.descriptor = None;
+        let whole =
+            written == self.length && self.file.metadata().is_ok_and(|m| m.len() == written);
+        if !whole {
+            remove_quietly(&self.temporary);
+            return Ok(());
+        }
+        let replaced = self
+            .file
+            .sync_data()
+            .and_then(|()| fs::rename(&self.temporary, &self.location.full));
+        if let Err(e) = replaced {
+            remove_quietly(&self.temporary);
+            return Err(Error::from_io(e, "put_content", &self.path));
+        }
+        self.location
+            .sync_parent()
+            .map_err(|e| Error::from_io(e, "sync directory of", &self.path))
+    }
 }
 
 /// Streams exist only under WASI 0.2 (the unit tests on the build machine never read).
 #[cfg(not(all(target_os = "wasi", target_env = "p2")))]
-fn open_stream(_full: &std::path::Path, path: &str, _offset: u64) -> Result<StreamReader> {
+fn open_stream(
+    _full: &std::path::Path,
+    path: &str,
+    _offset: u64,
+    _small: Option<u64>,
+) -> Result<Opened> {
     Err(Error::backend(
         format!("read {path}: file streams need WASI 0.2"),
         false,

@@ -38,6 +38,8 @@
 //! | `bad-url` | `redirect_url` answers a bad URL, chosen by `variant` (see [`attack::bad_url`]) |
 //! | `loud-error` | `get_content` fails with 1 MiB of error text full of terminal escapes |
 //! | `endless-walk` | `walk` answers well-ordered pages that never end |
+//! | `http-stream` | `get_content` and readers there hand the host the body stream of `GET http://<authority>/` (0.2.0 streams; the test's server decides what the body does) |
+//! | `http-part` | a writer there asks for parts of `size` bytes (0: `u64::MAX`) and gives the host the body stream of `POST http://<authority>/` for each |
 //! | `hoard-files` | `get_content` opens files and never closes them; answers how many it got |
 //! | `deep-tree` | `get_content` makes `/data/deep/d/d/…` `depth` levels deep; answers the depth |
 //! | `huge-answer` | `get_content` answers `size` bytes |
@@ -108,9 +110,11 @@ enum Mode {
     CrossMove,
     HttpUnread,
     HttpUnfinished,
+    HttpStream,
+    HttpPart,
 }
 
-const MODES: [(&str, Mode); 33] = [
+const MODES: [(&str, Mode); 35] = [
     ("honest", Mode::Honest),
     ("loop", Mode::Loop),
     ("sleep", Mode::Sleep),
@@ -144,6 +148,8 @@ const MODES: [(&str, Mode); 33] = [
     ("cross-move", Mode::CrossMove),
     ("http-unread", Mode::HttpUnread),
     ("http-unfinished", Mode::HttpUnfinished),
+    ("http-stream", Mode::HttpStream),
+    ("http-part", Mode::HttpPart),
 ];
 
 /// The driver's parameters.
@@ -407,6 +413,16 @@ impl wit::Guest for Component {
     type Driver = HostileDriver;
     type Reader = HostileReader;
     type Writer = HostileWriter;
+    type Put = NoPut;
+}
+
+/// This guest takes contents through `put-content` only: no put is ever made.
+pub enum NoPut {}
+
+impl wit::GuestPut for NoPut {
+    fn finish(&self, _written: u64) -> WitResult<()> {
+        match *self {}
+    }
 }
 
 wharf_guest_sdk::__private::export!(Component with_types_in wharf_guest_sdk::bindings);
@@ -433,39 +449,20 @@ impl wit::GuestDriver for HostileDriver {
         }))
     }
 
-    fn get_content(&self, path: String) -> WitResult<Vec<u8>> {
+    fn get_content(&self, path: String) -> WitResult<wit::Content> {
         let s = &self.settings;
-        if path == s.trigger {
-            match s.mode {
-                Mode::Loop => spin_forever(),
-                Mode::Sleep => {
-                    sleep_an_hour();
-                    return Ok(b"woke up".to_vec());
-                }
-                Mode::Grow => grow_forever(),
-                Mode::GrowHost => net::grow_host_forever(),
-                Mode::Stack => return Ok(recurse(0).to_le_bytes().to_vec()),
-                Mode::Panic => panic!("hostile guest: panic on cue"),
-                Mode::Escape => return Ok(escape::report(&s.outside).into_bytes()),
-                Mode::Http => return Ok(net::http_get(&s.authority, s.tls)?),
-                Mode::Socket => return Ok(net::tcp_connect(&s.addr)?),
-                Mode::Env => return Ok(env_report()),
-                Mode::LoudError => return Err(attack::loud_error().into()),
-                Mode::HoardFiles => return Ok(attack::hoard_files(1 << 20)),
-                Mode::DeepTree => return Ok(attack::deep_tree("deep", s.depth)?),
-                Mode::HugeAnswer => return Ok(vec![b'h'; s.size as usize]),
-                Mode::Fill => return Ok(attack::fill(s.size)),
-                Mode::HttpFlood => return Ok(net::http_flood(&s.authority, 1000)),
-                Mode::Listings => return Ok(attack::hold_listings(100)),
-                Mode::CrossMove => return Ok(attack::move_between_grants()),
-                Mode::HttpUnread => return Ok(net::http_unread(&s.authority)?),
-                Mode::HttpUnfinished => {
-                    return Ok(net::http_unfinished_body(&s.authority, s.size)?);
-                }
-                _ => {}
-            }
+        if s.fires(Mode::HttpStream, &path) {
+            let (body, stream) = net::body_stream(&s.authority)?;
+            return Ok(wit::Content::Stream(wit::StreamedContent {
+                keep: wit::Reader::new(HostileReader::Keeps(Box::new(body))),
+                stream,
+            }));
         }
-        Ok(self.honest.get_content(&path)?)
+        Ok(wit::Content::Bytes(self.content_bytes(path)?))
+    }
+
+    fn begin_put(&self, _path: String, _length: u64) -> WitResult<Option<wit::OpenedPut>> {
+        Ok(None)
     }
 
     fn put_content(&self, path: String, content: Vec<u8>) -> WitResult<()> {
@@ -479,6 +476,13 @@ impl wit::GuestDriver for HostileDriver {
                 stream: None,
             });
         }
+        if self.settings.fires(Mode::HttpStream, &path) {
+            let (body, stream) = net::body_stream(&self.settings.authority)?;
+            return Ok(wit::OpenedReader {
+                reader: wit::Reader::new(HostileReader::Keeps(Box::new(body))),
+                stream: Some(stream),
+            });
+        }
         let reader = self.honest.reader(&path, offset)?;
         Ok(wit::OpenedReader {
             reader: wit::Reader::new(HostileReader::Honest(RefCell::new(reader))),
@@ -490,6 +494,12 @@ impl wit::GuestDriver for HostileDriver {
         let s = &self.settings;
         let upload = self.honest.writer(&path, append)?;
         let size = upload.size();
+        let parts = s.fires(Mode::HttpPart, &path);
+        let part_size = match s.size {
+            _ if !parts => 0,
+            0 => u64::MAX,
+            n => n,
+        };
         Ok(wit::OpenedWriter {
             writer: wit::Writer::new(HostileWriter {
                 upload: RefCell::new(upload),
@@ -497,9 +507,11 @@ impl wit::GuestDriver for HostileDriver {
                 trap_after: s.fires(Mode::TrapWriter, &path).then_some(s.trap_after),
                 shrinks: s.fires(Mode::ShrinkingWriter, &path),
                 sleeps_on_close: s.fires(Mode::SleepClose, &path),
+                parts: parts.then(|| s.authority.clone()),
+                part: RefCell::new(None),
             }),
             size,
-            part_size: 0,
+            part_size,
             first_part: 0,
         })
     }
@@ -584,9 +596,49 @@ impl wit::GuestDriver for HostileDriver {
 }
 
 /// A reader: honest, or one that answers more than it was asked for.
+impl HostileDriver {
+    /// `get_content`'s answer as bytes: honest, or the misbehaviour that fires.
+    fn content_bytes(&self, path: String) -> WitResult<Vec<u8>> {
+        let s = &self.settings;
+        if path == s.trigger {
+            match s.mode {
+                Mode::Loop => spin_forever(),
+                Mode::Sleep => {
+                    sleep_an_hour();
+                    return Ok(b"woke up".to_vec());
+                }
+                Mode::Grow => grow_forever(),
+                Mode::GrowHost => net::grow_host_forever(),
+                Mode::Stack => return Ok(recurse(0).to_le_bytes().to_vec()),
+                Mode::Panic => panic!("hostile guest: panic on cue"),
+                Mode::Escape => return Ok(escape::report(&s.outside).into_bytes()),
+                Mode::Http => return Ok(net::http_get(&s.authority, s.tls)?),
+                Mode::Socket => return Ok(net::tcp_connect(&s.addr)?),
+                Mode::Env => return Ok(env_report()),
+                Mode::LoudError => return Err(attack::loud_error().into()),
+                Mode::HoardFiles => return Ok(attack::hoard_files(1 << 20)),
+                Mode::DeepTree => return Ok(attack::deep_tree("deep", s.depth)?),
+                Mode::HugeAnswer => return Ok(vec![b'h'; s.size as usize]),
+                Mode::Fill => return Ok(attack::fill(s.size)),
+                Mode::HttpFlood => return Ok(net::http_flood(&s.authority, 1000)),
+                Mode::Listings => return Ok(attack::hold_listings(100)),
+                Mode::CrossMove => return Ok(attack::move_between_grants()),
+                Mode::HttpUnread => return Ok(net::http_unread(&s.authority)?),
+                Mode::HttpUnfinished => {
+                    return Ok(net::http_unfinished_body(&s.authority, s.size)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(self.honest.get_content(&path)?)
+    }
+}
+
 pub enum HostileReader {
     Honest(RefCell<FileReader>),
     Oversized,
+    /// Keeps what a stream handed to the host depends on; never read.
+    Keeps(Box<dyn std::any::Any>),
 }
 
 impl wit::GuestReader for HostileReader {
@@ -595,6 +647,7 @@ impl wit::GuestReader for HostileReader {
         match self {
             Self::Honest(reader) => Ok(reader.borrow_mut().read(max.max(1))?),
             Self::Oversized => Ok(vec![b'x'; max.saturating_mul(4)]),
+            Self::Keeps(_) => Ok(Vec::new()),
         }
     }
 }
@@ -607,6 +660,10 @@ pub struct HostileWriter {
     trap_after: Option<u64>,
     shrinks: bool,
     sleeps_on_close: bool,
+    /// Parts go to `POST http://<authority>/` (mode `http-part`).
+    parts: Option<String>,
+    /// What the part being written depends on.
+    part: RefCell<Option<Box<dyn std::any::Any>>>,
 }
 
 impl wit::GuestWriter for HostileWriter {
@@ -629,14 +686,20 @@ impl wit::GuestWriter for HostileWriter {
 
     fn begin_part(
         &self,
-        _length: u64,
+        length: u64,
         _kind: wit::PartKind,
     ) -> WitResult<wharf_guest_sdk::OutputStream> {
-        Err(wit::Error::Unsupported("begin-part".into()))
+        let Some(authority) = &self.parts else {
+            return Err(wit::Error::Unsupported("begin-part".into()));
+        };
+        let (body, future, stream) = net::upload_stream(authority, length)?;
+        *self.part.borrow_mut() = Some(Box::new((body, future)));
+        Ok(stream)
     }
 
     fn end_part(&self, _written: u64) -> WitResult<()> {
-        Err(wit::Error::Unsupported("end-part".into()))
+        self.part.borrow_mut().take();
+        Ok(())
     }
 
     fn close(&self) -> WitResult<()> {

@@ -195,3 +195,55 @@ pub fn http_unfinished_body(authority: &str, size: u64) -> Result<Vec<u8>> {
     std::mem::forget((stream, body, future));
     Ok(format!("{written}").into_bytes())
 }
+
+/// `GET http://<authority>/`: the response body's stream, with the body it belongs to (keep it
+/// as long as the stream), for the host to read itself.
+pub fn body_stream(
+    authority: &str,
+) -> Result<(
+    wasip2::http::types::IncomingBody,
+    wasip2::io::streams::InputStream,
+)> {
+    let request = request_for(authority, false)?;
+    let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(http_error(authority, code)),
+        _ => return Err(Error::backend("no response", false)),
+    };
+    let body = response.consume().map_err(|()| bad("response body"))?;
+    let stream = body.stream().map_err(|()| bad("response stream"))?;
+    Ok((body, stream))
+}
+
+/// `POST http://<authority>/` with a body of `length` bytes: the body's stream, with what it
+/// depends on, for the host to write into.
+pub fn upload_stream(
+    authority: &str,
+    length: u64,
+) -> Result<(
+    wasip2::http::types::OutgoingBody,
+    wasip2::http::types::FutureIncomingResponse,
+    wasip2::io::streams::OutputStream,
+)> {
+    let fields = Fields::from_list(&[("content-length".into(), length.to_string().into_bytes())])
+        .map_err(|_| bad("content-length"))?;
+    let request = OutgoingRequest::new(fields);
+    request
+        .set_method(&wasip2::http::types::Method::Post)
+        .map_err(|()| bad("method"))?;
+    request
+        .set_scheme(Some(&Scheme::Http))
+        .map_err(|()| bad("scheme"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| bad("authority"))?;
+    request
+        .set_path_with_query(Some("/"))
+        .map_err(|()| bad("path"))?;
+    let body = request.body().map_err(|()| bad("body"))?;
+    let stream = body.write().map_err(|()| bad("body stream"))?;
+    let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
+    Ok((body, future, stream))
+}

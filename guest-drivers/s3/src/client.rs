@@ -33,7 +33,7 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
 pub const ATTEMPTS: u32 = 4;
 
 /// Waits before attempt `attempt + 1`: 50 ms, doubling, with a little jitter.
-fn back_off(attempt: u32) {
+pub fn back_off(attempt: u32) {
     let base = 50_000_000u64 << (attempt - 1).min(6);
     let jitter = wasip2::random::random::get_random_u64() % (base / 2 + 1);
     wasip2::clocks::monotonic_clock::subscribe_duration(base + jitter).block();

@@ -29,7 +29,8 @@ use md5::{Digest, Md5};
 use wharf_guest_sdk::http::{Method, StatusCode};
 use wharf_guest_sdk::path::{is_ancestor, join};
 use wharf_guest_sdk::{
-    Driver, Error, FileInfo, InputStream, Params, ReadChunks, RedirectMethod, Result, StreamReader,
+    Content, Driver, Error, FileInfo, InputStream, OutputStream, Params, Put, ReadChunks,
+    RedirectMethod, Result, StreamReader,
 };
 
 use crate::client::{Client, ListPage, failure, xml};
@@ -189,6 +190,36 @@ impl S3Driver {
             }
         }
         Ok(())
+    }
+
+    /// A GET of `path`'s object whose body is left unread, sent again after a back-off while the
+    /// server fails it (500, 503, 429) or the connection does.
+    fn get_stream(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<wharf_guest_sdk::http::Streamed> {
+        let key = self.key(path);
+        let mut attempt = 1;
+        loop {
+            let request =
+                self.client
+                    .request(Method::GET, &key, &[], headers, Vec::new(), false)?;
+            let (parts, _) = request.into_parts();
+            match wharf_guest_sdk::http::get_stream(http::Request::from_parts(parts, ())) {
+                Ok(streamed)
+                    if matches!(streamed.status.as_u16(), 500 | 503 | 429)
+                        && attempt < client::ATTEMPTS =>
+                {
+                    drop(streamed)
+                }
+                Ok(streamed) => return Ok(streamed),
+                Err(e) if e.is_temporary() && attempt < client::ATTEMPTS => drop(e),
+                Err(e) => return Err(e),
+            }
+            client::back_off(attempt);
+            attempt += 1;
+        }
     }
 
     /// Deletes one object (a missing one is no error).
@@ -381,6 +412,57 @@ impl Driver for S3Driver {
         }
     }
 
+    /// Small objects as bytes; larger ones as the response body's stream, which the host reads.
+    fn content(&self, path: &str) -> Result<Content> {
+        let streamed = self.get_stream(path, &[])?;
+        match streamed.status {
+            StatusCode::NOT_FOUND => Err(Error::not_found(path)),
+            s if s.is_success() => {
+                let length = wharf_guest_sdk::http::header(&streamed.headers, "content-length")
+                    .and_then(|v| v.parse::<u64>().ok());
+                if length.is_some_and(|l| l <= STREAM_CONTENT) {
+                    Ok(Content::Bytes(streamed.read_to_end()?))
+                } else {
+                    Ok(Content::Stream(StreamReader::new(
+                        streamed.stream,
+                        streamed.body,
+                    )))
+                }
+            }
+            s => {
+                let body = streamed.read_all(64 << 10);
+                Err(failure(&format!("get {path}"), s, &body))
+            }
+        }
+    }
+
+    /// A PUT whose body the host writes.
+    fn begin_put(&self, path: &str, length: u64) -> Result<Option<(Box<dyn Put>, OutputStream)>> {
+        let headers: Vec<(&str, String)> = self
+            .client
+            .write_headers
+            .iter()
+            .map(|(n, v)| (*n, v.clone()))
+            .collect();
+        let request = self.client.request(
+            Method::PUT,
+            &self.key(path),
+            &[],
+            &headers,
+            Vec::new(),
+            true,
+        )?;
+        let (parts, _) = request.into_parts();
+        let (upload, stream) =
+            wharf_guest_sdk::http::Upload::start(http::Request::from_parts(parts, ()), length)?;
+        let put = S3Put {
+            upload: Some(upload),
+            length,
+            path: path.to_owned(),
+        };
+        Ok(Some((Box::new(put), stream)))
+    }
+
     fn put_content(&self, path: &str, content: Vec<u8>) -> Result<()> {
         let headers: Vec<(&str, String)> = self
             .client
@@ -405,11 +487,7 @@ impl Driver for S3Driver {
         if offset > 0 {
             headers.push(("range", format!("bytes={offset}-")));
         }
-        let request = self
-            .client
-            .request(Method::GET, &key, &[], &headers, Vec::new(), false)?;
-        let (parts, _) = request.into_parts();
-        let streamed = wharf_guest_sdk::http::get_stream(http::Request::from_parts(parts, ()))?;
+        let streamed = self.get_stream(path, &headers)?;
         match streamed.status {
             s if s.is_success() => Ok(S3Reader::Stream(StreamReader::new(
                 streamed.stream,
@@ -541,6 +619,38 @@ impl Driver for S3Driver {
         // S3 signatures last at most a week.
         let expiry = Duration::from_secs(expiry_seconds.clamp(1, 7 * 24 * 3600));
         self.client.presign(method, &self.key(path), expiry)
+    }
+}
+
+/// Objects up to this size are given whole by `get_content`; larger ones as a stream.
+const STREAM_CONTENT: u64 = 1 << 20;
+
+/// A PUT whose body the host is writing (see `begin_put`).
+struct S3Put {
+    upload: Option<wharf_guest_sdk::http::Upload>,
+    length: u64,
+    path: String,
+}
+
+impl Put for S3Put {
+    fn finish(&mut self, written: u64) -> Result<()> {
+        let Some(upload) = self.upload.take() else {
+            return Err(Error::backend(
+                format!("put {}: already finished", self.path),
+                false,
+            ));
+        };
+        if written != self.length {
+            // Left incomplete, the request is never stored.
+            upload.abandon();
+            return Ok(());
+        }
+        let r = upload.finish()?;
+        if r.status.is_success() {
+            Ok(())
+        } else {
+            Err(failure(&format!("put {}", self.path), r.status, &r.body))
+        }
     }
 }
 

@@ -56,10 +56,10 @@ macro_rules! export_driver {
 
         impl $crate::__private::DriverGuest for __WharfGuestComponent {
             type Driver = $crate::__private::DriverResource<$driver>;
-            type Reader =
-                $crate::__private::ReaderResource<<$driver as $crate::Driver>::Reader>;
+            type Reader = $crate::__private::ReaderResource;
             type Writer =
                 $crate::__private::WriterResource<<$driver as $crate::Driver>::Writer>;
+            type Put = $crate::__private::PutResource;
         }
 
         $crate::__private::export!(__WharfGuestComponent with_types_in $crate::bindings);
@@ -140,8 +140,37 @@ impl<D: Driver> wit::GuestDriver for DriverResource<D> {
         Ok(wit::Driver::new(Self { driver }))
     }
 
-    fn get_content(&self, path: String) -> WitResult<Vec<u8>> {
-        Ok(self.driver.get_content(&path)?)
+    fn get_content(&self, path: String) -> WitResult<wit::Content> {
+        Ok(match self.driver.content(&path)? {
+            crate::Content::Bytes(bytes) => wit::Content::Bytes(bytes),
+            crate::Content::Stream(mut reader) => match reader.stream() {
+                Some(stream) => wit::Content::Stream(wit::StreamedContent {
+                    keep: wit::Reader::new(ReaderResource::new(reader)),
+                    stream,
+                }),
+                // A reader whose stream is gone: its content is read here.
+                None => {
+                    let mut bytes = Vec::new();
+                    loop {
+                        let chunk = reader.read(1 << 20)?;
+                        if chunk.is_empty() {
+                            break wit::Content::Bytes(bytes);
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                }
+            },
+        })
+    }
+
+    fn begin_put(&self, path: String, length: u64) -> WitResult<Option<wit::OpenedPut>> {
+        Ok(self
+            .driver
+            .begin_put(&path, length)?
+            .map(|(put, stream)| wit::OpenedPut {
+                put: wit::Put::new(PutResource(std::cell::RefCell::new(put))),
+                stream,
+            }))
     }
 
     fn put_content(&self, path: String, content: Vec<u8>) -> WitResult<()> {
@@ -219,25 +248,35 @@ impl<D: Driver> wit::GuestDriver for DriverResource<D> {
     }
 }
 
-/// The exported `reader` resource: the author's [`ReadChunks`], with longer chunks split so the
-/// host never gets more than `max` bytes.
-pub struct ReaderResource<R: ReadChunks> {
-    state: RefCell<ReaderState<R>>,
+/// The exported `put` resource: the driver's [`Put`](crate::Put).
+pub struct PutResource(std::cell::RefCell<Box<dyn crate::Put>>);
+
+impl wit::GuestPut for PutResource {
+    fn finish(&self, written: u64) -> WitResult<()> {
+        Ok(self.0.borrow_mut().finish(written)?)
+    }
 }
 
-struct ReaderState<R> {
-    reader: R,
+/// The exported `reader` resource: the author's [`ReadChunks`], with longer chunks split so the
+/// host never gets more than `max` bytes. One type for every reader (the driver's, and those that
+/// keep a content's stream alive), as the component model wants one per resource.
+pub struct ReaderResource {
+    state: RefCell<ReaderState>,
+}
+
+struct ReaderState {
+    reader: Box<dyn ReadChunks>,
     /// A chunk the reader returned that was longer than the host asked for, and how much of it
     /// was handed out.
     pending: Vec<u8>,
     consumed: usize,
 }
 
-impl<R: ReadChunks> ReaderResource<R> {
-    fn new(reader: R) -> Self {
+impl ReaderResource {
+    fn new(reader: impl ReadChunks) -> Self {
         Self {
             state: RefCell::new(ReaderState {
-                reader,
+                reader: Box::new(reader),
                 pending: Vec::new(),
                 consumed: 0,
             }),
@@ -245,7 +284,7 @@ impl<R: ReadChunks> ReaderResource<R> {
     }
 }
 
-impl<R: ReadChunks> ReaderState<R> {
+impl ReaderState {
     fn read(&mut self, max: usize) -> Result<Vec<u8>> {
         if self.consumed >= self.pending.len() {
             let chunk = self.reader.read(max)?;
@@ -266,7 +305,7 @@ impl<R: ReadChunks> ReaderState<R> {
     }
 }
 
-impl<R: ReadChunks> wit::GuestReader for ReaderResource<R> {
+impl wit::GuestReader for ReaderResource {
     fn read(&self, max: u32) -> WitResult<Vec<u8>> {
         // An empty chunk means the end, so a request for nothing still gets a byte.
         let max = usize::try_from(max.max(1)).unwrap_or(usize::MAX);

@@ -70,7 +70,7 @@ pub mod __private {
     pub use crate::bindings::__export_storage_driver as export;
     pub use crate::bindings::exports::wharf::storage::driver::Guest as DriverGuest;
     pub use crate::bindings::exports::wharf::storage::manifest::{Guest as ManifestGuest, Info};
-    pub use crate::export::{DriverResource, ReaderResource, WriterResource, info};
+    pub use crate::export::{DriverResource, PutResource, ReaderResource, WriterResource, info};
 }
 
 /// The version of the WIT package this crate binds, reported in every guest's manifest.
@@ -150,9 +150,25 @@ pub trait Driver: Sized + 'static {
     /// The whole content of a file. Missing → [`Error::PathNotFound`].
     fn get_content(&self, path: &str) -> Result<Vec<u8>>;
 
+    /// The whole content of a file as bytes or as a stream the host reads itself (the default:
+    /// [`Driver::get_content`]'s bytes). Give a [`StreamReader`] for large files, so they never
+    /// pass through the guest's memory.
+    fn content(&self, path: &str) -> Result<Content> {
+        Ok(Content::Bytes(self.get_content(path)?))
+    }
+
     /// Atomically replaces a file's content (a concurrent reader sees the old or the new, never
     /// a mix); parents are implicit.
     fn put_content(&self, path: &str, content: Vec<u8>) -> Result<()>;
+
+    /// Starts replacing a file's content, as [`Driver::put_content`] does, with `length` bytes
+    /// the host writes into the returned stream; the host then calls [`Put::finish`]. `None`
+    /// (the default) to take contents through `put_content` only. The host uses it for large
+    /// contents.
+    fn begin_put(&self, path: &str, length: u64) -> Result<Option<(Box<dyn Put>, OutputStream)>> {
+        let _ = (path, length);
+        Ok(None)
+    }
 
     /// A reader from `offset` to the end. Missing → `PathNotFound`; `offset` equal to the size →
     /// a reader that ends at once; beyond the size → [`Error::InvalidOffset`].
@@ -198,6 +214,22 @@ pub trait Driver: Sized + 'static {
     fn walk_page(&self, path: &str, resume: Option<&Resume>, limit: u32) -> Result<WalkPage> {
         walk::page(path, resume, limit, |p| self.list(p), |p| self.stat(p))
     }
+}
+
+/// A file's whole content (see [`Driver::content`]).
+pub enum Content {
+    /// The bytes themselves.
+    Bytes(Vec<u8>),
+    /// A stream of them, which the host reads to its end.
+    Stream(StreamReader),
+}
+
+/// A content being put through a stream (see [`Driver::begin_put`]).
+pub trait Put {
+    /// Ends the put once the host wrote `written` bytes and dropped the stream: the content
+    /// replaces the file's atomically when `written` is the length announced; otherwise nothing
+    /// changes (and `Ok` is the answer: the host reports its own failure).
+    fn finish(&mut self, written: u64) -> Result<()>;
 }
 
 /// A reader: the bytes of a file from some offset to its end, chunk by chunk.

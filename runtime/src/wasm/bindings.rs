@@ -120,6 +120,15 @@ pub(crate) enum World {
 /// A call's outcome: a trap (`Err`), or the guest's answer.
 type Answer<T> = wasmtime::Result<Result<T, GuestError>>;
 
+/// What `get-content` gave: the bytes, or a stream of them with the reader that keeps it alive.
+pub(crate) enum Content {
+    Bytes(Vec<u8>),
+    Stream {
+        keep: ResourceAny,
+        stream: Resource<DynInputStream>,
+    },
+}
+
 /// What `open-reader` gave: the reader, and the stream the host reads itself, if any.
 pub(crate) struct OpenedReader {
     pub reader: ResourceAny,
@@ -186,8 +195,65 @@ impl World {
         s: &mut Store<State>,
         r: ResourceAny,
         path: &str,
-    ) -> Answer<Vec<u8>> {
-        either!(self, |d| d.driver().call_get_content(s, r, path).await)
+    ) -> Answer<Content> {
+        use v2::exports::wharf::storage::driver::Content as C2;
+        Ok(match self {
+            World::V1(w) => w
+                .wharf_storage_driver()
+                .driver()
+                .call_get_content(s, r, path)
+                .await?
+                .map(Content::Bytes),
+            World::V2(w) => w
+                .wharf_storage_driver()
+                .driver()
+                .call_get_content(s, r, path)
+                .await?
+                .map(|c| match c {
+                    C2::Bytes(bytes) => Content::Bytes(bytes),
+                    C2::Stream(c) => Content::Stream {
+                        keep: c.keep,
+                        stream: c.stream,
+                    },
+                }),
+        })
+    }
+
+    /// `begin-put` (0.2.0; none from a 0.1.0 guest, which takes contents through `put-content`).
+    pub async fn begin_put(
+        &self,
+        s: &mut Store<State>,
+        r: ResourceAny,
+        path: &str,
+        length: u64,
+    ) -> Answer<Option<(ResourceAny, Resource<DynOutputStream>)>> {
+        match self {
+            World::V1(_) => Ok(Ok(None)),
+            World::V2(w) => Ok(w
+                .wharf_storage_driver()
+                .driver()
+                .call_begin_put(s, r, path, length)
+                .await?
+                .map(|o| o.map(|o| (o.put, o.stream)))),
+        }
+    }
+
+    /// `put.finish` (0.2.0).
+    pub async fn finish_put(
+        &self,
+        s: &mut Store<State>,
+        put: ResourceAny,
+        written: u64,
+    ) -> Answer<()> {
+        match self {
+            World::V1(_) => Err(wasmtime::Error::msg("finish on a 0.1.0 guest")),
+            World::V2(w) => {
+                w.wharf_storage_driver()
+                    .put()
+                    .call_finish(s, put, written)
+                    .await
+            }
+        }
     }
 
     pub async fn put_content(

@@ -12,10 +12,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use wasmtime::component::ResourceAny;
-use wasmtime_wasi::p2::DynInputStream;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use super::answer::{self, file_info};
-use super::bindings::{Param, PartKind, RedirectMethod as GuestMethod, ResumePoint};
+use super::bindings::{
+    Content, Param, PartKind, RedirectMethod as GuestMethod, ResumePoint, WitVersion,
+};
 use super::component::GuestComponent;
 use super::instance::{GuestCall, Placed, Pool, Slot, Target};
 use super::policy::SandboxPolicy;
@@ -30,8 +32,46 @@ use crate::path::{is_ancestor, is_valid, parent, walk_order};
 
 /// Largest chunk moved across the boundary in one call.
 pub const CHUNK: usize = 1 << 20;
+/// Contents at least this large are put through a stream (`begin-put`) when the guest takes
+/// one: below it, copying them through the guest's memory costs less than the extra calls.
+const STREAM_PUT: usize = 1 << 20;
 /// Entries asked for per walk page.
 const WALK_PAGE: u32 = 512;
+
+/// Builds a [`GuestCall`] on the driver resource: `guest!(|world, store, driver| expr)`.
+macro_rules! guest {
+    (|$world:ident, $store:ident, $driver:ident| $body:expr) => {
+        Box::new(move |live: &mut super::instance::Live| {
+            Box::pin(async move {
+                let $driver = live.driver;
+                let $store = &mut live.store;
+                let $world = &live.world;
+                $body.await
+            })
+        })
+    };
+}
+
+/// Builds a [`GuestCall`] on a reader's or writer's resource:
+/// `on_resource!(resource, |world, store, r| expr)`.
+macro_rules! on_resource {
+    ($resource:expr, |$world:ident, $store:ident, $r:ident| $body:expr) => {{
+        let $r = $resource;
+        Box::new(move |live: &mut super::instance::Live| {
+            Box::pin(async move {
+                let $store = &mut live.store;
+                let $world = &live.world;
+                $body.await
+            })
+        })
+    }};
+}
+
+/// What `get-content` gave, with its stream taken out of the instance.
+enum Got {
+    Bytes(Vec<u8>),
+    Stream(ResourceAny, DynInputStream),
+}
 
 /// A guest component serving as a storage driver.
 pub struct GuestDriver {
@@ -129,41 +169,41 @@ impl GuestDriver {
         self.pool.breach(slot, generation, op, what).await
     }
 
+    /// Writes `content` into the stream of a put the guest began, then finishes the put with
+    /// the count written (short after a failure, so the guest changes nothing).
+    async fn stream_put(
+        &self,
+        path: &str,
+        put: Handle,
+        mut stream: DynOutputStream,
+        content: Bytes,
+    ) -> Result<()> {
+        let (blocking, timeout) = (self.pool.blocking(), self.pool.policy.call_timeout);
+        let what = format!("put_content {path}");
+        let length = content.len() as u64;
+        let written = streams::write_all(&mut stream, content, blocking, timeout, &what).await;
+        drop(stream);
+        let count = if written.is_ok() { length } else { 0 };
+        let finished = self
+            .pool
+            .call(
+                put.target(),
+                "put_content",
+                on_resource!(put.resource, |w, s, r| w.finish_put(s, r, count)),
+            )
+            .await;
+        written?;
+        finished?;
+        self.mutated();
+        Ok(())
+    }
+
     fn mutated(&self) {
         self.pool
             .component
             .mutations
             .fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// Builds a [`GuestCall`] on the driver resource: `guest!(|world, store, driver| expr)`.
-macro_rules! guest {
-    (|$world:ident, $store:ident, $driver:ident| $body:expr) => {
-        Box::new(move |live: &mut super::instance::Live| {
-            Box::pin(async move {
-                let $driver = live.driver;
-                let $store = &mut live.store;
-                let $world = &live.world;
-                $body.await
-            })
-        })
-    };
-}
-
-/// Builds a [`GuestCall`] on a reader's or writer's resource:
-/// `on_resource!(resource, |world, store, r| expr)`.
-macro_rules! on_resource {
-    ($resource:expr, |$world:ident, $store:ident, $r:ident| $body:expr) => {{
-        let $r = $resource;
-        Box::new(move |live: &mut super::instance::Live| {
-            Box::pin(async move {
-                let $store = &mut live.store;
-                let $world = &live.world;
-                $body.await
-            })
-        })
-    }};
 }
 
 #[async_trait]
@@ -174,13 +214,92 @@ impl StorageDriver for GuestDriver {
 
     async fn get_content(&self, path: &str) -> Result<Bytes> {
         let p = path.to_owned();
-        let data = self
-            .any("get_content", guest!(|d, s, r| d.get_content(s, r, &p)))
+        let placed = self
+            .run(
+                Target::Any,
+                "get_content",
+                guest!(|d, s, r| async move {
+                    Ok(match d.get_content(s, r, &p).await? {
+                        Ok(Content::Bytes(bytes)) => Ok(Got::Bytes(bytes)),
+                        Ok(Content::Stream { keep, stream }) => {
+                            Ok(Got::Stream(keep, s.data_mut().take_input(stream)?))
+                        }
+                        Err(e) => Err(e),
+                    })
+                }),
+            )
             .await?;
-        Ok(Bytes::from(data))
+        let (keep, mut stream) = match placed.value {
+            Got::Bytes(bytes) => return Ok(Bytes::from(bytes)),
+            Got::Stream(keep, stream) => (keep, stream),
+        };
+        // The stream is read whole, as the caller asked; the sandbox's answer bound keeps a
+        // stream that never ends from taking the host's memory.
+        let keep = Handle::new(
+            self.pool.clone(),
+            Placed {
+                value: keep,
+                slot: placed.slot,
+                generation: placed.generation,
+            },
+        );
+        let limit = self.pool.policy.answers.bytes;
+        let (blocking, timeout) = (self.pool.blocking(), self.pool.policy.call_timeout);
+        let what = format!("get_content {path}");
+        let mut chunks = Vec::new();
+        let mut total = 0u64;
+        while let Some(chunk) = streams::read(&mut stream, CHUNK, blocking, timeout, &what).await? {
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(Error::backend(format!(
+                    "{what}: the content is larger than the {limit} bytes the sandbox takes from \
+                     a guest at once (answers.bytes); read it with a reader"
+                )));
+            }
+            chunks.push(chunk);
+        }
+        drop(stream);
+        drop(keep);
+        if chunks.len() == 1 {
+            return Ok(chunks.swap_remove(0));
+        }
+        let mut content = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        for chunk in chunks {
+            content.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(content))
     }
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
+        if content.len() >= STREAM_PUT && self.pool.component.version == WitVersion::V2 {
+            let (p, length) = (path.to_owned(), content.len() as u64);
+            let placed = self
+                .run(
+                    Target::Any,
+                    "put_content",
+                    guest!(|d, s, r| async move {
+                        Ok(match d.begin_put(s, r, &p, length).await? {
+                            Ok(Some((put, stream))) => {
+                                Ok(Some((put, s.data_mut().take_output(stream)?)))
+                            }
+                            Ok(None) => Ok(None),
+                            Err(e) => Err(e),
+                        })
+                    }),
+                )
+                .await?;
+            if let Some((put, stream)) = placed.value {
+                let put = Handle::new(
+                    self.pool.clone(),
+                    Placed {
+                        value: put,
+                        slot: placed.slot,
+                        generation: placed.generation,
+                    },
+                );
+                return self.stream_put(path, put, stream, content).await;
+            }
+        }
         let p = path.to_owned();
         self.any(
             "put_content",

@@ -717,22 +717,24 @@ async fn a_granted_name_that_leads_to_loopback_is_refused_unless_the_address_is_
 
 /// A server on loopback that accepts connections and then does `behaviour` with each until
 /// told to stop: what a slow, silent or flooding backend does to the host.
-struct Backend {
-    addr: String,
+pub(crate) struct Backend {
+    pub(crate) addr: String,
     stop: Arc<AtomicBool>,
     server: Option<std::thread::JoinHandle<()>>,
 }
 
 #[derive(Clone, Copy)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     /// Never reads, never answers.
     Silent,
     /// Answers 200 with a 1 GiB body, written as fast as the connection takes it.
     Flood,
+    /// Answers 200 with a 1 GiB body of which it sends 10 bytes, then nothing.
+    Stall,
 }
 
 impl Backend {
-    fn new(behaviour: Behaviour) -> Self {
+    pub(crate) fn new(behaviour: Behaviour) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("address").to_string();
         listener.set_nonblocking(true).expect("nonblocking");
@@ -744,13 +746,16 @@ impl Backend {
                 while !stop.load(Ordering::Acquire) {
                     match listener.accept() {
                         Ok((mut stream, _)) => {
-                            if let Behaviour::Flood = behaviour {
+                            if let Behaviour::Flood | Behaviour::Stall = behaviour {
                                 // The answer follows the request (an answer before it is a
                                 // protocol error to the client).
                                 read_request_head(&mut stream);
                                 let _ = stream.write_all(
                                     b"HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n",
                                 );
+                                if let Behaviour::Stall = behaviour {
+                                    let _ = stream.write_all(b"0123456789");
+                                }
                                 stream.set_nonblocking(true).expect("nonblocking");
                             }
                             held.push(stream);

@@ -14,6 +14,7 @@
 //! information in HTTP authorities.
 
 mod bounds;
+mod streams;
 
 use std::collections::BTreeMap;
 use std::future::Future;
