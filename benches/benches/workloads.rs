@@ -8,7 +8,8 @@
 //! drivers, `WHARF_BENCH_1GB=0` leaves out the 1 GiB cases.
 //!
 //! The cloud drivers join when their test server's environment is set (`servers/up.sh`, then
-//! `. target/servers/env`): `s3` on moto, `azure` on Azurite, `swift` on a single-node Swift,
+//! `. target/servers/env`): `s3` and `guest-s3` on moto (`s3-s3s` and `guest-s3-s3s`: the same on
+//! s3s-fs), `azure` on Azurite, `swift` on a single-node Swift,
 //! `rados` on the single-node Ceph, each on a bucket, container or RADOS namespace of its own
 //! made for the run, and `gcs` on fake-gcs-server under a fresh `rootdirectory` of the bucket
 //! `WHARF_GCS_CHECK_BUCKET`.
@@ -75,10 +76,10 @@ fn targets(rt: &Runtime) -> Vec<Target> {
             }
         })
         .collect();
-    for (name, params) in rt.block_on(cloud_params()) {
+    for (name, driver_name, params) in rt.block_on(cloud_params()) {
         if wanted(name) {
             let driver = rt
-                .block_on(registry.create(name, params))
+                .block_on(registry.create(driver_name, params))
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             targets.push(Target {
                 name,
@@ -91,14 +92,32 @@ fn targets(rt: &Runtime) -> Vec<Target> {
 }
 
 /// Parameters of the cloud drivers whose test servers are running (their environment set), each
-/// on a bucket, container or namespace made for this run.
-async fn cloud_params() -> Vec<(&'static str, Params)> {
+/// on a bucket, container or namespace made for this run: the target's name, the driver's, and
+/// its parameters. The S3 servers serve the native `s3` driver and the `guest-s3` guest alike
+/// (`s3`/`guest-s3` on moto, `s3-s3s`/`guest-s3-s3s` on s3s-fs).
+async fn cloud_params() -> Vec<(&'static str, &'static str, Params)> {
     let mut out = Vec::new();
     let run = format!("wharf-bench-{}", std::process::id());
-    if let Ok(endpoint) = std::env::var("WHARF_S3_ENDPOINT") {
+    let s3_servers = [
+        (
+            std::env::var("WHARF_S3_ENDPOINT").ok(),
+            // moto checks no signature; any key pair serves.
+            ("wharf-bench".to_owned(), "wharf-bench".to_owned()),
+            ["s3", "guest-s3"],
+        ),
+        (
+            std::env::var("WHARF_S3S_ENDPOINT").ok(),
+            (
+                std::env::var("WHARF_S3S_ACCESS_KEY").unwrap_or_default(),
+                std::env::var("WHARF_S3S_SECRET_KEY").unwrap_or_default(),
+            ),
+            ["s3-s3s", "guest-s3-s3s"],
+        ),
+    ];
+    for (endpoint, (access, secret), names) in s3_servers {
+        let Some(endpoint) = endpoint else { continue };
         use wharf::drivers::s3::{Config, S3Driver};
-        // moto checks no signature; any key pair serves.
-        let config = Config::for_endpoint(&endpoint, &run, "wharf-bench", "wharf-bench");
+        let config = Config::for_endpoint(&endpoint, &run, &access, &secret);
         let client = S3Driver::new(config).await.expect("an S3 client");
         client
             .sdk_client()
@@ -113,12 +132,13 @@ async fn cloud_params() -> Vec<(&'static str, Params)> {
                 ("regionendpoint", endpoint.as_str()),
                 ("forcepathstyle", "true"),
                 ("region", "us-east-1"),
-                ("accesskey", "wharf-bench"),
-                ("secretkey", "wharf-bench"),
+                ("accesskey", access.as_str()),
+                ("secretkey", secret.as_str()),
                 ("rootdirectory", root),
             ])
         };
-        out.push(("s3", pairs("/s3")));
+        out.push((names[0], "s3", pairs("/s3")));
+        out.push((names[1], wharf::guests::S3, pairs("/guest-s3")));
     }
     if let (Ok(url), Ok(account), Ok(key)) = (
         std::env::var("WHARF_AZURE_SERVICEURL"),
@@ -138,7 +158,7 @@ async fn cloud_params() -> Vec<(&'static str, Params)> {
             .create_container()
             .await
             .expect("create the benchmark container");
-        out.push(("azure", params));
+        out.push(("azure", "azure", params));
     }
     if let (Ok(endpoint), Ok(bucket)) = (
         std::env::var("WHARF_GCS_ENDPOINT"),
@@ -151,7 +171,7 @@ async fn cloud_params() -> Vec<(&'static str, Params)> {
             ("anonymous", "true"),
             ("rootdirectory", run.as_str()),
         ]);
-        out.push(("gcs", params));
+        out.push(("gcs", "gcs", params));
     }
     if let (Ok(authurl), Ok(username), Ok(password)) = (
         std::env::var("WHARF_SWIFT_AUTHURL"),
@@ -165,7 +185,7 @@ async fn cloud_params() -> Vec<(&'static str, Params)> {
             ("password", password.as_str()),
             ("container", run.as_str()),
         ]);
-        out.push(("swift", params));
+        out.push(("swift", "swift", params));
     }
     if let (Ok(conffile), Ok(pool)) = (
         std::env::var("WHARF_RADOS_CONFFILE"),
@@ -173,6 +193,7 @@ async fn cloud_params() -> Vec<(&'static str, Params)> {
     ) {
         // A namespace needs no creating: it exists as soon as an object is written in it.
         out.push((
+            "rados",
             "rados",
             Params::from_pairs([
                 ("poolname", pool.as_str()),

@@ -293,7 +293,9 @@ fn open_stream(
     let stream = file
         .read_via_stream(offset)
         .map_err(|e| Error::from_io(listing::io_error(e), "read", path))?;
-    Ok(Opened::Stream(StreamReader::new(stream, file)))
+    Ok(Opened::Stream(
+        StreamReader::new(stream, file).with_size(Some(stat.size - offset)),
+    ))
 }
 
 /// A content put through a temporary file (see `begin_put`).

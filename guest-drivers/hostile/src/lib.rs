@@ -456,6 +456,8 @@ impl wit::GuestDriver for HostileDriver {
             return Ok(wit::Content::Stream(wit::StreamedContent {
                 keep: wit::Reader::new(HostileReader::Keeps(Box::new(body))),
                 stream,
+                // A lie the host must not believe beyond its bound.
+                size: Some(u64::MAX),
             }));
         }
         Ok(wit::Content::Bytes(self.content_bytes(path)?))

@@ -154,17 +154,22 @@ pub fn http_flood(authority: &str, count: u64) -> Vec<u8> {
     format!("pending={pending} refused={refused} other={other} first-refusal={first}").into_bytes()
 }
 
-/// `GET http://<authority>/`, keeping the response but never reading its body: answers the
-/// status.
-pub fn http_unread(authority: &str) -> Result<Vec<u8>> {
+/// `GET http://<authority>/`: the response, its body unread.
+fn get(authority: &str) -> Result<wasip2::http::types::IncomingResponse> {
     let request = request_for(authority, false)?;
     let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
     future.subscribe().block();
-    let response = match future.get() {
-        Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(code))) => return Err(http_error(authority, code)),
-        _ => return Err(Error::backend("no response", false)),
-    };
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(response),
+        Some(Ok(Err(code))) => Err(http_error(authority, code)),
+        _ => Err(Error::backend("no response", false)),
+    }
+}
+
+/// `GET http://<authority>/`, keeping the response but never reading its body: answers the
+/// status.
+pub fn http_unread(authority: &str) -> Result<Vec<u8>> {
+    let response = get(authority)?;
     // Wait a while with the body unread, so the host has every chance to buffer it.
     std::thread::sleep(std::time::Duration::from_millis(500));
     let status = response.status();
@@ -204,14 +209,7 @@ pub fn body_stream(
     wasip2::http::types::IncomingBody,
     wasip2::io::streams::InputStream,
 )> {
-    let request = request_for(authority, false)?;
-    let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;
-    future.subscribe().block();
-    let response = match future.get() {
-        Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(code))) => return Err(http_error(authority, code)),
-        _ => return Err(Error::backend("no response", false)),
-    };
+    let response = get(authority)?;
     let body = response.consume().map_err(|()| bad("response body"))?;
     let stream = body.stream().map_err(|()| bad("response stream"))?;
     Ok((body, stream))

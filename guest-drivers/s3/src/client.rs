@@ -133,6 +133,11 @@ impl Client {
         })
     }
 
+    /// The headers every object write carries.
+    pub fn write_headers(&self) -> Vec<(&'static str, String)> {
+        self.write_headers.clone()
+    }
+
     /// The URL of `key` (empty for the bucket) with `query` (names and raw values).
     pub fn url(&self, key: &str, query: &[(&str, &str)]) -> String {
         let key = utf8_percent_encode(key, KEY);

@@ -242,12 +242,7 @@ impl S3Driver {
             percent_encoding::utf8_percent_encode(from, percent_encoding::NON_ALPHANUMERIC)
         );
         let mut headers = vec![("x-amz-copy-source", source)];
-        headers.extend(
-            self.client
-                .write_headers
-                .iter()
-                .map(|(n, v)| (*n, v.clone())),
-        );
+        headers.extend(self.client.write_headers());
         let r = self
             .client
             .send(Method::PUT, to, &[], &headers, Vec::new())?;
@@ -423,10 +418,9 @@ impl Driver for S3Driver {
                 if length.is_some_and(|l| l <= STREAM_CONTENT) {
                     Ok(Content::Bytes(streamed.read_to_end()?))
                 } else {
-                    Ok(Content::Stream(StreamReader::new(
-                        streamed.stream,
-                        streamed.body,
-                    )))
+                    Ok(Content::Stream(
+                        StreamReader::new(streamed.stream, streamed.body).with_size(length),
+                    ))
                 }
             }
             s => {
@@ -438,12 +432,7 @@ impl Driver for S3Driver {
 
     /// A PUT whose body the host writes.
     fn begin_put(&self, path: &str, length: u64) -> Result<Option<(Box<dyn Put>, OutputStream)>> {
-        let headers: Vec<(&str, String)> = self
-            .client
-            .write_headers
-            .iter()
-            .map(|(n, v)| (*n, v.clone()))
-            .collect();
+        let headers = self.client.write_headers();
         let request = self.client.request(
             Method::PUT,
             &self.key(path),
@@ -464,12 +453,7 @@ impl Driver for S3Driver {
     }
 
     fn put_content(&self, path: &str, content: Vec<u8>) -> Result<()> {
-        let headers: Vec<(&str, String)> = self
-            .client
-            .write_headers
-            .iter()
-            .map(|(n, v)| (*n, v.clone()))
-            .collect();
+        let headers = self.client.write_headers();
         let r = self
             .client
             .send(Method::PUT, &self.key(path), &[], &headers, content)?;
@@ -640,17 +624,12 @@ impl Put for S3Put {
                 false,
             ));
         };
-        if written != self.length {
-            // Left incomplete, the request is never stored.
-            upload.abandon();
-            return Ok(());
-        }
-        let r = upload.finish()?;
-        if r.status.is_success() {
-            Ok(())
-        } else {
-            Err(failure(&format!("put {}", self.path), r.status, &r.body))
-        }
+        // Left incomplete (a short count), the request is never stored.
+        let path = &self.path;
+        upload.conclude(written, self.length, |status, body| {
+            failure(&format!("put {path}"), status, body)
+        })?;
+        Ok(())
     }
 }
 

@@ -347,13 +347,7 @@ impl S3Writer {
         if let Some(id) = &self.upload_id {
             return Ok(id.clone());
         }
-        let headers: Vec<(&str, String)> = self
-            .d
-            .client
-            .write_headers
-            .iter()
-            .map(|(n, v)| (*n, v.clone()))
-            .collect();
+        let headers: Vec<(&str, String)> = self.d.client.write_headers();
         let r = self.d.client.send(
             Method::POST,
             &self.key,
@@ -401,13 +395,7 @@ impl S3Writer {
             (META_OFFSET, self.offset().to_string()),
             (META_PART_SIZE, self.part_size.to_string()),
         ];
-        headers.extend(
-            self.d
-                .client
-                .write_headers
-                .iter()
-                .map(|(n, v)| (*n, v.clone())),
-        );
+        headers.extend(self.d.client.write_headers());
         Ok(headers)
     }
 
@@ -467,16 +455,7 @@ impl S3Writer {
                     ],
                     Vec::new(),
                 ),
-                None => (
-                    self.key.clone(),
-                    Vec::new(),
-                    self.d
-                        .client
-                        .write_headers
-                        .iter()
-                        .map(|(n, v)| (*n, v.clone()))
-                        .collect(),
-                ),
+                None => (self.key.clone(), Vec::new(), self.d.client.write_headers()),
             },
         };
         let query: Vec<(&str, &str)> = query
@@ -547,13 +526,7 @@ impl Upload for S3Writer {
             ));
         }
         let whole = self.carry.len() as u64 + length;
-        let write_headers: Vec<(&str, String)> = self
-            .d
-            .client
-            .write_headers
-            .iter()
-            .map(|(n, v)| (*n, v.clone()))
-            .collect();
+        let write_headers: Vec<(&str, String)> = self.d.client.write_headers();
         let number = self.parts.len() as u32 + 1;
         let as_part = match kind {
             PartKind::Full => {
@@ -603,15 +576,14 @@ impl Upload for S3Writer {
                 false,
             ));
         };
-        if written != p.length {
-            // The request is left incomplete: the server never stores it.
-            p.upload.abandon();
+        // Left incomplete (a short count), the request is never stored.
+        let path = &self.path;
+        let Some(r) = p.upload.conclude(written, p.length, |status, body| {
+            failure(&format!("write {path}"), status, body)
+        })?
+        else {
             return Ok(());
-        }
-        let r = p.upload.finish()?;
-        if !r.status.is_success() {
-            return Err(failure(&format!("write {}", self.path), r.status, &r.body));
-        }
+        };
         let whole = self.carry.len() as u64 + p.length;
         let total = self.offset() + whole;
         match p.kind {

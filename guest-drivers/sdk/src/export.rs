@@ -145,6 +145,7 @@ impl<D: Driver> wit::GuestDriver for DriverResource<D> {
             crate::Content::Bytes(bytes) => wit::Content::Bytes(bytes),
             crate::Content::Stream(mut reader) => match reader.stream() {
                 Some(stream) => wit::Content::Stream(wit::StreamedContent {
+                    size: reader.size(),
                     keep: wit::Reader::new(ReaderResource::new(reader)),
                     stream,
                 }),

@@ -57,14 +57,7 @@ pub fn send(mut request: Request<Vec<u8>>) -> Result<Response> {
                 .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(0u64));
         }
         let (parts, _) = request.into_parts();
-        let streamed = get_stream(Request::from_parts(parts, ()))?;
-        let (status, headers) = (streamed.status, streamed.headers.clone());
-        let body = streamed.read_to_end()?;
-        return Ok(Response {
-            status,
-            headers,
-            body,
-        });
+        return get_stream(Request::from_parts(parts, ()))?.into_response();
     }
     // Servers want the length of a body sent whole (some refuse a PUT or POST without one).
     let length = request.body().len() as u64;
@@ -101,6 +94,16 @@ pub struct Streamed {
 }
 
 impl Streamed {
+    /// The whole answer, its body read to the end.
+    pub fn into_response(self) -> Result<Response> {
+        let (status, headers) = (self.status, self.headers.clone());
+        Ok(Response {
+            status,
+            headers,
+            body: self.read_to_end()?,
+        })
+    }
+
     /// Reads the whole body (the answer of a request whose body is small by nature).
     pub fn read_to_end(self) -> Result<Vec<u8>> {
         let mut content = Vec::new();
@@ -132,7 +135,11 @@ pub fn get_stream(request: Request<()>) -> Result<Streamed> {
         .map_err(|()| Error::backend("the request's body was already taken", false))?;
     let future = outgoing_handler::handle(outgoing, None).map_err(error_code)?;
     OutgoingBody::finish(body, None).map_err(error_code)?;
-    let response = wait(&future)?;
+    opened(wait(&future)?)
+}
+
+/// An answer's head, and its body's stream.
+fn opened(response: wasip2::http::types::IncomingResponse) -> Result<Streamed> {
     let status = StatusCode::from_u16(response.status())
         .map_err(|_| Error::backend(format!("invalid status {}", response.status()), true))?;
     let headers = headers_of(&response.headers());
@@ -178,24 +185,27 @@ impl Upload {
     /// Ends the body (its stream must be dropped) and reads the whole answer.
     pub fn finish(self) -> Result<Response> {
         OutgoingBody::finish(self.body, None).map_err(error_code)?;
-        let response = wait(&self.future)?;
-        let status = StatusCode::from_u16(response.status())
-            .map_err(|_| Error::backend(format!("invalid status {}", response.status()), true))?;
-        let headers = headers_of(&response.headers());
-        let body = response
-            .consume()
-            .map_err(|()| Error::backend("the answer's body was already taken", false))?;
-        let stream = body
-            .stream()
-            .map_err(|()| Error::backend("the answer's stream was already taken", false))?;
-        let mut content = Vec::new();
-        read_stream(&stream, &mut content)?;
-        drop(stream);
-        Ok(Response {
-            status,
-            headers,
-            body: content,
-        })
+        opened(wait(&self.future)?)?.into_response()
+    }
+
+    /// Ends the body when the host wrote all `length` bytes of it (`written`) and reads the
+    /// answer, failing with `what` when the server refused it; otherwise gives up (`None`).
+    pub fn conclude(
+        self,
+        written: u64,
+        length: u64,
+        what: impl FnOnce(StatusCode, &[u8]) -> Error,
+    ) -> Result<Option<Response>> {
+        if written != length {
+            self.abandon();
+            return Ok(None);
+        }
+        let r = self.finish()?;
+        if r.status.is_success() {
+            Ok(Some(r))
+        } else {
+            Err(what(r.status, &r.body))
+        }
     }
 
     /// Gives up: the body is dropped unfinished, so the server sees an incomplete request.

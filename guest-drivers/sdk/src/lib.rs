@@ -253,6 +253,7 @@ pub trait ReadChunks: 'static {
 pub struct StreamReader {
     stream: Option<InputStream>,
     _keep: Box<dyn std::any::Any>,
+    size: Option<u64>,
 }
 
 impl StreamReader {
@@ -261,7 +262,20 @@ impl StreamReader {
         Self {
             stream: Some(stream),
             _keep: Box::new(keep),
+            size: None,
         }
+    }
+
+    /// Says how many bytes the stream holds, when known: a content read whole is then read
+    /// into a buffer of that size (the host still reads to the stream's end).
+    pub fn with_size(mut self, size: Option<u64>) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// The size given with [`StreamReader::with_size`].
+    pub fn size(&self) -> Option<u64> {
+        self.size
     }
 }
 

@@ -49,7 +49,7 @@ pub use config::{
     Encryption, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, StaticCredentials, endpoint_url,
 };
 
-use crate::error::{from_sdk, is_not_found};
+use crate::error::{from_sdk, is_not_found, status};
 use crate::layout::{Layout, name_is_visible};
 use wharf_runtime::deletion_log::DeletionLog;
 
@@ -164,6 +164,24 @@ impl Shared {
                     .unwrap_or(UNIX_EPOCH),
             ))),
             Err(e) if is_not_found(&e) => Ok(None),
+            // Stores that keep keys as files and directories (s3s-fs) fail a HEAD of a key that
+            // is a directory on their disk with a 500: when the first key starting with `key`
+            // is not `key` itself (which would come first), there is no object at `key`.
+            Err(e) if status(&e).is_some_and(|s| s >= 500) => {
+                let listed = self
+                    .s3
+                    .list_objects_v2()
+                    .bucket(self.bucket())
+                    .prefix(key)
+                    .max_keys(1)
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk(e, "stat", path))?;
+                match listed.contents().first().and_then(|o| o.key()) {
+                    Some(first) if first == key => Err(from_sdk(e, "stat", path)),
+                    _ => Ok(None),
+                }
+            }
             Err(e) => Err(from_sdk(e, "stat", path)),
         }
     }

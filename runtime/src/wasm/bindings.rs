@@ -126,6 +126,7 @@ pub(crate) enum Content {
     Stream {
         keep: ResourceAny,
         stream: Resource<DynInputStream>,
+        size: Option<u64>,
     },
 }
 
@@ -214,6 +215,7 @@ impl World {
                     C2::Stream(c) => Content::Stream {
                         keep: c.keep,
                         stream: c.stream,
+                        size: c.size,
                     },
                 }),
         })

@@ -70,7 +70,7 @@ macro_rules! on_resource {
 /// What `get-content` gave, with its stream taken out of the instance.
 enum Got {
     Bytes(Vec<u8>),
-    Stream(ResourceAny, DynInputStream),
+    Stream(ResourceAny, DynInputStream, Option<u64>),
 }
 
 /// A guest component serving as a storage driver.
@@ -221,17 +221,17 @@ impl StorageDriver for GuestDriver {
                 guest!(|d, s, r| async move {
                     Ok(match d.get_content(s, r, &p).await? {
                         Ok(Content::Bytes(bytes)) => Ok(Got::Bytes(bytes)),
-                        Ok(Content::Stream { keep, stream }) => {
-                            Ok(Got::Stream(keep, s.data_mut().take_input(stream)?))
+                        Ok(Content::Stream { keep, stream, size }) => {
+                            Ok(Got::Stream(keep, s.data_mut().take_input(stream)?, size))
                         }
                         Err(e) => Err(e),
                     })
                 }),
             )
             .await?;
-        let (keep, mut stream) = match placed.value {
+        let (keep, mut stream, size) = match placed.value {
             Got::Bytes(bytes) => return Ok(Bytes::from(bytes)),
-            Got::Stream(keep, stream) => (keep, stream),
+            Got::Stream(keep, stream, size) => (keep, stream, size),
         };
         // The stream is read whole, as the caller asked; the sandbox's answer bound keeps a
         // stream that never ends from taking the host's memory.
@@ -246,27 +246,29 @@ impl StorageDriver for GuestDriver {
         let limit = self.pool.policy.answers.bytes;
         let (blocking, timeout) = (self.pool.blocking(), self.pool.policy.call_timeout);
         let what = format!("get_content {path}");
-        let mut chunks = Vec::new();
-        let mut total = 0u64;
-        while let Some(chunk) = streams::read(&mut stream, CHUNK, blocking, timeout, &what).await? {
-            total += chunk.len() as u64;
-            if total > limit {
-                return Err(Error::backend(format!(
-                    "{what}: the content is larger than the {limit} bytes the sandbox takes from \
-                     a guest at once (answers.bytes); read it with a reader"
-                )));
+        // Sized by the guest's word, never beyond the bound; read to the end whatever it said.
+        let hint = size.unwrap_or(0).min(limit);
+        let mut content = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+        loop {
+            let read = streams::read(&mut stream, CHUNK, blocking, timeout, &what).await?;
+            for chunk in read.chunks {
+                if (content.len() + chunk.len()) as u64 > limit {
+                    return Err(Error::backend(format!(
+                        "{what}: the content is larger than the {limit} bytes the sandbox takes \
+                         from a guest at once (answers.bytes); read it with a reader"
+                    )));
+                }
+                content.extend_from_slice(&chunk);
             }
-            chunks.push(chunk);
+            if let Some(e) = read.failed {
+                return Err(e);
+            }
+            if read.ended {
+                break;
+            }
         }
         drop(stream);
         drop(keep);
-        if chunks.len() == 1 {
-            return Ok(chunks.swap_remove(0));
-        }
-        let mut content = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-        for chunk in chunks {
-            content.extend_from_slice(&chunk);
-        }
         Ok(Bytes::from(content))
     }
 
@@ -651,21 +653,38 @@ fn streamed(handle: Handle, stream: DynInputStream, path: &str) -> ByteStream {
         stream: DynInputStream,
         handle: Handle,
         what: String,
+        /// Chunks read and not yet handed on (at most [`CHUNK`] bytes together).
+        pending: std::collections::VecDeque<Bytes>,
+        ended: bool,
+        /// A failure met after the pending chunks, for after them.
+        failed: Option<Error>,
     }
     let state = Streamed {
         stream,
         handle,
         what: format!("read {path}"),
+        pending: std::collections::VecDeque::new(),
+        ended: false,
+        failed: None,
     };
-    let stream = futures::stream::try_unfold(Some(state), |state| async move {
-        let Some(mut state) = state else {
-            return Ok(None);
-        };
-        let pool = &state.handle.pool;
-        let (blocking, timeout) = (pool.blocking(), pool.policy.call_timeout);
-        match streams::read(&mut state.stream, CHUNK, blocking, timeout, &state.what).await? {
-            Some(bytes) => Ok(Some((bytes, Some(state)))),
-            None => Ok(None),
+    let stream = futures::stream::try_unfold(state, |mut state| async move {
+        loop {
+            if let Some(bytes) = state.pending.pop_front() {
+                return Ok(Some((bytes, state)));
+            }
+            if let Some(e) = state.failed.take() {
+                return Err(e);
+            }
+            if state.ended {
+                return Ok(None);
+            }
+            let pool = &state.handle.pool;
+            let (blocking, timeout) = (pool.blocking(), pool.policy.call_timeout);
+            let read =
+                streams::read(&mut state.stream, CHUNK, blocking, timeout, &state.what).await?;
+            state.pending.extend(read.chunks);
+            state.ended = read.ended;
+            state.failed = read.failed;
         }
     });
     Box::pin(stream)
@@ -891,7 +910,8 @@ impl FileWriter for GuestWriter {
         }
         self.open = false;
         self.finish("close", Finish::Close).await?;
-        if was_open {
+        // A writer that takes parts has just had every byte acknowledged, part by part.
+        if was_open && self.part == 0 {
             self.size = self.query_size().await?;
         }
         Ok(())
@@ -903,7 +923,9 @@ impl FileWriter for GuestWriter {
         }
         self.finish("commit", Finish::Commit).await?;
         self.open = false;
-        self.size = self.query_size().await?;
+        if self.part == 0 {
+            self.size = self.query_size().await?;
+        }
         self.handle
             .pool
             .component

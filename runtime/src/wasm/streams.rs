@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 
 use super::deadline::enter;
@@ -45,29 +46,66 @@ fn failed(e: StreamError, what: &str) -> Error {
     }
 }
 
-/// The next bytes of `stream` (at most `max`), or `None` at its end. `blocking`: the stream
-/// may do its file I/O on this thread (a guest with a directory), as the guest's calls do.
+/// What one [`read`] gave: the chunks read (at most `max` bytes together), then whether the
+/// stream ended after them, or failed (the chunks before the failure are good).
+pub(crate) struct Read {
+    pub chunks: Vec<Bytes>,
+    pub ended: bool,
+    pub failed: Option<Error>,
+}
+
+/// The next bytes of `stream`, at most `max` in all, within one wait of at most `timeout`: the
+/// first read waits, then reads go on while bytes are there at once (a file stream answers at
+/// most 64 KiB a read; gathering up to `max` makes one `block_in_place` serve many). `blocking`:
+/// the stream does its file I/O on this thread (a guest with a directory), as its calls do.
 pub(crate) async fn read(
     stream: &mut DynInputStream,
     max: usize,
     blocking: bool,
     timeout: Duration,
     what: &str,
-) -> Result<Option<Bytes>> {
+) -> Result<Read> {
     let deadline = Instant::now() + timeout;
     let outcome = enter(blocking, deadline, async {
-        Ok(stream.blocking_read(max).await)
+        let mut read = Read {
+            chunks: Vec::new(),
+            ended: false,
+            failed: None,
+        };
+        let mut total = 0;
+        while total < max {
+            // The first read waits; the next ones take only what is there at once (a file
+            // read on this thread always is; the frames of a body already received are).
+            let next = stream.blocking_read(max - total);
+            let answer = if read.chunks.is_empty() {
+                next.await
+            } else {
+                match next.now_or_never() {
+                    Some(answer) => answer,
+                    None => break,
+                }
+            };
+            match answer {
+                // `blocking_read` returns data or an error; an empty answer is the end.
+                Ok(bytes) if bytes.is_empty() => read.ended = true,
+                Ok(bytes) => {
+                    total += bytes.len();
+                    read.chunks.push(bytes);
+                }
+                Err(StreamError::Closed) => read.ended = true,
+                Err(e) => {
+                    read.failed = Some(failed(e, what));
+                    break;
+                }
+            }
+            if read.ended {
+                break;
+            }
+        }
+        Ok(read)
     })
     .await;
-    match timed(outcome, what, timeout)? {
-        Ok(bytes) if bytes.is_empty() => {
-            // `blocking_read` returns data or an error; an empty answer is the end.
-            Ok(None)
-        }
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(StreamError::Closed) => Ok(None),
-        Err(e) => Err(failed(e, what)),
-    }
+    timed(outcome, what, timeout)
 }
 
 /// Writes all of `data` into `stream` and flushes it, piece by piece, each piece within
