@@ -26,8 +26,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_credential_types::Credentials;
 use base64::Engine;
 use md5::{Digest, Md5};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use wharf_guest_sdk::http::{Method, StatusCode};
+
 use wharf_guest_sdk::path::{is_ancestor, join};
+use wharf_guest_sdk::walk::{self, Resume, WalkPage};
 use wharf_guest_sdk::{
     Content, Driver, Error, FileInfo, InputStream, OutputStream, Params, Put, ReadChunks,
     RedirectMethod, Result, StreamReader,
@@ -220,6 +224,45 @@ impl S3Driver {
             client::back_off(attempt);
             attempt += 1;
         }
+    }
+
+    /// The direct children of `path` from a delimited listing, in byte order of their paths,
+    /// each as the listing describes it: a common prefix is a directory, a key a file. A name
+    /// that is both comes twice, the directory first (a file wins, as `stat` says). Missing
+    /// (nothing under a path other than the root) → `PathNotFound`.
+    fn children(&self, path: &str) -> Result<Vec<FileInfo>> {
+        let prefix = self.dir_prefix(path);
+        let mut children = Vec::new();
+        let mut any = false;
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.list_page(&prefix, true, token.as_deref(), None, path)?;
+            any |= !page.contents.is_empty() || !page.common_prefixes.is_empty();
+            for common in &page.common_prefixes {
+                let name =
+                    common.prefix[prefix.len().min(common.prefix.len())..].trim_end_matches('/');
+                if visible(name) {
+                    children.push(FileInfo::dir(join(path, name), UNIX_EPOCH));
+                }
+            }
+            for object in &page.contents {
+                let name = &object.key[prefix.len().min(object.key.len())..];
+                if visible(name) {
+                    let time = client::parse_iso8601(&object.last_modified).unwrap_or(UNIX_EPOCH);
+                    children.push(FileInfo::file(join(path, name), object.size, time));
+                }
+            }
+            match page.next_continuation_token {
+                Some(next) if page.is_truncated => token = Some(next),
+                _ => break,
+            }
+        }
+        if path != "/" && !any {
+            return Err(Error::not_found(path));
+        }
+        // Stable: a directory stays before a file of the same name.
+        children.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(children)
     }
 
     /// Deletes one object (a missing one is no error).
@@ -515,37 +558,41 @@ impl Driver for S3Driver {
     }
 
     fn list(&self, path: &str) -> Result<Vec<String>> {
-        let prefix = self.dir_prefix(path);
-        let mut children = Vec::new();
-        let mut any = false;
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.list_page(&prefix, true, token.as_deref(), None, path)?;
-            any |= !page.contents.is_empty() || !page.common_prefixes.is_empty();
-            for object in &page.contents {
-                let name = &object.key[prefix.len().min(object.key.len())..];
-                if visible(name) {
-                    children.push(join(path, name));
-                }
-            }
-            for common in &page.common_prefixes {
-                let name =
-                    common.prefix[prefix.len().min(common.prefix.len())..].trim_end_matches('/');
-                if visible(name) {
-                    children.push(join(path, name));
-                }
-            }
-            match page.next_continuation_token {
-                Some(next) if page.is_truncated => token = Some(next),
-                _ => break,
-            }
-        }
-        if path != "/" && !any {
-            return Err(Error::not_found(path));
-        }
-        children.sort_unstable();
+        let mut children: Vec<String> = self
+            .children(path)?
+            .into_iter()
+            .map(|info| info.path)
+            .collect();
         children.dedup();
         Ok(children)
+    }
+
+    /// The SDK's paged walk over delimited ListObjectsV2 listings, one per directory: a
+    /// listing already says what each child is (a key with its size and time, or a common
+    /// prefix), so no entry needs a HEAD.
+    fn walk_page(&self, path: &str, resume: Option<&Resume>, limit: u32) -> Result<WalkPage> {
+        let seen: RefCell<HashMap<String, FileInfo>> = RefCell::default();
+        walk::page(
+            path,
+            resume,
+            limit,
+            |dir| {
+                let children = self.children(dir)?;
+                let mut names = Vec::with_capacity(children.len());
+                let mut seen = seen.borrow_mut();
+                for info in children {
+                    if names.last() != Some(&info.path) {
+                        names.push(info.path.clone());
+                    }
+                    seen.insert(info.path.clone(), info);
+                }
+                Ok(names)
+            },
+            |entry| match seen.borrow_mut().remove(entry) {
+                Some(info) => Ok(info),
+                None => self.stat(entry),
+            },
+        )
     }
 
     fn rename(&self, source: &str, dest: &str) -> Result<()> {
