@@ -443,25 +443,20 @@ impl S3Writer {
     /// Puts `carry` where it belongs from guest memory (no host part came after a resume).
     fn put_carry(&mut self, kind: PartKind) -> Result<()> {
         let carry = std::mem::take(&mut self.carry);
-        let (key, query, headers): (String, Vec<(String, String)>, Vec<(&str, String)>) = match kind
-        {
-            PartKind::BeforeClose => (self.tail_key.clone(), Vec::new(), self.tail_headers()?),
-            _ => match self.upload_id.clone() {
-                Some(id) => (
-                    self.key.clone(),
-                    vec![
-                        ("partNumber".into(), (self.parts.len() + 1).to_string()),
-                        ("uploadId".into(), id),
-                    ],
-                    Vec::new(),
-                ),
-                None => (self.key.clone(), Vec::new(), self.d.client.write_headers()),
-            },
+        // Where it goes: the tail (before close), the last part, or the object itself.
+        let part_query;
+        let (key, query, headers) = match (kind, self.upload_id.clone()) {
+            (PartKind::BeforeClose, _) => (self.tail_key.clone(), Vec::new(), self.tail_headers()?),
+            (_, Some(id)) => {
+                part_query = [(self.parts.len() + 1).to_string(), id];
+                let query = vec![
+                    ("partNumber", part_query[0].as_str()),
+                    ("uploadId", part_query[1].as_str()),
+                ];
+                (self.key.clone(), query, Vec::new())
+            }
+            (_, None) => (self.key.clone(), Vec::new(), self.d.client.write_headers()),
         };
-        let query: Vec<(&str, &str)> = query
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
         let total = self.offset() + carry.len() as u64;
         let r = self
             .d
