@@ -119,3 +119,32 @@ mod callers_that_go_away {
         assert!(got.iter().all(|&b| b == 7));
     }
 }
+
+/// The host loads components of both WIT versions and says which one each targets (what
+/// `wharf inspect` shows): the JavaScript guest is built against 0.1.0, the Rust ones against
+/// 0.2.0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_of_both_wit_versions_load() {
+    use wharf::wasm::{GuestRuntime, WitVersion};
+
+    let runtime = GuestRuntime::global().expect("the component host");
+    for (wasm, label, version) in [
+        (wharf::guests::JS_INMEMORY_WASM, "js", WitVersion::V1),
+        (wharf::guests::INMEMORY_WASM, "inmemory", WitVersion::V2),
+        (wharf::guests::FILESYSTEM_WASM, "filesystem", WitVersion::V2),
+        (wharf::guests::S3_WASM, "s3", WitVersion::V2),
+    ] {
+        let component = runtime
+            .load_bytes(wasm.to_vec(), label)
+            .await
+            .unwrap_or_else(|e| panic!("load {label}: {e}"));
+        assert_eq!(component.version, version, "{label}");
+        assert_eq!(component.manifest.wit_version, version.as_str(), "{label}");
+        let driver = format!("wharf:storage/driver@{}", version.as_str());
+        assert!(
+            component.exports.iter().any(|e| e == &driver),
+            "{label} exports {:?}",
+            component.exports
+        );
+    }
+}
