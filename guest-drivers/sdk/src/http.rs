@@ -317,10 +317,23 @@ fn error_code(code: ErrorCode) -> Error {
     }
 }
 
-/// A `wstd` failure as the contract's error.
+/// A `wstd` failure as the contract's error. wstd sends the body while it waits for the answer
+/// and reports the body's failure first: a body stream closed under it means the request was
+/// refused (by the sandbox's allow-list, say) or the server hung up.
 fn failure(e: wstd::http::Error) -> Error {
-    match e.downcast_ref::<ErrorCode>() {
-        Some(code) => error_code(code.clone()),
-        None => Error::backend(format!("HTTP failed: {e:#}"), true),
+    if let Some(code) = e.downcast_ref::<ErrorCode>() {
+        return error_code(code.clone());
     }
+    let closed = e
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::ConnectionReset);
+    if closed {
+        return Error::backend(
+            "HTTP failed: the connection closed before the request body was sent (a host the \
+             sandbox refuses, or a server that hung up)",
+            true,
+        );
+    }
+    Error::backend(format!("HTTP failed: {e:#}"), true)
 }
