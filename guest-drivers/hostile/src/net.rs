@@ -29,7 +29,12 @@ fn bad(what: &str) -> Error {
 
 /// A request for `<scheme>://<authority>/` (`https` when `tls`).
 fn request_for(authority: &str, tls: bool) -> Result<OutgoingRequest> {
-    let request = OutgoingRequest::new(Fields::new());
+    request_with(authority, tls, Fields::new())
+}
+
+/// A request for `<scheme>://<authority>/` with the headers `fields`.
+fn request_with(authority: &str, tls: bool, fields: Fields) -> Result<OutgoingRequest> {
+    let request = OutgoingRequest::new(fields);
     let scheme = if tls { Scheme::Https } else { Scheme::Http };
     request
         .set_scheme(Some(&scheme))
@@ -227,19 +232,10 @@ pub fn upload_stream(
 )> {
     let fields = Fields::from_list(&[("content-length".into(), length.to_string().into_bytes())])
         .map_err(|_| bad("content-length"))?;
-    let request = OutgoingRequest::new(fields);
+    let request = request_with(authority, false, fields)?;
     request
         .set_method(&wasip2::http::types::Method::Post)
         .map_err(|()| bad("method"))?;
-    request
-        .set_scheme(Some(&Scheme::Http))
-        .map_err(|()| bad("scheme"))?;
-    request
-        .set_authority(Some(authority))
-        .map_err(|()| bad("authority"))?;
-    request
-        .set_path_with_query(Some("/"))
-        .map_err(|()| bad("path"))?;
     let body = request.body().map_err(|()| bad("body"))?;
     let stream = body.write().map_err(|()| bad("body stream"))?;
     let future = outgoing_handler::handle(request, None).map_err(|c| http_error(authority, c))?;

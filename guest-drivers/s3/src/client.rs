@@ -249,18 +249,6 @@ impl Client {
         Ok(Some(request.uri().to_string()))
     }
 
-    /// Sends a request once (no retry).
-    pub fn send_once(
-        &self,
-        method: Method,
-        key: &str,
-        query: &[(&str, &str)],
-        headers: &[(&str, String)],
-        body: Vec<u8>,
-    ) -> Result<Response> {
-        guest_http::send(self.request(method, key, query, headers, body, false)?)
-    }
-
     /// Sends a request with a body held in memory and reads the whole answer. A request the
     /// server failed (500, 503, 429) is sent again after a back-off, up to [`ATTEMPTS`] times in
     /// all; so is one that never got an answer, when sending it twice changes nothing (GET,

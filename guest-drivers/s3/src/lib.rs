@@ -94,9 +94,11 @@ impl S3Driver {
     /// before it is retried: when the first key starting with `key` is not `key` itself (which
     /// would come first), there is no object at `key`.
     pub(crate) fn head(&self, key: &str, path: &str) -> Result<Option<(u64, SystemTime)>> {
-        let mut r = self
+        // Once, not retried: a 500 here is first checked against a listing.
+        let head = self
             .client
-            .send_once(Method::HEAD, key, &[], &[], Vec::new())?;
+            .request(Method::HEAD, key, &[], &[], Vec::new(), false)?;
+        let mut r = wharf_guest_sdk::http::send(head)?;
         if r.status.is_server_error() {
             let first = self.list_page(key, false, None, Some(1), path)?;
             if first.contents.first().is_none_or(|o| o.key != key) {
