@@ -33,8 +33,8 @@ use wharf_guest_sdk::http::{Method, StatusCode};
 use wharf_guest_sdk::path::{is_ancestor, join};
 use wharf_guest_sdk::walk::{self, Resume, WalkPage};
 use wharf_guest_sdk::{
-    Content, Driver, Error, FileInfo, InputStream, OutputStream, Params, Put, ReadChunks,
-    RedirectMethod, Result, StreamReader,
+    Content, Driver, Error, FileInfo, OutputStream, Params, Put, RedirectMethod, Result,
+    StreamReader,
 };
 
 use crate::client::{Client, ListPage, failure, xml};
@@ -314,7 +314,7 @@ fn visible(name: &str) -> bool {
 }
 
 impl Driver for S3Driver {
-    type Reader = S3Reader;
+    type Reader = StreamReader;
     type Writer = S3Writer;
 
     fn new(mut params: Params) -> Result<Self> {
@@ -510,7 +510,7 @@ impl Driver for S3Driver {
     }
 
     /// The response body's own stream, handed to the host.
-    fn reader(&self, path: &str, offset: u64) -> Result<S3Reader> {
+    fn reader(&self, path: &str, offset: u64) -> Result<StreamReader> {
         let key = self.key(path);
         let mut headers = Vec::new();
         if offset > 0 {
@@ -518,16 +518,13 @@ impl Driver for S3Driver {
         }
         let streamed = self.get_stream(path, &headers)?;
         match streamed.status {
-            s if s.is_success() => Ok(S3Reader::Stream(StreamReader::new(
-                streamed.stream,
-                streamed.body,
-            ))),
+            s if s.is_success() => Ok(StreamReader::new(streamed.stream, streamed.body)),
             StatusCode::NOT_FOUND => Err(Error::not_found(path)),
             // 416 from S3; 400 from stores that refuse a start beyond any size.
             StatusCode::RANGE_NOT_SATISFIABLE | StatusCode::BAD_REQUEST if offset > 0 => {
                 drop(streamed);
                 match self.head(&key, path)? {
-                    Some((size, _)) if size == offset => Ok(S3Reader::Empty),
+                    Some((size, _)) if size == offset => Ok(StreamReader::empty()),
                     Some(_) => Err(Error::invalid_offset(path, offset)),
                     None => Err(Error::not_found(path)),
                 }
@@ -679,28 +676,6 @@ impl Put for S3Put {
             failure(&format!("put {path}"), status, body)
         })?;
         Ok(())
-    }
-}
-
-/// A reader: the response body's stream, or nothing at all (a reader opened at the end).
-pub enum S3Reader {
-    Stream(StreamReader),
-    Empty,
-}
-
-impl ReadChunks for S3Reader {
-    fn read(&mut self, max: usize) -> Result<Vec<u8>> {
-        match self {
-            S3Reader::Stream(r) => r.read(max),
-            S3Reader::Empty => Ok(Vec::new()),
-        }
-    }
-
-    fn stream(&mut self) -> Option<InputStream> {
-        match self {
-            S3Reader::Stream(r) => r.stream(),
-            S3Reader::Empty => None,
-        }
     }
 }
 

@@ -266,6 +266,15 @@ impl StreamReader {
         }
     }
 
+    /// A reader that ends at once (opened at the end of a file): no stream, no bytes.
+    pub fn empty() -> Self {
+        Self {
+            stream: None,
+            _keep: Box::new(()),
+            size: Some(0),
+        }
+    }
+
     /// Says how many bytes the stream holds, when known: a content read whole is then read
     /// into a buffer of that size (the host still reads to the stream's end).
     pub fn with_size(mut self, size: Option<u64>) -> Self {

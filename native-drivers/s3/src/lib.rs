@@ -168,16 +168,7 @@ impl Shared {
             // is a directory on their disk with a 500: when the first key starting with `key`
             // is not `key` itself (which would come first), there is no object at `key`.
             Err(e) if status(&e).is_some_and(|s| s >= 500) => {
-                let listed = self
-                    .s3
-                    .list_objects_v2()
-                    .bucket(self.bucket())
-                    .prefix(key)
-                    .max_keys(1)
-                    .send()
-                    .await
-                    .map_err(|e| from_sdk(e, "stat", path))?;
-                match listed.contents().first().and_then(|o| o.key()) {
+                match self.first_key(key, path).await?.as_deref() {
                     Some(first) if first == key => Err(from_sdk(e, "stat", path)),
                     _ => Ok(None),
                 }
@@ -188,6 +179,11 @@ impl Shared {
 
     /// True when at least one key starts with `prefix`.
     pub(crate) async fn any_under(&self, prefix: &str, path: &str) -> Result<bool> {
+        Ok(self.first_key(prefix, path).await?.is_some())
+    }
+
+    /// The first key (in the store's byte order) that starts with `prefix`.
+    async fn first_key(&self, prefix: &str, path: &str) -> Result<Option<String>> {
         let listed = self
             .s3
             .list_objects_v2()
@@ -197,7 +193,11 @@ impl Shared {
             .send()
             .await
             .map_err(|e| from_sdk(e, "list", path))?;
-        Ok(!listed.contents().is_empty() || !listed.common_prefixes().is_empty())
+        Ok(listed
+            .contents()
+            .first()
+            .and_then(|o| o.key())
+            .map(str::to_owned))
     }
 
     /// DeleteObject of one key (a missing key is fine).

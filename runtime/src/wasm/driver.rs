@@ -376,7 +376,7 @@ impl StorageDriver for GuestDriver {
             first_part: usize::try_from(opened.first_part)
                 .unwrap_or(MAX_PART)
                 .min(MAX_PART),
-            gathered: Vec::new(),
+            gathered: std::collections::VecDeque::new(),
             gathered_len: 0,
             broken: false,
         };
@@ -707,7 +707,7 @@ struct GuestWriter {
     /// The length of the next full part when it is not `part` (a resumed upload's first), else 0.
     first_part: usize,
     /// Bytes gathered for the next part, not yet handed to the guest.
-    gathered: Vec<Bytes>,
+    gathered: std::collections::VecDeque<Bytes>,
     gathered_len: usize,
     /// A part failed: what was gathered is gone, so the writer takes nothing more (the upload
     /// resumes from `size` through a new writer).
@@ -758,14 +758,11 @@ impl GuestWriter {
         let mut part = Vec::new();
         let mut left = len;
         while left > 0 {
-            let Some(mut first) = self.gathered.first().cloned() else {
+            let Some(mut first) = self.gathered.pop_front() else {
                 break;
             };
-            if first.len() <= left {
-                self.gathered.remove(0);
-            } else {
-                let rest = first.split_off(left);
-                self.gathered[0] = rest;
+            if first.len() > left {
+                self.gathered.push_front(first.split_off(left));
             }
             left -= first.len();
             part.push(first);
@@ -894,7 +891,7 @@ impl FileWriter for GuestWriter {
         }
         if !data.is_empty() {
             self.gathered_len += data.len();
-            self.gathered.push(data);
+            self.gathered.push_back(data);
         }
         self.send_parts(None).await
     }

@@ -267,6 +267,33 @@ impl CountedStream {
             None => len,
         }
     }
+
+    /// Takes what a write of `len` bytes grows the file by from the quota: the growth, or
+    /// `insufficient-space`.
+    fn admit(&self, len: u64) -> StreamResult<u64> {
+        let growth = self.growth(len);
+        if self.quota.take(growth) {
+            Ok(growth)
+        } else {
+            Err(StreamError::LastOperationFailed(
+                std::io::Error::from_raw_os_error(ENOSPC).into(),
+            ))
+        }
+    }
+
+    /// Accounts for a write of `len` bytes (`growth` taken by [`CountedStream::admit`]) that
+    /// ended with `written`.
+    fn settle(&mut self, len: u64, growth: u64, written: StreamResult<()>) -> StreamResult<()> {
+        if let Err(e) = written {
+            self.quota.give_back(growth);
+            return Err(e);
+        }
+        if let Some(at) = &mut self.position {
+            *at = at.saturating_add(len);
+            self.size = self.size.max(*at);
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -280,42 +307,18 @@ impl Pollable for CountedStream {
 impl OutputStream for CountedStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         let len = bytes.len() as u64;
-        let growth = self.growth(len);
-        if !self.quota.take(growth) {
-            return Err(StreamError::LastOperationFailed(
-                std::io::Error::from_raw_os_error(ENOSPC).into(),
-            ));
-        }
-        if let Err(e) = self.inner.write(bytes) {
-            self.quota.give_back(growth);
-            return Err(e);
-        }
-        if let Some(at) = &mut self.position {
-            *at = at.saturating_add(len);
-            self.size = self.size.max(*at);
-        }
-        Ok(())
+        let growth = self.admit(len)?;
+        let written = self.inner.write(bytes);
+        self.settle(len, growth, written)
     }
 
     /// The file stream's own blocking write (one write on the current thread when blocking is
     /// allowed, not a hand-off per 64 KiB), counted as a whole first.
     async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
         let len = bytes.len() as u64;
-        let growth = self.growth(len);
-        if !self.quota.take(growth) {
-            return Err(StreamError::LastOperationFailed(
-                std::io::Error::from_raw_os_error(ENOSPC).into(),
-            ));
-        }
-        if let Err(e) = self.inner.blocking_write_and_flush(bytes).await {
-            self.quota.give_back(growth);
-            return Err(e);
-        }
-        if let Some(at) = &mut self.position {
-            *at = at.saturating_add(len);
-            self.size = self.size.max(*at);
-        }
-        Ok(())
+        let growth = self.admit(len)?;
+        let written = self.inner.blocking_write_and_flush(bytes).await;
+        self.settle(len, growth, written)
     }
 
     fn flush(&mut self) -> StreamResult<()> {

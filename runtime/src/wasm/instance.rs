@@ -249,9 +249,9 @@ impl Pool {
     }
 
     /// True when the guest's file operations (and the file streams it hands over) block the
-    /// thread doing them: a guest with a directory.
+    /// thread doing them.
     pub fn blocking(&self) -> bool {
-        !self.policy.dirs.is_empty()
+        self.policy.blocks_on_files()
     }
 
     /// Records a fault of an instance and describes it.

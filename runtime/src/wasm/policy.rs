@@ -135,6 +135,12 @@ impl Default for SandboxPolicy {
 }
 
 impl SandboxPolicy {
+    /// True when a guest under this policy does its file I/O on the thread running it (it has a
+    /// directory): its calls, and the file streams it hands over, then run in `block_in_place`.
+    pub(crate) fn blocks_on_files(&self) -> bool {
+        !self.dirs.is_empty()
+    }
+
     /// Reads a policy from a parameter map (the `sandbox` table of `wharf.toml`): `memory`
     /// (size), `timeout` (duration), `instances`, `dirs` (list of `host:guest[:ro]` strings or
     /// maps with `host`, `guest`, `readonly`, `quota` (size)), `http` (list of hosts), `env` (map),

@@ -73,7 +73,7 @@ impl State {
         // than handing each to tokio's blocking pool and back (a hand-off per WASI call costs
         // more than the syscall); its calls then run in `block_in_place` (see `instance::enter`),
         // as the native filesystem driver's do.
-        let blocking = !policy.dirs.is_empty();
+        let blocking = policy.blocks_on_files();
         // Set before the preopens: each takes the setting when it is made.
         b.allow_blocking_current_thread(blocking);
         for (i, grant) in policy.dirs.iter().enumerate() {
