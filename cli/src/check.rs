@@ -14,10 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use wharf::{
-    DriverRegistry, Params, SERVERLESS_DRIVERS, StorageDriver, WalkControl, WalkOptions,
-    WithBuiltin,
-};
+use wharf::{DriverRegistry, Params, StorageDriver, WalkControl, WalkOptions, WithBuiltin};
 use wharf_testsuite::{Check, FactoryFixture, Fixture, RunOptions};
 
 use crate::guest::{self, SandboxArgs};
@@ -47,7 +44,10 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let registry = DriverRegistry::with_builtin();
     let drivers: Vec<String> = match &args.driver {
         Some(d) => vec![d.clone()],
-        None => SERVERLESS_DRIVERS.iter().map(|s| s.to_string()).collect(),
+        None => wharf::serverless_drivers()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
     };
     if args.driver.is_none() && !args.params.is_empty() {
         bail!("-p needs a driver name: wharf check DRIVER -p key=value");

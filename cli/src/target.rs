@@ -41,13 +41,24 @@ pub async fn registry(
     Ok(registry)
 }
 
-/// Says how to get the rados driver when this command was built without it (it links the
-/// system's librados, so it is a cargo feature of the command, off by default).
+/// Says how to get the rados driver or the JavaScript guest when this command was built without
+/// it (rados links the system's librados, the JavaScript guest's build needs Node.js: each is a
+/// cargo feature of the command, off by default).
 pub fn ensure_built_in(registry: &wharf::DriverRegistry, name: &str) -> anyhow::Result<()> {
-    if name == "rados" && !cfg!(feature = "rados") && registry.canonical(name).is_none() {
+    if registry.canonical(name).is_some() {
+        return Ok(());
+    }
+    if name == "rados" {
         bail!(
             "this wharf command was built without the rados driver; build it with \
              `cargo build -p wharf-cli --features rados` (needs librados, Debian: librados-dev)"
+        );
+    }
+    if name == wharf::guests::JS_INMEMORY {
+        bail!(
+            "this wharf command was built without the JavaScript guest; build it with \
+             `cargo build -p wharf-cli --features js` (needs Node.js 20+ and npm), as \
+             scripts/wharf does"
         );
     }
     Ok(())
@@ -95,20 +106,22 @@ mod tests {
     use super::ensure_built_in;
 
     #[test]
-    fn a_command_without_rados_says_how_to_get_it() {
-        let registry = wharf::DriverRegistry::with_builtin();
-        let rados = ensure_built_in(&registry, "rados");
-        // `cargo test --workspace` builds the wharf crate with every driver, rados included.
-        if registry.canonical("rados").is_some() {
-            assert!(rados.is_ok());
-        } else {
-            let e = rados.unwrap_err().to_string();
-            assert!(e.contains("--features rados"), "{e}");
-        }
-        assert!(ensure_built_in(&registry, "s3").is_ok());
+    fn a_command_without_rados_or_the_js_guest_says_how_to_get_them() {
+        let bare = wharf::DriverRegistry::new();
+        let e = ensure_built_in(&bare, "rados").unwrap_err().to_string();
+        assert!(e.contains("--features rados"), "{e}");
+        let e = ensure_built_in(&bare, wharf::guests::JS_INMEMORY)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--features js"), "{e}");
         assert!(
-            ensure_built_in(&registry, "nosuch").is_ok(),
+            ensure_built_in(&bare, "nosuch").is_ok(),
             "the registry names those"
         );
+        let registry = wharf::DriverRegistry::with_builtin();
+        assert!(ensure_built_in(&registry, "s3").is_ok());
+        if registry.canonical("rados").is_some() {
+            assert!(ensure_built_in(&registry, "rados").is_ok());
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Wharf for a registry to embed: the runtime ([`wharf_runtime`], re-exported) plus every
 //! built-in driver, registered by [`builtin_registry`] (or `DriverRegistry::with_builtin()` with
 //! [`WithBuiltin`] in scope): the native drivers (the cloud ones each behind a cargo feature of
-//! the same name, all on by default: `s3`, `oss`, `azure`, `gcs`, `swift`, `rados`), and
-//! the bundled guest drivers (WebAssembly components built from `guest-drivers/` and compiled
-//! into this crate), sandboxed like any third-party guest.
+//! the same name: `s3`, `oss`, `azure`, `gcs` and `swift` on by default, `rados` off as it links
+//! the system's librados), and the bundled guest drivers (WebAssembly components built from
+//! `guest-drivers/` and compiled into this crate), sandboxed like any third-party guest: the Rust
+//! ones with the feature `guests` (on by default), the JavaScript one with `js-guest` (off: its
+//! build needs Node.js).
 //!
 //! ```
 //! use wharf::{Params, WithBuiltin, DriverRegistry};
@@ -37,12 +39,20 @@ pub mod drivers {
     pub use wharf_driver_swift as swift;
 }
 
-/// The bundled guest drivers.
+/// The bundled guest drivers: their names always, their components and registration as the
+/// features `guests` and `js-guest` say.
 pub mod guests {
+    #[cfg(feature = "guests")]
     use std::sync::Arc;
 
-    use wharf_runtime::wasm::{AnswerLimits, DirGrant, Prepare, SandboxPolicy, register_bundled};
-    use wharf_runtime::{DriverRegistry, Error, Params, Result};
+    #[cfg(any(feature = "guests", feature = "js-guest"))]
+    use wharf_runtime::wasm::{AnswerLimits, SandboxPolicy, register_bundled};
+    #[cfg(feature = "guests")]
+    use wharf_runtime::wasm::{DirGrant, Prepare};
+    #[cfg(any(feature = "guests", feature = "js-guest"))]
+    use wharf_runtime::{DriverRegistry, Result};
+    #[cfg(feature = "guests")]
+    use wharf_runtime::{Error, Params};
 
     /// The in-memory guest (stateful: one instance, calls serialised).
     pub const INMEMORY: &str = "guest-inmemory";
@@ -54,18 +64,23 @@ pub mod guests {
     pub const S3: &str = "guest-s3";
 
     /// The in-memory guest component.
-    pub const INMEMORY_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_INMEMORY"));
+    #[cfg(feature = "guests")]
+    pub const INMEMORY_WASM: &[u8] = wharf_guest_artifacts::INMEMORY;
     /// The filesystem guest component.
-    pub const FILESYSTEM_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_FILESYSTEM"));
+    #[cfg(feature = "guests")]
+    pub const FILESYSTEM_WASM: &[u8] = wharf_guest_artifacts::FILESYSTEM;
     /// The S3 guest component.
-    pub const S3_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_S3"));
+    #[cfg(feature = "guests")]
+    pub const S3_WASM: &[u8] = wharf_guest_artifacts::S3;
     /// The JavaScript in-memory guest component (componentize-js; ~12 MB, most of it the engine).
-    pub const JS_INMEMORY_WASM: &[u8] = include_bytes!(env!("WHARF_BUNDLED_JS_INMEMORY"));
+    #[cfg(feature = "js-guest")]
+    pub const JS_INMEMORY_WASM: &[u8] = wharf_guest_artifacts::JS_INMEMORY;
 
     /// Where the filesystem guest sees the directory it is granted.
     pub const GUEST_ROOT: &str = "/data";
 
-    /// Registers the bundled guests.
+    /// Registers the bundled guests of this build.
+    #[cfg(any(feature = "guests", feature = "js-guest"))]
     pub fn register(registry: &mut DriverRegistry) -> Result<()> {
         // The bundled guests are ours: a `get_content` may be as large as the files a registry
         // keeps whole (the long checks ask for 128 MiB; the 1 GiB benchmarks for 1 GiB, which
@@ -81,31 +96,43 @@ pub mod guests {
             answers: answers.clone(),
             ..SandboxPolicy::default()
         };
-        register_bundled(registry, INMEMORY, INMEMORY_WASM, policy.clone(), None)?;
-        register_bundled(registry, JS_INMEMORY, JS_INMEMORY_WASM, policy, None)?;
-        let policy = SandboxPolicy {
-            answers,
-            ..SandboxPolicy::default()
-        };
+        #[cfg(feature = "js-guest")]
         register_bundled(
             registry,
-            S3,
-            S3_WASM,
+            JS_INMEMORY,
+            JS_INMEMORY_WASM,
             policy.clone(),
-            Some(grant_endpoint()),
+            None,
         )?;
-        register_bundled(
-            registry,
-            FILESYSTEM,
-            FILESYSTEM_WASM,
-            policy,
-            Some(grant_root()),
-        )
+        #[cfg(feature = "guests")]
+        {
+            register_bundled(registry, INMEMORY, INMEMORY_WASM, policy, None)?;
+            let policy = SandboxPolicy {
+                answers,
+                ..SandboxPolicy::default()
+            };
+            register_bundled(
+                registry,
+                S3,
+                S3_WASM,
+                policy.clone(),
+                Some(grant_endpoint()),
+            )?;
+            register_bundled(
+                registry,
+                FILESYSTEM,
+                FILESYSTEM_WASM,
+                policy,
+                Some(grant_root()),
+            )?;
+        }
+        Ok(())
     }
 
     /// The operator names the endpoint as for the native s3 driver (`regionendpoint`, or a
     /// `region` of AWS); the guest is granted outbound HTTP to exactly the host it addresses
     /// (`<bucket>.<host>` unless `forcepathstyle`), and nothing else.
+    #[cfg(feature = "guests")]
     fn grant_endpoint() -> Prepare {
         Arc::new(|params: &mut Params, policy: &mut SandboxPolicy| {
             use wharf_runtime::Value;
@@ -153,6 +180,7 @@ pub mod guests {
 
     /// The operator names a host directory with `rootdirectory`, as for the native driver; the
     /// guest is granted exactly that directory, read-write, at [`GUEST_ROOT`].
+    #[cfg(feature = "guests")]
     fn grant_root() -> Prepare {
         Arc::new(|params: &mut Params, policy: &mut SandboxPolicy| {
             let host = params.required_string("rootdirectory")?;
@@ -172,14 +200,17 @@ pub mod guests {
     }
 }
 
-/// Names of the built-in drivers that need no server (they run anywhere, e.g. `wharf check`).
-pub const SERVERLESS_DRIVERS: [&str; 5] = [
-    drivers::inmemory::NAME,
-    drivers::filesystem::NAME,
-    guests::INMEMORY,
-    guests::FILESYSTEM,
-    guests::JS_INMEMORY,
-];
+/// Names of the built-in drivers of this build that need no server (they run anywhere, e.g.
+/// `wharf check`).
+pub fn serverless_drivers() -> Vec<&'static str> {
+    let rust_guests = cfg!(feature = "guests").then_some([guests::INMEMORY, guests::FILESYSTEM]);
+    let js_guest = cfg!(feature = "js-guest").then_some(guests::JS_INMEMORY);
+    [drivers::inmemory::NAME, drivers::filesystem::NAME]
+        .into_iter()
+        .chain(rust_guests.into_iter().flatten())
+        .chain(js_guest)
+        .collect()
+}
 
 /// A registry holding every built-in driver compiled into this build.
 pub fn builtin_registry() -> DriverRegistry {
@@ -204,6 +235,7 @@ pub fn register_builtin(registry: &mut DriverRegistry) -> Result<()> {
     drivers::swift::register(registry)?;
     #[cfg(feature = "rados")]
     drivers::rados::register(registry)?;
+    #[cfg(any(feature = "guests", feature = "js-guest"))]
     guests::register(registry)?;
     Ok(())
 }

@@ -29,6 +29,7 @@ mod guest_inmemory {
     wharf_testsuite::conformance_tests!(make_fixture);
 }
 
+#[cfg(feature = "js-guest")]
 mod guest_js_inmemory {
     use super::*;
 
@@ -128,12 +129,14 @@ async fn components_of_both_wit_versions_load() {
     use wharf::wasm::{GuestRuntime, WitVersion};
 
     let runtime = GuestRuntime::global().expect("the component host");
-    for (wasm, label, version) in [
+    let components = [
+        #[cfg(feature = "js-guest")]
         (wharf::guests::JS_INMEMORY_WASM, "js", WitVersion::V1),
         (wharf::guests::INMEMORY_WASM, "inmemory", WitVersion::V2),
         (wharf::guests::FILESYSTEM_WASM, "filesystem", WitVersion::V2),
         (wharf::guests::S3_WASM, "s3", WitVersion::V2),
-    ] {
+    ];
+    for (wasm, label, version) in components {
         let component = runtime
             .load_bytes(wasm.to_vec(), label)
             .await

@@ -89,7 +89,7 @@ fn with_memories(count: u32, pages: u64) -> Vec<u8> {
         CodeSection, ComponentSection, Function, FunctionSection, InstanceSection, Instruction,
         MemorySection, MemoryType, Module, ModuleArg, ModuleSection, StartSection, TypeSection,
     };
-    let mut bytes = std::fs::read(env!("WHARF_TEST_HOSTILE")).expect("read the component");
+    let mut bytes = std::fs::read(wharf_guest_artifacts::HOSTILE_PATH).expect("read the component");
     // Core modules at the top level of the component: the next one gets this index.
     let mut modules = 0;
     let mut depth = 0usize;
@@ -205,7 +205,7 @@ async fn each_driver_has_its_share_of_the_instance_pool() {
     // A runtime of its own, so that no other test's drivers share its pool.
     let runtime = GuestRuntime::new(RuntimeOptions::default()).expect("a runtime");
     let component = runtime
-        .load_file(Path::new(env!("WHARF_TEST_HOSTILE")))
+        .load_file(Path::new(wharf_guest_artifacts::HOSTILE_PATH))
         .await
         .expect("load");
     let sandbox = Sandbox::new();

@@ -1,5 +1,5 @@
-//! Hostile guests: the component `guest-drivers/hostile` (built by `build.rs` for these tests
-//! only) misbehaves on cue — it loops, blocks in host calls, grows its memory or the host's,
+//! Hostile guests: the component `guest-drivers/hostile` (built by `guest-artifacts`, feature
+//! `hostile`, for these tests only) misbehaves on cue — it loops, blocks in host calls, grows its memory or the host's,
 //! overflows its stack, panics, tries to leave its preopen, answers oversized or malformed
 //! records, traps in the middle of an upload, and asks for capabilities it was not granted. For each, the call must
 //! fail with the right kind within the deadline (or, for denied capabilities, with a clean
@@ -58,7 +58,7 @@ async fn component() -> Arc<GuestComponent> {
         .get_or_init(|| async {
             GuestRuntime::global()
                 .expect("the component host")
-                .load_file(Path::new(env!("WHARF_TEST_HOSTILE")))
+                .load_file(Path::new(wharf_guest_artifacts::HOSTILE_PATH))
                 .await
                 .expect("load the hostile component")
         })
