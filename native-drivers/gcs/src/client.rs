@@ -1,7 +1,7 @@
-//! A small client of the Cloud Storage JSON API for one bucket, on reqwest: every request the
-//! driver sends goes through [`Client::send`], which adds the bearer token, retries what may be
-//! retried after a temporary failure (with exponential back-off and jitter), and turns error
-//! answers into [`Failure`]s that the caller maps with the contract path it knows.
+//! A small client of the Cloud Storage JSON API for one bucket: each operation the driver needs
+//! is a method that encodes its request and decodes its answer. Sending, retrying (with the
+//! kit's back-off), error answers and tokens are `wharf_http`'s; this file signs requests with
+//! the bearer token of the configured credentials and says which requests are idempotent.
 //!
 //! The JSON API is used rather than the official `google-cloud-storage` crate because that
 //! crate lists, deletes and copies over gRPC, which no emulator offers (see README.md).
@@ -10,78 +10,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use percent_encoding::utf8_percent_encode;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
+use wharf_http::{Answer, HttpClient, Idempotency, Request, RetryConfig, Sign, Unsigned, encode};
 use wharf_runtime::{Error, Result};
+
+pub(crate) use wharf_http::Failure;
 
 use crate::auth::TokenSource;
 use crate::config::{Config, Credentials, ServiceAccount};
-use crate::error::{ServiceError, from_transport};
-use crate::sign::{QUERY_VALUE, SignedUrlRequest, signed_url};
-
-/// Attempts of a retried request, the first included (the reference's `maxTries`).
-const MAX_ATTEMPTS: u32 = 5;
-/// The first back-off; it doubles with each retry up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
-
-/// Why a request failed.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The service answered with an error.
-    Service(ServiceError),
-    /// The request did not get an answer.
-    Transport(reqwest::Error),
-    /// No credential could be had.
-    Local(Error),
-}
-
-impl Failure {
-    /// The Wharf error for this failure while doing `op` on the contract path `path`.
-    pub(crate) fn into_error(self, op: &str, path: &str) -> Error {
-        match self {
-            Failure::Service(s) => s.into_error(op, path),
-            Failure::Transport(e) => from_transport(e, op, path),
-            Failure::Local(e) => e,
-        }
-    }
-
-    /// The service error, if the service answered.
-    pub(crate) fn service(&self) -> Option<&ServiceError> {
-        match self {
-            Failure::Service(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn is_not_found(&self) -> bool {
-        self.service().is_some_and(ServiceError::is_not_found)
-    }
-
-    pub(crate) fn status(&self) -> Option<u16> {
-        self.service().map(|s| s.status.as_u16())
-    }
-
-    fn is_temporary(&self) -> bool {
-        match self {
-            Failure::Service(s) => s.is_temporary(),
-            Failure::Transport(_) => true,
-            Failure::Local(e) => e.is_temporary(),
-        }
-    }
-}
-
-/// Which failures of a request may be retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Retry {
-    /// Any temporary failure: the request is idempotent.
-    Idempotent,
-    /// Only a temporary error *answer* (429, 5xx): the request was refused as a whole. A request
-    /// whose answer was lost is not sent again, since the server may have acted on it (a
-    /// resumable upload chunk sent twice is stored twice by some servers).
-    AnsweredOnly,
-}
+use crate::error::read_error;
+use crate::sign::{SignedUrlRequest, signed_url};
 
 /// The metadata of an object, as the JSON API describes it (only the fields the driver reads).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -150,7 +89,7 @@ struct RewriteAnswer {
 
 /// The client of one bucket.
 pub(crate) struct Client {
-    http: reqwest::Client,
+    http: HttpClient,
     /// The JSON API endpoint, without a trailing `/`.
     endpoint: String,
     bucket: String,
@@ -168,16 +107,35 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Requests to the JSON API carry the bearer token of the configured credentials (none when
+/// anonymous); a token the service refuses (revoked, or expired early) is fetched again, once.
+impl Sign for Client {
+    async fn sign(&self, request: &mut Request) -> Result<(), Failure> {
+        if let Some(tokens) = &self.tokens {
+            let token = tokens.token().await?;
+            request.push_header("authorization", format!("Bearer {}", token.expose()));
+        }
+        Ok(())
+    }
+
+    async fn refused(&self, _signed: &Request) -> bool {
+        match &self.tokens {
+            Some(tokens) => {
+                tracing::debug!("gcs: the token was refused; fetching a fresh one");
+                tokens.forget();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl Client {
     /// A client for the bucket of `config`.
     pub(crate) fn new(config: &Config) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .pool_idle_timeout(Duration::from_secs(50))
+        let http = wharf_http::client_builder(config.user_agent.as_str())
             // A resumable upload answers an unfinished chunk with 308 and no Location.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(config.user_agent.as_str())
             .build()
             .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
         let signer = match &config.credentials {
@@ -186,7 +144,8 @@ impl Client {
         };
         Ok(Self {
             tokens: TokenSource::new(&config.credentials, http.clone()),
-            http,
+            // Four retries from 250 ms, doubling (the reference's `maxTries` of five).
+            http: HttpClient::new("gcs", http, RetryConfig::default()).reading_errors(read_error),
             endpoint: config.endpoint.as_str().trim_end_matches('/').to_owned(),
             bucket: config.bucket.clone(),
             signer,
@@ -199,7 +158,7 @@ impl Client {
             "{}/storage/v1/b/{}/o/{}",
             self.endpoint,
             self.bucket,
-            utf8_percent_encode(object, QUERY_VALUE)
+            encode::component(object)
         )
     }
 
@@ -223,100 +182,18 @@ impl Client {
         uri.origin() == endpoint.origin()
     }
 
-    /// Sends the request `build` makes (it is called again for each attempt), with a bearer
-    /// token unless `authorize` is false, retrying as `retry` allows. A non-success answer is a
-    /// [`Failure::Service`]. The second value is true when an earlier attempt got no answer (so
-    /// it may have taken effect).
-    pub(crate) async fn send(
-        &self,
-        retry: Retry,
-        authorize: bool,
-        build: impl Fn(&reqwest::Client) -> RequestBuilder,
-    ) -> (Result<Response, Failure>, bool) {
-        let mut unanswered = false;
-        let mut attempt = 1;
-        let mut refreshed = false;
-        loop {
-            let result = self.send_once(authorize, &build).await;
-            // A token the service refuses (revoked, or expired early) is fetched again, once.
-            if authorize
-                && !refreshed
-                && let (Err(f), Some(tokens)) = (&result, &self.tokens)
-                && f.status() == Some(401)
-            {
-                tracing::debug!("gcs: the token was refused; fetching a fresh one");
-                tokens.invalidate().await;
-                refreshed = true;
-                continue;
-            }
-            let retriable = match &result {
-                Ok(_) => false,
-                Err(Failure::Transport(_)) if retry == Retry::AnsweredOnly => false,
-                Err(f) => f.is_temporary(),
-            };
-            if !retriable || attempt >= MAX_ATTEMPTS {
-                return (result, unanswered);
-            }
-            if let Err(f) = &result {
-                // A request that never reached the server cannot have taken effect.
-                unanswered |= matches!(f, Failure::Transport(e) if !e.is_connect());
-                tracing::debug!(attempt, error = ?f, "gcs: retrying a request");
-            }
-            tokio::time::sleep(backoff(attempt)).await;
-            attempt += 1;
-        }
-    }
-
-    async fn send_once(
-        &self,
-        authorize: bool,
-        build: &impl Fn(&reqwest::Client) -> RequestBuilder,
-    ) -> Result<Response, Failure> {
-        let mut request = build(&self.http);
-        if authorize && let Some(tokens) = &self.tokens {
-            let token = tokens.token().await.map_err(Failure::Local)?;
-            request = request.bearer_auth(token.expose());
-        }
-        let response = request.send().await.map_err(Failure::Transport)?;
-        let status = response.status();
-        if status.is_success() || status == StatusCode::PERMANENT_REDIRECT {
-            return Ok(response);
-        }
-        // An error body is small; a failure to read it only loses the message.
-        let body = response.bytes().await.unwrap_or_default();
-        Err(Failure::Service(ServiceError::from_answer(status, &body)))
-    }
-
-    /// Sends an idempotent request and reads the whole answer (retrying too when reading the
-    /// body fails).
-    async fn call(
-        &self,
-        build: impl Fn(&reqwest::Client) -> RequestBuilder,
-    ) -> (Result<Bytes, Failure>, bool) {
-        let mut attempt = 1;
-        loop {
-            let (response, unanswered) = self.send(Retry::Idempotent, true, &build).await;
-            let response = match response {
-                Ok(r) => r,
-                Err(f) => return (Err(f), unanswered),
-            };
-            match response.bytes().await {
-                Ok(body) => return (Ok(body), unanswered),
-                Err(e) if attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, error = %e, "gcs: retrying after a broken answer");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return (Err(Failure::Transport(e)), true),
-            }
-        }
+    /// Sends `request` with a token and reads the whole answer.
+    async fn call(&self, request: &Request) -> Result<Answer, Failure> {
+        self.http.call(request, self).await
     }
 
     /// The metadata of `object`: `None` when it does not exist.
     pub(crate) async fn get_object(&self, object: &str) -> Result<Option<Object>, Failure> {
-        let url = self.object_url(object);
-        match self.call(|http| http.get(&url)).await.0 {
-            Ok(body) => parse(&body).map(Some),
+        match self
+            .call(&Request::new(Method::GET, self.object_url(object)))
+            .await
+        {
+            Ok(answer) => parse(&answer.body).map(Some),
             Err(f) if f.is_not_found() => Ok(None),
             Err(f) => Err(f),
         }
@@ -329,38 +206,31 @@ impl Client {
         object: &str,
         offset: u64,
         generation: Option<&str>,
-    ) -> Result<Response, Failure> {
-        let url = self.object_url(object);
-        let mut query = vec![("alt", "media".to_owned())];
+    ) -> Result<reqwest::Response, Failure> {
+        let mut req = Request::new(Method::GET, self.object_url(object)).query("alt", "media");
         if let Some(g) = generation {
-            query.push(("generation", g.to_owned()));
+            req = req.query("generation", g);
         }
-        let build = |http: &reqwest::Client| {
-            let mut r = http.get(&url).query(&query);
-            if offset > 0 {
-                r = r.header("range", format!("bytes={offset}-"));
-            }
-            r
-        };
-        self.send(Retry::Idempotent, true, build).await.0
+        if offset > 0 {
+            req = req.header("range", format!("bytes={offset}-"));
+        }
+        self.http.send(&req, self).await
     }
 
     /// Replaces `object` with `content` in one request (a simple upload): atomic, and as
     /// idempotent as the content.
     pub(crate) async fn upload(&self, object: &str, content: Bytes) -> Result<Object, Failure> {
-        let url = self.upload_url();
-        let build = |http: &reqwest::Client| {
-            http.post(&url)
-                .query(&[("uploadType", "media"), ("name", object)])
-                .header("content-type", "application/octet-stream")
-                .body(content.clone())
-        };
-        let body = self
-            .call(build)
+        let req = Request::new(Method::POST, self.upload_url())
+            .query("uploadType", "media")
+            .query("name", object)
+            .header("content-type", "application/octet-stream")
+            .body(content)
+            .idempotency(Idempotency::Idempotent);
+        let answer = self
+            .call(&req)
             .await
-            .0
             .map_err(bucket_missing(&self.bucket))?;
-        parse(&body)
+        parse(&answer.body)
     }
 
     /// Replaces `object` with `content` of `content_type` and custom `metadata` in one request
@@ -388,33 +258,31 @@ impl Client {
         );
         body.extend_from_slice(&content);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let body = Bytes::from(body);
-        let url = self.upload_url();
-        let build = |http: &reqwest::Client| {
-            http.post(&url)
-                .query(&[("uploadType", "multipart")])
-                .header(
-                    "content-type",
-                    format!("multipart/related; boundary={boundary}"),
-                )
-                .body(body.clone())
-        };
+        let req = Request::new(Method::POST, self.upload_url())
+            .query("uploadType", "multipart")
+            .header(
+                "content-type",
+                format!("multipart/related; boundary={boundary}"),
+            )
+            .body(body)
+            .idempotency(Idempotency::Idempotent);
         let answer = self
-            .call(build)
+            .call(&req)
             .await
-            .0
             .map_err(bucket_missing(&self.bucket))?;
-        parse(&answer)
+        parse(&answer.body)
     }
 
     /// Deletes `object`: `false` when there was nothing to delete. A retried delete that finds
     /// nothing after an attempt that got no answer counts as having deleted it.
     pub(crate) async fn delete(&self, object: &str) -> Result<bool, Failure> {
-        let url = self.object_url(object);
-        match self.call(|http| http.delete(&url)).await {
-            (Ok(_), _) => Ok(true),
-            (Err(f), unanswered) if f.is_not_found() => Ok(unanswered),
-            (Err(f), _) => Err(f),
+        match self
+            .call(&Request::new(Method::DELETE, self.object_url(object)))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(f) if f.is_not_found() => Ok(f.maybe_applied()),
+            Err(f) => Err(f),
         }
     }
 
@@ -425,28 +293,24 @@ impl Client {
             "{}/rewriteTo/b/{}/o/{}",
             self.object_url(source),
             self.bucket,
-            utf8_percent_encode(dest, QUERY_VALUE)
+            encode::component(dest)
         );
         let mut token: Option<String> = None;
         loop {
-            let build = |http: &reqwest::Client| {
-                let mut r = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body("{}");
-                if let Some(t) = &token {
-                    r = r.query(&[("rewriteToken", t.as_str())]);
-                }
-                r
-            };
-            let body = self.call(build).await.0?;
-            let answer: RewriteAnswer = parse(&body)?;
+            let mut req = Request::new(Method::POST, url.as_str())
+                .header("content-type", "application/json")
+                .body("{}")
+                .idempotency(Idempotency::Idempotent);
+            if let Some(t) = &token {
+                req = req.query("rewriteToken", t.as_str());
+            }
+            let answer: RewriteAnswer = parse(&self.call(&req).await?.body)?;
             if answer.done {
                 return Ok(());
             }
             match answer.rewrite_token.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
-                None => return Err(malformed_failure("a rewrite neither done nor resumable")),
+                None => return Err(Failure::malformed("a rewrite neither done nor resumable")),
             }
         }
     }
@@ -460,64 +324,64 @@ impl Client {
         page_token: Option<&str>,
         max_results: u32,
     ) -> Result<ListPage, Failure> {
-        let url = self.objects_url();
-        let mut query: Vec<(&str, String)> = vec![
-            ("prefix", prefix.to_owned()),
-            ("maxResults", max_results.to_string()),
-            (
+        let mut req = Request::new(Method::GET, self.objects_url())
+            .query("prefix", prefix)
+            .query("maxResults", max_results.to_string())
+            .query(
                 "fields",
-                "items(name,size,updated,contentType,generation),prefixes,nextPageToken".to_owned(),
-            ),
-        ];
+                "items(name,size,updated,contentType,generation),prefixes,nextPageToken",
+            );
         if let Some(d) = delimiter {
-            query.push(("delimiter", d.to_owned()));
+            req = req.query("delimiter", d);
         }
         if let Some(t) = page_token {
-            query.push(("pageToken", t.to_owned()));
+            req = req.query("pageToken", t);
         }
-        let body = self
-            .call(|http| http.get(&url).query(&query))
+        let answer = self
+            .call(&req)
             .await
-            .0
             .map_err(bucket_missing(&self.bucket))?;
-        parse(&body)
+        parse(&answer.body)
     }
 
     /// Starts a resumable upload session for `object` and returns its URI.
     pub(crate) async fn start_session(&self, object: &str) -> Result<String, Failure> {
-        let url = self.upload_url();
         let resource =
             serde_json::json!({"name": object, "contentType": "application/octet-stream"})
                 .to_string();
-        let build = |http: &reqwest::Client| {
-            http.post(&url)
-                .query(&[("uploadType", "resumable"), ("name", object)])
-                .header("x-upload-content-type", "application/octet-stream")
-                .header("content-type", "application/json; charset=UTF-8")
-                .body(resource.clone())
-        };
-        // Sending this again only opens another session; the first is never used.
-        let response = self
-            .send(Retry::Idempotent, true, build)
+        let req = Request::new(Method::POST, self.upload_url())
+            .query("uploadType", "resumable")
+            .query("name", object)
+            .header("x-upload-content-type", "application/octet-stream")
+            .header("content-type", "application/json; charset=UTF-8")
+            .body(resource)
+            // Sending this again only opens another session; the first is never used.
+            .idempotency(Idempotency::Idempotent);
+        let answer = self
+            .call(&req)
             .await
-            .0
             .map_err(bucket_missing(&self.bucket))?;
-        let location = response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
+        let location = answer
+            .header("location")
             .map(str::to_owned)
-            .ok_or_else(|| malformed_failure("a resumable upload started without a Location"))?;
+            .ok_or_else(|| Failure::malformed("a resumable upload started without a Location"))?;
         if !self.is_own_session(&location) {
-            return Err(malformed_failure("a session URI on another host"));
+            return Err(Failure::malformed("a session URI on another host"));
         }
         Ok(location)
+    }
+
+    /// A request to the session `session`: the URI authorises the upload by itself, so no
+    /// token goes with it, and its `upload_id` is a secret.
+    fn session_request(method: Method, session: &str) -> Request {
+        Request::new(method, session).secret_query_param("upload_id")
     }
 
     /// Sends `data` as the bytes from `from` of the session `session`; with `total`, this is the
     /// last chunk and the upload ends at `total` bytes (`data` may then be empty).
     ///
-    /// Sent once: a chunk whose answer is lost is not sent again (see [`Retry::AnsweredOnly`]).
+    /// A chunk whose answer is lost is not sent again ([`Idempotency::RefusedOnly`]): a chunk
+    /// sent twice is stored twice by some servers.
     pub(crate) async fn put_chunk(
         &self,
         session: &str,
@@ -532,62 +396,50 @@ impl Client {
         } else {
             format!("bytes {from}-{}/{total_text}", from + len - 1)
         };
-        let build = |http: &reqwest::Client| {
-            http.put(session)
-                .header("content-range", range.as_str())
-                .header("content-type", "application/octet-stream")
-                .body(data.clone())
-        };
-        // The session URI authorises the upload by itself: no token goes to it.
-        let response = self.send(Retry::AnsweredOnly, false, build).await.0?;
-        if response.status() == StatusCode::PERMANENT_REDIRECT {
+        let req = Self::session_request(Method::PUT, session)
+            .header("content-range", range)
+            .header("content-type", "application/octet-stream")
+            .body(data)
+            .idempotency(Idempotency::RefusedOnly)
+            .accept(StatusCode::PERMANENT_REDIRECT);
+        let answer = self.http.call(&req, &Unsigned).await?;
+        if answer.status == StatusCode::PERMANENT_REDIRECT {
             // `Range: bytes=0-N` tells what the session holds; no header means nothing.
-            let persisted = match response
-                .headers()
-                .get("range")
-                .and_then(|v| v.to_str().ok())
-            {
+            let persisted = match answer.header("range") {
                 None => 0,
                 Some(r) => r
                     .strip_prefix("bytes=0-")
                     .and_then(|end| end.trim().parse::<u64>().ok())
                     .map(|end| end + 1)
-                    .ok_or_else(|| malformed_failure("a session Range header of another form"))?,
+                    .ok_or_else(|| Failure::malformed("a session Range header of another form"))?,
             };
             return Ok(ChunkAnswer::Incomplete { persisted });
         }
-        let body = response.bytes().await.map_err(Failure::Transport)?;
-        Ok(ChunkAnswer::Done(parse(&body)?))
+        Ok(ChunkAnswer::Done(parse(&answer.body)?))
     }
 
-    /// Cancels the session `session` (its bytes are dropped). Failures are ignored: an unused
-    /// session expires by itself after a week.
+    /// Cancels the session `session` (its bytes are dropped). Sent once, and failures are
+    /// ignored: an unused session expires by itself after a week.
     pub(crate) async fn cancel_session(&self, session: &str) {
-        let result = self
-            .http
-            .delete(session)
+        let req = Self::session_request(Method::DELETE, session)
             .header("content-length", "0")
-            .send()
-            .await;
-        if let Err(e) = result {
-            tracing::debug!(error = %e.without_url(), "gcs: cancelling an upload session failed");
+            .idempotency(Idempotency::NotIdempotent);
+        if let Err(f) = self.http.call(&req, &Unsigned).await {
+            tracing::debug!(error = %f, "gcs: cancelling an upload session failed");
         }
     }
 
     /// Creates the bucket (for tests and tools; the driver never creates buckets). `false` when
     /// it already existed.
     pub(crate) async fn create_bucket(&self, project: &str) -> Result<bool, Failure> {
-        let url = format!("{}/storage/v1/b", self.endpoint);
-        let body = serde_json::json!({"name": self.bucket}).to_string();
-        let build = |http: &reqwest::Client| {
-            http.post(&url)
-                .query(&[("project", project)])
-                .header("content-type", "application/json")
-                .body(body.clone())
-        };
-        match self.call(build).await.0 {
+        let req = Request::new(Method::POST, format!("{}/storage/v1/b", self.endpoint))
+            .query("project", project)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({"name": self.bucket}).to_string())
+            .idempotency(Idempotency::Idempotent);
+        match self.call(&req).await {
             Ok(_) => Ok(true),
-            Err(f) if f.status() == Some(409) => Ok(false),
+            Err(f) if f.status() == Some(StatusCode::CONFLICT) => Ok(false),
             Err(f) => Err(f),
         }
     }
@@ -617,46 +469,26 @@ impl Client {
     }
 }
 
-/// The wait before retry `attempt` (1 for the first retry): exponential, with jitter so that
-/// many clients throttled at once do not come back together.
-fn backoff(attempt: u32) -> Duration {
-    let base = FIRST_BACKOFF
-        .saturating_mul(1 << attempt.saturating_sub(1).min(8))
-        .min(MAX_BACKOFF);
-    let jitter = rand::random::<f64>() * 0.5 + 0.75;
-    base.mul_f64(jitter)
-}
-
 /// Requests that name no object (listings, uploads) find nothing only when the bucket is
 /// missing: that is a configuration error, not a missing path.
 fn bucket_missing(bucket: &str) -> impl Fn(Failure) -> Failure + '_ {
     move |f| {
         if f.is_not_found() {
-            Failure::Local(Error::backend(format!(
-                "the configured bucket {bucket:?} does not exist"
-            )))
+            f.explained(format!("the configured bucket {bucket:?} does not exist"))
         } else {
             f
         }
     }
 }
 
-fn malformed_failure(what: &str) -> Failure {
-    Failure::Service(ServiceError {
-        status: StatusCode::BAD_GATEWAY,
-        reason: "malformedAnswer".into(),
-        message: format!("unexpected answer from the service: {what}"),
-    })
-}
-
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Failure> {
-    serde_json::from_slice(body).map_err(|e| malformed_failure(&format!("unreadable JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| Failure::malformed(format!("unreadable JSON: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{Canned, canned};
+    use wharf_http::testing::{MockServer, Reply};
     use wharf_runtime::Params;
 
     fn client(endpoint: &str) -> Client {
@@ -670,19 +502,18 @@ mod tests {
 
     #[tokio::test]
     async fn throttling_and_server_errors_are_retried_with_back_off() {
-        let (url, server) = canned(vec![
-            Canned::Answer(503, r#"{"error":{"message":"Backend Error"}}"#),
-            Canned::Answer(
-                429,
-                r#"{"error":{"errors":[{"reason":"rateLimitExceeded"}]}}"#,
-            ),
-            Canned::Drop,
-            Canned::Answer(200, r#"{"name":"o","size":"3"}"#),
-        ]);
+        let server = MockServer::start();
+        server.push(Reply::json(503, r#"{"error":{"message":"Backend Error"}}"#));
+        server.push(Reply::json(
+            429,
+            r#"{"error":{"errors":[{"reason":"rateLimitExceeded"}]}}"#,
+        ));
+        server.push(Reply::hang_up());
+        server.push(Reply::json(200, r#"{"name":"o","size":"3"}"#));
         let started = std::time::Instant::now();
-        let object = client(&url).get_object("o").await.unwrap().unwrap();
+        let object = client(server.url()).get_object("o").await.unwrap().unwrap();
         assert_eq!(object.size(), 3);
-        assert_eq!(server.join().unwrap().len(), 4);
+        assert_eq!(server.requests().len(), 4);
         // Three waits of about 250, 500 and 1000 ms (±25 %).
         assert!(
             started.elapsed() >= Duration::from_millis(1300),
@@ -693,72 +524,81 @@ mod tests {
 
     #[tokio::test]
     async fn a_permanent_failure_is_not_retried() {
-        let (url, server) = canned(vec![Canned::Answer(
+        let server = MockServer::start();
+        server.push(Reply::json(
             403,
             r#"{"error":{"message":"denied","errors":[{"reason":"forbidden"}]}}"#,
-        )]);
-        let f = client(&url).get_object("o").await.unwrap_err();
-        assert_eq!(f.status(), Some(403));
-        assert_eq!(server.join().unwrap().len(), 1);
+        ));
+        let f = client(server.url()).get_object("o").await.unwrap_err();
+        assert_eq!(f.status(), Some(StatusCode::FORBIDDEN));
+        assert_eq!(server.requests().len(), 1);
     }
 
     #[tokio::test]
     async fn a_chunk_whose_answer_is_lost_is_not_sent_again() {
-        let (url, server) = canned(vec![Canned::Drop]);
-        let c = client(&url);
-        let session = format!("{url}/upload/storage/v1/b/b12/o?upload_id=1");
+        let server = MockServer::start();
+        server.push(Reply::hang_up());
+        let c = client(server.url());
+        let session = format!("{}/upload/storage/v1/b/b12/o?upload_id=1", server.url());
         let f = c
             .put_chunk(&session, 0, Bytes::from(vec![7u8; 1000]), None)
             .await
             .unwrap_err();
-        assert!(matches!(f, Failure::Transport(_)), "{f:?}");
-        assert_eq!(server.join().unwrap().len(), 1);
+        assert!(f.is_transport(), "{f:?}");
+        assert_eq!(server.requests().len(), 1);
 
         // An error answer means the chunk was refused whole: it is sent again.
-        let (url, server) = canned(vec![
-            Canned::Answer(503, "{}"),
-            Canned::Answer(200, r#"{"name":"o","size":"1000"}"#),
-        ]);
-        let session = format!("{url}/upload/storage/v1/b/b12/o?upload_id=1");
-        let answer = client(&url)
+        let server = MockServer::start();
+        server.push(Reply::json(503, "{}"));
+        server.push(Reply::json(200, r#"{"name":"o","size":"1000"}"#));
+        let session = format!("{}/upload/storage/v1/b/b12/o?upload_id=1", server.url());
+        let answer = client(server.url())
             .put_chunk(&session, 0, Bytes::from(vec![7u8; 1000]), Some(1000))
             .await
             .unwrap();
         assert!(matches!(answer, ChunkAnswer::Done(o) if o.size() == 1000));
-        assert_eq!(server.join().unwrap().len(), 2);
+        let seen = server.requests();
+        assert_eq!(seen.len(), 2);
+        // The session URI authorises the chunk by itself: no token goes with it.
+        assert!(seen.iter().all(|r| r.header("authorization").is_none()));
     }
 
     #[tokio::test]
     async fn a_refused_token_is_fetched_again_once() {
         let token = r#"{"access_token":"t","expires_in":3600}"#;
         let refused = r#"{"error":{"code":401,"message":"Invalid Credentials"}}"#;
-        let (url, server) = canned(vec![
-            Canned::Answer(200, token),
-            Canned::Answer(401, refused),
-            Canned::Answer(200, token),
-            Canned::Answer(200, r#"{"name":"o"}"#),
+        let server = MockServer::start();
+        for reply in [
+            Reply::json(200, token),
+            Reply::json(401, refused),
+            Reply::json(200, token),
+            Reply::json(200, r#"{"name":"o"}"#),
             // A second refusal in a row is final.
-            Canned::Answer(401, refused),
-            Canned::Answer(200, token),
-            Canned::Answer(401, refused),
-        ]);
+            Reply::json(401, refused),
+            Reply::json(200, token),
+            Reply::json(401, refused),
+        ] {
+            server.push(reply);
+        }
         let mut config = Config::from_params(Params::from_pairs([
             ("bucket", "b12"),
             ("anonymous", "true"),
-            ("endpoint", url.as_str()),
+            ("endpoint", server.url()),
         ]))
         .unwrap();
         config.credentials = Credentials::AuthorizedUser {
             client_id: "c".into(),
             client_secret: wharf_runtime::Secret::new("s"),
             refresh_token: wharf_runtime::Secret::new("r"),
-            token_uri: format!("{url}/token"),
+            token_uri: format!("{}/token", server.url()),
         };
         let c = Client::new(&config).unwrap();
         assert!(c.get_object("o").await.unwrap().is_some());
         let f = c.get_object("o").await.unwrap_err();
-        assert_eq!(f.status(), Some(401));
-        assert_eq!(server.join().unwrap().len(), 7);
+        assert_eq!(f.status(), Some(StatusCode::UNAUTHORIZED));
+        let seen = server.requests();
+        assert_eq!(seen.len(), 7);
+        assert_eq!(seen[1].header("authorization"), Some("Bearer t"));
     }
 
     #[test]
@@ -773,12 +613,22 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
+        // The reference's five tries: four retries from 250 ms, doubling, at most 8 s, ±25 %.
+        let retry = *client("http://127.0.0.1:4443").http.retry_config();
+        assert_eq!(retry.max_retries, 4);
+        let b = retry.backoff;
         for attempt in 1..20 {
-            let d = backoff(attempt);
-            assert!(d <= MAX_BACKOFF.mul_f64(1.25), "{attempt}: {d:?}");
-            assert!(d >= FIRST_BACKOFF.mul_f64(0.75), "{attempt}: {d:?}");
+            let d = b.delay(attempt);
+            assert!(
+                d <= Duration::from_secs(8).mul_f64(1.25),
+                "{attempt}: {d:?}"
+            );
+            assert!(
+                d >= Duration::from_millis(250).mul_f64(0.75),
+                "{attempt}: {d:?}"
+            );
         }
-        assert!(backoff(4) > backoff(1).mul_f64(2.0));
+        assert!(b.delay(4) > b.delay(1).mul_f64(2.0));
     }
 
     #[test]

@@ -19,8 +19,6 @@ mod config;
 mod error;
 mod reader;
 mod sign;
-#[cfg(test)]
-mod testing;
 mod writer;
 
 use std::sync::Arc;

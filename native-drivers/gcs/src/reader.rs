@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::Response;
+use wharf_http::transport_error;
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
-use crate::client::{Client, Failure};
-use crate::error::from_transport;
+use crate::client::Client;
 use crate::writer::SESSION_CONTENT_TYPE;
 
 /// How often a broken download is taken up again.
@@ -50,7 +50,7 @@ pub(crate) async fn get_content(client: &Client, object: &str, path: &str) -> Re
                 attempt += 1;
                 tracing::debug!(path, error = %e, "gcs: download broke off; asking again");
             }
-            Err(e) => return Err(from_transport(e, "get_content", path)),
+            Err(e) => return Err(transport_error(e, "get_content", path)),
         }
     }
 }
@@ -82,7 +82,9 @@ pub(crate) async fn reader(
     let response = match client.download(object, offset, None).await {
         Ok(r) => r,
         // A range that starts at or beyond the end.
-        Err(f) if f.status() == Some(416) => return beyond_the_end().await,
+        Err(f) if f.status() == Some(reqwest::StatusCode::RANGE_NOT_SATISFIABLE) => {
+            return beyond_the_end().await;
+        }
         Err(f) => return Err(f.into_error("reader", path)),
     };
     if is_placeholder(&response) {
@@ -124,8 +126,8 @@ impl Reopen for ObjectDownload {
         {
             Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
             // The object ended exactly where the broken answer stopped.
-            Err(f) if f.status() == Some(416) => Ok(None),
-            Err(f @ Failure::Service(_)) if f.is_not_found() => Err(Error::backend(format!(
+            Err(f) if f.status() == Some(reqwest::StatusCode::RANGE_NOT_SATISFIABLE) => Ok(None),
+            Err(f) if f.is_not_found() => Err(Error::backend(format!(
                 "reader {path}: the object was replaced or deleted while it was being read"
             ))),
             Err(f) => Err(f.into_error("reader", path)),
@@ -133,6 +135,6 @@ impl Reopen for ObjectDownload {
     }
 
     fn broken(&self, path: &str, error: reqwest::Error) -> Error {
-        from_transport(error, "reader", path)
+        transport_error(error, "reader", path)
     }
 }

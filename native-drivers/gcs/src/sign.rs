@@ -8,19 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use ring::rand::SystemRandom;
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-
-/// Characters left as they are in a query value: RFC 3986 unreserved characters.
-pub(crate) const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Characters left as they are in an object name inside a URL path that keeps `/`.
-pub(crate) const PATH: &AsciiSet = &QUERY_VALUE.remove(b'/');
+use wharf_http::encode::{PATH, QUERY_VALUE};
 
 /// The scope of the tokens the driver asks for (the reference's `ScopeFullControl`).
 pub(crate) const SCOPE: &str = "https://www.googleapis.com/auth/devstorage.full_control";

@@ -35,7 +35,6 @@ use wharf_runtime::{Error, FileWriter, Result};
 
 use crate::client::{ChunkAnswer, Client, Failure, Object};
 use crate::config::CHUNK_QUANTUM;
-use crate::error::malformed;
 
 /// The content type of upload placeholders (the reference's, so its tools recognise them).
 pub const SESSION_CONTENT_TYPE: &str = "application/x-docker-upload-session";
@@ -100,7 +99,9 @@ pub(crate) async fn open(client: &Client, names: &Names, append: bool) -> Result
             _ => Err(Error::not_found(path)),
         };
     };
-    let bad = |what: &str| malformed("writer", path, format!("the upload placeholder {what}"));
+    let bad = |what: &str| {
+        wharf_http::malformed("writer", path, format!("the upload placeholder {what}"))
+    };
     let offset = match meta.metadata.get(META_OFFSET).map(|s| s.trim()) {
         None | Some("") => 0,
         Some(text) => text
@@ -129,7 +130,7 @@ pub(crate) async fn open(client: &Client, names: &Names, append: bool) -> Result
         response
             .bytes()
             .await
-            .map_err(|e| crate::error::from_transport(e, "writer", path))?
+            .map_err(|e| wharf_http::transport_error(e, "writer", path))?
     };
     if tail.len() as u64 != meta.size() {
         return Err(bad("changed while it was read"));
@@ -447,7 +448,7 @@ impl FileWriter for GcsWriter {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::testing::{Canned, canned};
+    use wharf_http::testing::{MockServer, Reply};
     use wharf_runtime::Params;
 
     fn writer_parts(endpoint: &str) -> (Arc<Client>, Names) {
@@ -467,16 +468,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_chunk_whose_answer_is_lost_breaks_the_writer_and_is_never_sent_again() {
-        let (url, server) = canned(vec![
-            // writer(false) discards an earlier placeholder: there is none.
-            Canned::Answer(404, "{}"),
-            Canned::Location("/upload/storage/v1/b/b12/o?upload_id=1"),
-            // The first chunk reaches the server, but its answer is lost.
-            Canned::Drop,
-            // close: the placeholder, with what is known (nothing).
-            Canned::Answer(200, r#"{"name":"~wharf-uploads/f"}"#),
-        ]);
-        let (client, names) = writer_parts(&url);
+        let server = MockServer::start();
+        // writer(false) discards an earlier placeholder: there is none.
+        server.push(Reply::json(404, "{}"));
+        server.push(Reply::status(200).header(
+            "location",
+            format!("{}/upload/storage/v1/b/b12/o?upload_id=1", server.url()),
+        ));
+        // The first chunk reaches the server, but its answer is lost.
+        server.push(Reply::hang_up());
+        // close: the placeholder, with what is known (nothing).
+        server.push(Reply::json(200, r#"{"name":"~wharf-uploads/f"}"#));
+        let (client, names) = writer_parts(server.url());
         let opened = open(&client, &names, false).await.unwrap();
         let mut w = GcsWriter::new(client, names, CHUNK_QUANTUM, opened);
         w.write(Bytes::from(vec![1u8; CHUNK_QUANTUM + 10]))
@@ -494,11 +497,12 @@ mod tests {
         // The failure was reported by `write`; close keeps what is known: nothing.
         w.close().await.unwrap();
         assert_eq!(w.size(), 0);
-        let requests = server.join().unwrap();
+        let requests = server.requests();
         assert_eq!(requests.len(), 4, "the lost chunk was sent again");
-        assert!(requests[2].starts_with("PUT /upload/storage/v1/b/b12/o?upload_id=1 "));
+        assert_eq!(requests[2].method, "PUT");
+        assert_eq!(requests[2].target, "/upload/storage/v1/b/b12/o?upload_id=1");
         // Nothing is known to be in the session: a resume starts a new one.
-        let placeholder = &requests[3];
+        let placeholder = requests[3].body_text();
         assert!(
             placeholder.contains(r#""metadata":{"Offset":"0","Session-URI":""}"#),
             "{placeholder}"
@@ -507,16 +511,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_commit_keeps_the_data_for_close() {
-        let (url, server) = canned(vec![
-            Canned::Answer(404, "{}"),
-            // The commit's upload is refused for good.
-            Canned::Answer(
-                403,
-                r#"{"error":{"message":"denied","errors":[{"reason":"forbidden"}]}}"#,
-            ),
-            Canned::Answer(200, r#"{"name":"~wharf-uploads/f"}"#),
-        ]);
-        let (client, names) = writer_parts(&url);
+        let server = MockServer::start();
+        server.push(Reply::json(404, "{}"));
+        // The commit's upload is refused for good.
+        server.push(Reply::json(
+            403,
+            r#"{"error":{"message":"denied","errors":[{"reason":"forbidden"}]}}"#,
+        ));
+        server.push(Reply::json(200, r#"{"name":"~wharf-uploads/f"}"#));
+        let (client, names) = writer_parts(server.url());
         let opened = open(&client, &names, false).await.unwrap();
         let mut w = GcsWriter::new(client, names, CHUNK_QUANTUM, opened);
         w.write(Bytes::from_static(b"kept-tail-bytes"))
@@ -526,9 +529,10 @@ mod tests {
         assert_eq!(e.kind(), &wharf_runtime::ErrorKind::PermissionDenied, "{e}");
         w.close().await.unwrap();
         assert_eq!(w.size(), 15);
-        let requests = server.join().unwrap();
+        let requests = server.requests();
         assert_eq!(requests.len(), 3);
-        assert!(requests[2].contains("kept-tail-bytes"), "{}", requests[2]);
-        assert!(requests[2].contains(r#""Offset":"0""#), "{}", requests[2]);
+        let body = requests[2].body_text();
+        assert!(body.contains("kept-tail-bytes"), "{body}");
+        assert!(body.contains(r#""Offset":"0""#), "{body}");
     }
 }

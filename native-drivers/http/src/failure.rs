@@ -321,6 +321,12 @@ impl fmt::Display for Failure {
     }
 }
 
+/// The Wharf error for an answer that does not have the form the service documents, met while
+/// doing `op` on `path`.
+pub fn malformed(op: &str, path: &str, what: impl fmt::Display) -> Error {
+    Failure::malformed(what).into_error(op, path)
+}
+
 /// The Wharf error for a transport failure met while doing `op` on `path` (a download's body
 /// that broke off).
 pub fn transport_error(error: reqwest::Error, op: &str, path: &str) -> Error {

@@ -29,7 +29,9 @@ mod token;
 
 pub use backoff::Backoff;
 pub use client::{Answer, HttpClient, Sign, Unsigned, client_builder, header};
-pub use failure::{ErrorAnswer, Failure, first_line, is_temporary_status, transport_error};
+pub use failure::{
+    ErrorAnswer, Failure, first_line, is_temporary_status, malformed, transport_error,
+};
 pub use request::{Idempotency, Request};
 pub use retry::{RetryConfig, may_retry};
 pub use token::{Token, TokenCache};

@@ -5,13 +5,12 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use wharf_driver_gcs::{Config, GcsDriver};
+use wharf_http::testing::{MockServer, Reply};
 use wharf_runtime::{DriverRegistry, Params, StorageDriver};
 
 fn var(name: &str) -> String {
@@ -54,6 +53,8 @@ pub struct TokenEndpoint {
     pub url: String,
     pub requests: Arc<Mutex<Vec<String>>>,
     pub count: Arc<AtomicUsize>,
+    /// Serves the endpoint for the whole test binary.
+    server: MockServer,
 }
 
 /// A token endpoint on 127.0.0.1, shared by the whole test binary, that answers every request
@@ -61,52 +62,26 @@ pub struct TokenEndpoint {
 pub fn token_endpoint() -> &'static TokenEndpoint {
     static ENDPOINT: OnceLock<TokenEndpoint> = OnceLock::new();
     ENDPOINT.get_or_init(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        let server = MockServer::start();
+        let url = format!("{}/token", server.url());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let count = Arc::new(AtomicUsize::new(0));
         let (seen, n) = (requests.clone(), count.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut s) = stream else { continue };
-                let mut request = Vec::new();
-                let mut buf = [0u8; 8192];
-                let body = loop {
-                    let Ok(read) = s.read(&mut buf) else { break None };
-                    if read == 0 {
-                        break None;
-                    }
-                    request.extend_from_slice(&buf[..read]);
-                    let text = String::from_utf8_lossy(&request).to_string();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length: usize = text
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if request.len() >= end + 4 + length {
-                            break Some(text[end + 4..].to_owned());
-                        }
-                    }
-                };
-                let Some(body) = body else { continue };
-                let i = n.fetch_add(1, Ordering::SeqCst);
-                seen.lock().unwrap().push(body);
-                let answer = format!(r#"{{"access_token":"test-token-{i}","expires_in":3600,"token_type":"Bearer"}}"#);
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-            }
+        server.handle(move |request| {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            seen.lock().unwrap().push(request.body_text());
+            Some(Reply::json(
+                200,
+                format!(
+                    r#"{{"access_token":"test-token-{i}","expires_in":3600,"token_type":"Bearer"}}"#
+                ),
+            ))
         });
         TokenEndpoint {
             url,
             requests,
             count,
+            server,
         }
     })
 }
