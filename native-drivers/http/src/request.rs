@@ -218,6 +218,10 @@ impl Request {
             builder = builder.header(name.as_str(), value.as_str());
         }
         if !self.body.is_empty() || matches!(self.method, Method::PUT | Method::POST) {
+            // Stated even when zero: some servers refuse a PUT or POST without a length.
+            if self.header_value("content-length").is_none() {
+                builder = builder.header("content-length", self.body.len().to_string());
+            }
             builder = builder.body(self.body.clone());
         }
         if let Some(t) = self.timeout {

@@ -14,7 +14,9 @@ use serde_json::{Value as Json, json};
 use wharf_runtime::{Error, ErrorKind, Secret};
 
 use crate::config::{AuthVersion, Config, EndpointType};
-use crate::error::{from_transport, is_temporary_status};
+use wharf_http::{Request, Token, transport_error};
+
+use crate::error::is_temporary_status;
 
 /// A token is renewed when less than this is left of it.
 pub(crate) const RENEW_BEFORE: Duration = Duration::from_secs(60);
@@ -41,19 +43,52 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// True when the token is still good at `now` for at least [`RENEW_BEFORE`].
-    pub(crate) fn is_fresh(&self, now: SystemTime) -> bool {
-        self.expires.is_none_or(|e| e > now + RENEW_BEFORE)
+    /// The session as the client caches it: until [`RENEW_BEFORE`] before its token runs out,
+    /// or until Swift refuses a token without an expiry.
+    pub(crate) fn into_token(self) -> Token<Session> {
+        Token {
+            expires: self.expires,
+            value: self,
+        }
     }
 }
 
 /// How to ask for a token.
-#[derive(Debug)]
 pub(crate) struct AuthRequest {
     pub method: reqwest::Method,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     pub body: Option<Json>,
+}
+
+impl std::fmt::Debug for AuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The request's own Debug redacts the key header; the body holds the password.
+        f.debug_struct("AuthRequest")
+            .field("request", &self.to_request())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthRequest {
+    /// The request to send: the v1 key header is secret, and so is the body.
+    fn to_request(&self) -> Request {
+        let mut request = Request::new(self.method.clone(), self.url.as_str());
+        for (name, value) in &self.headers {
+            request = if *name == "x-auth-key" {
+                request.secret_header(*name, value.as_str())
+            } else {
+                request.header(*name, value.as_str())
+            };
+        }
+        if let Some(body) = &self.body {
+            request = request
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .body(body.to_string());
+        }
+        request
+    }
 }
 
 fn join(base: &str, tail: &str) -> String {
@@ -330,29 +365,21 @@ pub(crate) async fn authenticate(
     http: &reqwest::Client,
     config: &Config,
 ) -> Result<Session, Error> {
-    let req = request(config);
-    let mut builder = http.request(req.method, &req.url);
-    for (name, value) in &req.headers {
-        builder = builder.header(*name, value);
-    }
-    if let Some(body) = &req.body {
-        builder = builder
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .body(body.to_string());
-    }
     let op = "authenticate at";
     let url = config.auth_url.as_str();
-    let response = builder
+    // Sent once: the request that needs the session retries, and authenticates again then.
+    let response = request(config)
+        .to_request()
+        .build(http)
         .send()
         .await
-        .map_err(|e| from_transport(e, op, url))?;
+        .map_err(|e| transport_error(e, op, url))?;
     let status = response.status();
     let headers = response.headers().clone();
     let body = response
         .bytes()
         .await
-        .map_err(|e| from_transport(e, op, url))?;
+        .map_err(|e| transport_error(e, op, url))?;
     session(config, status, &headers, &body, SystemTime::now())
 }
 
@@ -547,22 +574,20 @@ mod tests {
     #[test]
     fn token_expiry_decides_renewal() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let fresh = |s: &Session| s.clone().into_token().good_at(now, RENEW_BEFORE);
         let mut s = Session {
             token: Secret::new("t"),
             storage_url: "http://x/v1/AUTH_a".into(),
             expires: None,
             tenant_id: None,
         };
-        assert!(
-            s.is_fresh(now),
-            "a token without expiry is kept until refused"
-        );
+        assert!(fresh(&s), "a token without expiry is kept until refused");
         s.expires = Some(now + Duration::from_secs(3600));
-        assert!(s.is_fresh(now));
+        assert!(fresh(&s));
         s.expires = Some(now + Duration::from_secs(30));
-        assert!(!s.is_fresh(now), "a token about to run out is renewed");
+        assert!(!fresh(&s), "a token about to run out is renewed");
         s.expires = Some(now - Duration::from_secs(1));
-        assert!(!s.is_fresh(now));
+        assert!(!fresh(&s));
         assert!(!format!("{s:?}").contains("\"t\""));
     }
 

@@ -1,43 +1,32 @@
-//! A small Swift client on reqwest (one connection pool for the driver's lifetime): it keeps the
-//! session (token and storage URL), renews it before it runs out and once whenever Swift
-//! answers 401, retries idempotent requests after temporary failures, and offers the object,
-//! container and account calls the driver needs, including listings, bulk delete and `/info`.
+//! A small Swift client: the object, container and account calls the driver needs (listings,
+//! bulk delete and `/info` included), each encoding its request and decoding its answer.
+//! Sending, retrying and the session cache are `wharf_http`'s; this file signs requests with
+//! the session's token (completing their URLs with its storage URL), renews the session once
+//! whenever Swift answers 401, and reads an object once more when a GET or HEAD of it says 404.
 
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use wharf_runtime::{Error, Result};
+use wharf_http::{
+    Answer, Backoff, ErrorAnswer, HttpClient, Idempotency, Request, RetryConfig, Sign, TokenCache,
+    Unsigned, encode, header,
+};
+use wharf_runtime::{Error, Result, Secret};
 
-use crate::auth::{self, Session};
+use crate::auth::{self, RENEW_BEFORE, Session};
 use crate::config::Config;
-use crate::error::{Failure, StatusError, malformed};
+use crate::error::{Failure, read_error};
 
-/// Characters kept as they are in a URL path (object names keep their `/`).
-const PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
-/// Characters kept as they are in a query value.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// How often an idempotent request is retried after a temporary failure.
+/// How often an idempotent request is retried after a temporary failure, and the first wait.
 const RETRIES: u32 = 4;
-const RETRY_DELAY: Duration = Duration::from_millis(200);
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// Percent-encodes an object name (or any path) for a URL.
 pub(crate) fn encode_path(s: &str) -> String {
-    utf8_percent_encode(s, PATH).to_string()
+    encode::path(s)
 }
 
 /// What a request is addressed to.
@@ -46,65 +35,6 @@ pub(crate) enum Target<'a> {
     Account,
     Container,
     Object(&'a str),
-}
-
-/// A request, ready to be sent (again).
-#[derive(Debug, Clone)]
-pub(crate) struct Request<'a> {
-    method: Method,
-    target: Target<'a>,
-    query: Vec<(&'static str, String)>,
-    headers: Vec<(&'static str, String)>,
-    body: Bytes,
-    idempotent: bool,
-}
-
-impl<'a> Request<'a> {
-    pub(crate) fn new(method: Method, target: Target<'a>) -> Self {
-        // Only POST (bulk delete, metadata updates) is not repeated blindly; every PUT here
-        // writes a whole object, so repeating it changes nothing.
-        let idempotent = method != Method::POST;
-        Self {
-            method,
-            target,
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Bytes::new(),
-            idempotent,
-        }
-    }
-
-    pub(crate) fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.query.push((name, value.into()));
-        self
-    }
-
-    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-
-    pub(crate) fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    pub(crate) fn idempotent(mut self, idempotent: bool) -> Self {
-        self.idempotent = idempotent;
-        self
-    }
-}
-
-/// A successful answer, read whole.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-/// A header's value as text.
-pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// What a HEAD of an object says.
@@ -174,11 +104,9 @@ impl Entry {
 
 /// The client of one container.
 pub(crate) struct Client {
-    http: reqwest::Client,
+    http: HttpClient,
     config: Config,
-    session: Mutex<Option<Session>>,
-    /// Serialises authentication, so that a burst of requests authenticates once.
-    auth_lock: tokio::sync::Mutex<()>,
+    sessions: TokenCache<Session>,
 }
 
 impl std::fmt::Debug for Client {
@@ -190,129 +118,90 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A request's URL is relative to the storage URL until it is signed: the session says where
+/// the account lives, and its token goes in `X-Auth-Token`. A refused token is forgotten
+/// (unless another request replaced it already) and the request signed once more.
+impl Sign for Client {
+    async fn sign(&self, request: &mut Request) -> Result<(), Failure> {
+        let session = self.session().await?;
+        let url = format!("{}{}", session.storage_url, request.base_url());
+        request.set_url(url);
+        request.push_header("x-auth-token", session.token.expose());
+        Ok(())
+    }
+
+    async fn refused(&self, signed: &Request) -> bool {
+        tracing::debug!("swift: token refused; authenticating again");
+        if let Some(token) = signed.header_value("x-auth-token") {
+            self.sessions.forget_if(|s| s.token.expose() == token);
+        }
+        true
+    }
+}
+
 impl Client {
     pub(crate) fn new(config: &Config) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(60))
-            .read_timeout(Duration::from_secs(15 * 60))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .pool_max_idle_per_host(64)
-            .danger_accept_invalid_certs(config.insecure_skip_verify)
-            .user_agent(concat!("wharf-driver-swift/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
+        let http =
+            wharf_http::client_builder(concat!("wharf-driver-swift/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(60))
+                .read_timeout(Duration::from_secs(15 * 60))
+                .pool_max_idle_per_host(64)
+                .danger_accept_invalid_certs(config.insecure_skip_verify)
+                .build()
+                .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
+        let retry = RetryConfig {
+            max_retries: RETRIES,
+            backoff: Backoff::starting_at(FIRST_RETRY_DELAY),
+            ..RetryConfig::default()
+        };
         Ok(Self {
-            http,
+            http: HttpClient::new("swift", http, retry).reading_errors(read_error),
             config: config.clone(),
-            session: Mutex::new(None),
-            auth_lock: tokio::sync::Mutex::new(()),
+            sessions: TokenCache::new(RENEW_BEFORE),
         })
     }
 
-    fn cached(&self) -> Option<Session> {
-        self.session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// A session whose token is good for a while yet: the cached one, or a new one.
+    /// A session whose token is good for a while yet: the cached one, or a new one (one
+    /// authentication at a time, so that a burst of requests authenticates once).
     pub(crate) async fn session(&self) -> Result<Session> {
-        if let Some(s) = self.cached().filter(|s| s.is_fresh(SystemTime::now())) {
-            return Ok(s);
-        }
-        let _guard = self.auth_lock.lock().await;
-        // Someone else may have renewed it while we waited.
-        if let Some(s) = self.cached().filter(|s| s.is_fresh(SystemTime::now())) {
-            return Ok(s);
-        }
-        let s = auth::authenticate(&self.http, &self.config).await?;
-        tracing::debug!(storage_url = %s.storage_url, expires = ?s.expires, "swift: authenticated");
-        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(s.clone());
-        Ok(s)
-    }
-
-    /// Forgets `token` (Swift refused it), unless it was already replaced.
-    fn forget(&self, token: &str) {
-        let mut cached = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        if cached.as_ref().is_some_and(|s| s.token.expose() == token) {
-            *cached = None;
-        }
+        self.sessions
+            .get_or_fetch(|| async {
+                let s = auth::authenticate(self.http.http(), &self.config).await?;
+                tracing::debug!(storage_url = %s.storage_url, expires = ?s.expires,
+                    "swift: authenticated");
+                Ok(s.into_token())
+            })
+            .await
     }
 
     /// Replaces the cached token by `token` (for tests of re-authentication).
     #[doc(hidden)]
     pub(crate) fn replace_token(&self, token: &str) {
-        if let Some(s) = self
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            s.token = wharf_runtime::Secret::new(token);
-        }
+        self.sessions.modify(|s| s.token = Secret::new(token));
     }
 
     /// The URL of `target` under `storage_url`.
     pub(crate) fn url(&self, storage_url: &str, target: Target<'_>) -> String {
+        format!("{storage_url}{}", self.path(target))
+    }
+
+    /// The path of `target` below the storage URL.
+    fn path(&self, target: Target<'_>) -> String {
         match target {
-            Target::Account => storage_url.to_owned(),
-            Target::Container => format!("{storage_url}/{}", encode_path(&self.config.container)),
+            Target::Account => String::new(),
+            Target::Container => format!("/{}", encode_path(&self.config.container)),
             Target::Object(name) => format!(
-                "{storage_url}/{}/{}",
+                "/{}/{}",
                 encode_path(&self.config.container),
                 encode_path(name)
             ),
         }
     }
 
-    async fn send_once(
-        &self,
-        req: &Request<'_>,
-        session: &Session,
-    ) -> std::result::Result<reqwest::Response, Failure> {
-        let mut url = self.url(&session.storage_url, req.target);
-        if !req.query.is_empty() {
-            let q: Vec<String> = req
-                .query
-                .iter()
-                .map(|(k, v)| {
-                    if v.is_empty() {
-                        (*k).to_owned()
-                    } else {
-                        format!("{k}={}", utf8_percent_encode(v, QUERY))
-                    }
-                })
-                .collect();
-            url = format!("{url}?{}", q.join("&"));
-        }
-        let mut builder = self
-            .http
-            .request(req.method.clone(), &url)
-            .header("x-auth-token", session.token.expose());
-        for (name, value) in &req.headers {
-            builder = builder.header(*name, value.as_str());
-        }
-        if matches!(req.method, Method::PUT | Method::POST) {
-            builder = builder
-                .header("content-length", req.body.len().to_string())
-                .body(req.body.clone());
-        }
-        let response = builder.send().await.map_err(Failure::Transport)?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let body = if req.method == Method::HEAD {
-            Bytes::new()
-        } else {
-            response.bytes().await.unwrap_or_default()
-        };
-        let text = String::from_utf8_lossy(&body);
-        Err(Failure::Status(StatusError {
-            status,
-            message: strip_html(text.lines().find(|l| !l.trim().is_empty()).unwrap_or("")),
-        }))
+    /// A request of `method` to `target`. Only POST (bulk delete, metadata updates) is not
+    /// repeated blindly; every PUT here writes a whole object, so repeating it changes nothing.
+    pub(crate) fn request(&self, method: Method, target: Target<'_>) -> Request {
+        Request::new(method, self.path(target))
     }
 
     /// Sends `req`: authenticates as needed, renews the token once after a 401, retries an
@@ -325,50 +214,18 @@ impl Client {
     /// has no other replica to ask). Asking again finds the new data file, so a reader racing an
     /// overwrite sees the old content or the new, as the contract says; a genuine miss costs
     /// one more request.
-    pub(crate) async fn send(
-        &self,
-        req: &Request<'_>,
-    ) -> std::result::Result<reqwest::Response, Failure> {
-        let mut attempt = 0;
-        let mut renewed = false;
-        let mut looked_again = !(matches!(req.target, Target::Object(_))
-            && matches!(req.method, Method::GET | Method::HEAD));
-        loop {
-            let session = self.session().await.map_err(Failure::Other)?;
-            match self.send_once(req, &session).await {
-                Err(f) if f.status() == Some(StatusCode::UNAUTHORIZED) && !renewed => {
-                    tracing::debug!("swift: token refused; authenticating again");
-                    self.forget(session.token.expose());
-                    renewed = true;
-                }
-                Err(f) if f.status() == Some(StatusCode::NOT_FOUND) && !looked_again => {
-                    looked_again = true;
-                }
-                Err(f) if req.idempotent && f.is_temporary() && attempt < RETRIES => {
-                    attempt += 1;
-                    tracing::debug!(attempt, error = ?f, "swift: retrying a request");
-                    tokio::time::sleep(RETRY_DELAY * attempt).await;
-                }
-                result => return result,
-            }
+    pub(crate) async fn send(&self, req: &Request) -> Result<reqwest::Response, Failure> {
+        match self.http.send(req, self).await {
+            Err(f) if f.is_not_found() && reads_an_object(req) => self.http.send(req, self).await,
+            result => result,
         }
     }
 
-    /// Sends `req` and reads the whole answer.
-    pub(crate) async fn call(&self, req: &Request<'_>) -> std::result::Result<Answer, Failure> {
-        let mut attempt = 0;
-        loop {
-            let response = self.send(req).await?;
-            let headers = response.headers().clone();
-            match response.bytes().await {
-                Ok(body) => return Ok(Answer { headers, body }),
-                Err(e) if req.idempotent && attempt < RETRIES => {
-                    attempt += 1;
-                    tracing::debug!(attempt, error = %e, "swift: retrying after a broken answer");
-                    tokio::time::sleep(RETRY_DELAY * attempt).await;
-                }
-                Err(e) => return Err(Failure::Transport(e)),
-            }
+    /// Sends `req` like [`Client::send`] and reads the whole answer.
+    pub(crate) async fn call(&self, req: &Request) -> Result<Answer, Failure> {
+        match self.http.call(req, self).await {
+            Err(f) if f.is_not_found() && reads_an_object(req) => self.http.call(req, self).await,
+            result => result,
         }
     }
 
@@ -378,7 +235,7 @@ impl Client {
         name: &str,
     ) -> std::result::Result<Option<ObjectMeta>, Failure> {
         match self
-            .call(&Request::new(Method::HEAD, Target::Object(name)))
+            .call(&self.request(Method::HEAD, Target::Object(name)))
             .await
         {
             Ok(a) => Ok(Some(ObjectMeta::of(&a.headers))),
@@ -394,11 +251,12 @@ impl Client {
         body: Bytes,
         headers: &[(&'static str, String)],
     ) -> std::result::Result<String, Failure> {
-        let mut req = Request::new(Method::PUT, Target::Object(name))
+        let mut req = self
+            .request(Method::PUT, Target::Object(name))
             .header("content-type", "application/octet-stream")
             .body(body);
         for (k, v) in headers {
-            req = req.header(k, v.clone());
+            req = req.header(*k, v.clone());
         }
         let answer = self.call(&req).await?;
         Ok(header(&answer.headers, "etag")
@@ -414,7 +272,7 @@ impl Client {
         name: &str,
         with_segments: bool,
     ) -> std::result::Result<bool, Failure> {
-        let mut req = Request::new(Method::DELETE, Target::Object(name));
+        let mut req = self.request(Method::DELETE, Target::Object(name));
         if with_segments {
             req = req
                 .query("multipart-manifest", "delete")
@@ -444,7 +302,9 @@ impl Client {
             encode_path(&self.config.container),
             encode_path(from)
         );
-        let mut req = Request::new(Method::PUT, Target::Object(to)).header("x-copy-from", source);
+        let mut req = self
+            .request(Method::PUT, Target::Object(to))
+            .header("x-copy-from", source);
         if manifest {
             req = req.query("multipart-manifest", "get");
         }
@@ -459,7 +319,8 @@ impl Client {
         marker: Option<&str>,
         limit: usize,
     ) -> std::result::Result<Vec<Entry>, Failure> {
-        let mut req = Request::new(Method::GET, Target::Container)
+        let mut req = self
+            .request(Method::GET, Target::Container)
             .query("format", "json")
             .query("limit", limit.to_string());
         if !prefix.is_empty() {
@@ -476,7 +337,7 @@ impl Client {
             return Ok(Vec::new());
         }
         serde_json::from_slice(&answer.body)
-            .map_err(|e| Failure::Other(malformed("list", prefix, e)))
+            .map_err(|e| Failure::malformed(format!("a listing of {prefix:?}: {e}")))
     }
 
     /// Deletes `names` with the bulk-delete middleware in one request.
@@ -493,13 +354,14 @@ impl Client {
             body.push_str(&encode_path(n));
             body.push('\n');
         }
-        let req = Request::new(Method::POST, Target::Account)
-            .query("bulk-delete", "")
+        let req = self
+            .request(Method::POST, Target::Account)
+            .query_flag("bulk-delete")
             .header("content-type", "text/plain")
             .header("accept", "application/json")
             .body(body)
             // Deleting what is already gone is harmless, so a lost answer may be repeated.
-            .idempotent(true);
+            .idempotency(Idempotency::Idempotent);
         let answer = self.call(&req).await?;
         check_bulk_answer(&answer.body, "bulk delete")
     }
@@ -507,29 +369,20 @@ impl Client {
     /// The cluster's `/info`; `None` when the cluster does not publish it.
     pub(crate) async fn info(&self) -> Result<Option<serde_json::Value>> {
         let session = self.session().await?;
-        let url = info_url(&session.storage_url);
-        let response = match self.http.get(&url).send().await {
-            Ok(r) if r.status().is_success() => r,
-            Ok(r) => {
-                tracing::debug!(status = %r.status(), "swift: no /info");
-                return Ok(None);
+        let req = Request::new(Method::GET, info_url(&session.storage_url));
+        match self.http.call(&req, &Unsigned).await {
+            Ok(answer) => Ok(serde_json::from_slice(&answer.body).ok()),
+            Err(f) => {
+                tracing::debug!(error = %f, "swift: no /info");
+                Ok(None)
             }
-            Err(e) => {
-                tracing::debug!(error = %e.without_url(), "swift: no /info");
-                return Ok(None);
-            }
-        };
-        Ok(response
-            .bytes()
-            .await
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok()))
+        }
     }
 
     /// The headers of the container, or `None` when it does not exist.
     pub(crate) async fn head_container(&self) -> std::result::Result<Option<HeaderMap>, Failure> {
         match self
-            .call(&Request::new(Method::HEAD, Target::Container))
+            .call(&self.request(Method::HEAD, Target::Container))
             .await
         {
             Ok(a) => Ok(Some(a.headers)),
@@ -539,13 +392,13 @@ impl Client {
     }
 
     pub(crate) async fn create_container(&self) -> std::result::Result<(), Failure> {
-        self.call(&Request::new(Method::PUT, Target::Container))
+        self.call(&self.request(Method::PUT, Target::Container))
             .await
             .map(|_| ())
     }
 
     pub(crate) async fn head_account(&self) -> std::result::Result<HeaderMap, Failure> {
-        self.call(&Request::new(Method::HEAD, Target::Account))
+        self.call(&self.request(Method::HEAD, Target::Account))
             .await
             .map(|a| a.headers)
     }
@@ -557,10 +410,17 @@ impl Client {
         name: &'static str,
         value: &str,
     ) -> std::result::Result<(), Failure> {
-        self.call(&Request::new(Method::POST, target).header(name, value))
+        self.call(&self.request(Method::POST, target).header(name, value))
             .await
             .map(|_| ())
     }
+}
+
+/// True for a GET or HEAD of an object: its URL, relative to the storage URL until signed,
+/// names the container and the object (`/container/name`).
+fn reads_an_object(req: &Request) -> bool {
+    matches!(*req.method(), Method::GET | Method::HEAD)
+        && req.base_url().trim_start_matches('/').contains('/')
 }
 
 /// `/info` lives at the root of the proxy: two levels above the storage URL
@@ -577,20 +437,6 @@ pub(crate) fn info_url(storage_url: &str) -> String {
     parts.truncate(parts.len().saturating_sub(2));
     parts.push("info");
     format!("{scheme_host}/{}", parts.join("/"))
-}
-
-fn strip_html(line: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in line.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out.trim().chars().take(200).collect()
 }
 
 /// What a bulk operation (bulk delete, or deleting a manifest with its segments) did.
@@ -621,7 +467,7 @@ pub(crate) fn check_bulk_answer(
     what: &str,
 ) -> std::result::Result<BulkResult, Failure> {
     let answer: BulkAnswer = serde_json::from_slice(body.trim_ascii())
-        .map_err(|e| Failure::Other(malformed("delete", what, e)))?;
+        .map_err(|e| Failure::malformed(format!("the bulk answer of {what}: {e}")))?;
     let code: u16 = answer
         .status
         .split_whitespace()
@@ -649,12 +495,14 @@ pub(crate) fn check_bulk_answer(
     if let Some(first) = failed.first() {
         message.push_str(&format!(" (first failure: {})", first.join(" ")));
     }
-    Err(Failure::Status(StatusError { status, message }))
+    let mut answer = ErrorAnswer::status(status);
+    answer.message = message;
+    Err(answer.into())
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use wharf_http::testing::{MockServer, Reply};
 
     use super::*;
 
@@ -696,39 +544,33 @@ mod tests {
     }
 
     /// A canned Swift on 127.0.0.1: tempauth at `/auth/v1.0`, then the given statuses, one per
-    /// request, in order. Returns the auth URL and the request lines it saw.
-    async fn canned(statuses: Vec<u16>) -> (String, Arc<Mutex<Vec<String>>>) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let (log, storage) = (seen.clone(), format!("{base}/v1/AUTH_t"));
-        tokio::spawn(async move {
-            let mut statuses = statuses.into_iter();
-            loop {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let mut buf = vec![0; 8192];
-                let n = socket.read(&mut buf).await.unwrap();
-                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let line = head.lines().next().unwrap_or_default().to_owned();
-                let answer = if line.contains("/auth/v1.0") {
-                    format!(
-                        "HTTP/1.1 200 OK\r\nx-storage-url: {storage}\r\nx-auth-token: tk\r\n\
-                         content-length: 0\r\nconnection: close\r\n\r\n"
-                    )
-                } else {
-                    log.lock().unwrap().push(line);
-                    let code = statuses.next().unwrap_or(500);
-                    let body = if code == 200 { "found" } else { "" };
-                    format!(
-                        "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    )
-                };
-                socket.write_all(answer.as_bytes()).await.unwrap();
-            }
+    /// request, in order. Returns the server and the auth URL.
+    fn canned(statuses: &[u16]) -> (MockServer, String) {
+        let server = MockServer::start();
+        let storage = format!("{}/v1/AUTH_t", server.url());
+        server.handle(move |r| {
+            (r.path() == "/auth/v1.0").then(|| {
+                Reply::status(200)
+                    .header("x-storage-url", storage.as_str())
+                    .header("x-auth-token", "tk")
+            })
         });
-        (format!("{base}/auth/v1.0"), seen)
+        for &code in statuses {
+            let body = if code == 200 { "found" } else { "" };
+            server.push(Reply::status(code).body(body));
+        }
+        let auth = format!("{}/auth/v1.0", server.url());
+        (server, auth)
+    }
+
+    /// The requests the canned Swift saw besides authentication.
+    fn storage_requests(server: &MockServer) -> Vec<String> {
+        server
+            .requests()
+            .into_iter()
+            .filter(|r| r.path() != "/auth/v1.0")
+            .map(|r| format!("{} {}", r.method, r.target))
+            .collect()
     }
 
     fn canned_client(auth_url: &str) -> Client {
@@ -744,35 +586,64 @@ mod tests {
     #[tokio::test]
     async fn a_404_on_reading_an_object_is_checked_once_more() {
         // A GET that races an overwrite: 404, then the object.
-        let (url, seen) = canned(vec![404, 200]).await;
+        let (server, url) = canned(&[404, 200]);
         let client = canned_client(&url);
         let answer = client
-            .call(&Request::new(Method::GET, Target::Object("files/a")))
+            .call(&client.request(Method::GET, Target::Object("files/a")))
             .await
             .unwrap();
         assert_eq!(&answer.body[..], b"found");
-        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(storage_requests(&server), ["GET /v1/AUTH_t/c/files/a"; 2]);
 
         // A genuine miss: two looks, then not found.
-        let (url, seen) = canned(vec![404, 404, 404]).await;
+        let (server, url) = canned(&[404, 404, 404]);
         let client = canned_client(&url);
         assert!(client.head("files/a").await.unwrap().is_none());
-        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(storage_requests(&server).len(), 2);
 
         // Neither containers nor writes are asked again.
-        let (url, seen) = canned(vec![404, 404]).await;
+        let (server, url) = canned(&[404, 404]);
         let client = canned_client(&url);
         let f = client
-            .call(&Request::new(Method::GET, Target::Container))
+            .call(&client.request(Method::GET, Target::Container))
             .await
             .unwrap_err();
         assert!(f.is_not_found());
         let f = client
-            .call(&Request::new(Method::DELETE, Target::Object("files/a")))
+            .call(&client.request(Method::DELETE, Target::Object("files/a")))
             .await
             .unwrap_err();
         assert!(f.is_not_found());
-        assert_eq!(seen.lock().unwrap().len(), 2);
+        assert_eq!(
+            storage_requests(&server),
+            ["GET /v1/AUTH_t/c", "DELETE /v1/AUTH_t/c/files/a"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_renewed_once() {
+        let (server, url) = canned(&[401, 200, 401, 401]);
+        let client = canned_client(&url);
+        let get = client.request(Method::GET, Target::Object("files/a"));
+        assert_eq!(&client.call(&get).await.unwrap().body[..], b"found");
+        let f = client.call(&get).await.unwrap_err();
+        assert_eq!(f.status(), Some(StatusCode::UNAUTHORIZED));
+        let auths = server
+            .requests()
+            .iter()
+            .filter(|r| r.path() == "/auth/v1.0")
+            .count();
+        assert_eq!(
+            auths, 3,
+            "one authentication, then one after each first refusal"
+        );
+        assert!(
+            server
+                .requests()
+                .iter()
+                .filter(|r| r.path() != "/auth/v1.0")
+                .all(|r| r.header("x-auth-token") == Some("tk"))
+        );
     }
 
     #[test]

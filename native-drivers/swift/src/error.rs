@@ -1,4 +1,6 @@
-//! The one place where Swift and identity-service failures become Wharf errors: 404 is
+//! The one place where Swift's answers are classified: the message is the answer's first line
+//! without its HTML, and 498 (a rate limit of some clusters) is temporary besides the kit's
+//! temporary statuses. With that, the kit's mapping gives the contract's kinds: 404 is
 //! `PathNotFound` for the path the caller asked about; 401 and 403 are `PermissionDenied`;
 //! throttling, time-outs and server errors are temporary `Backend` errors (retried first, where
 //! the request is idempotent); everything else is a permanent `Backend` error naming the
@@ -8,117 +10,55 @@
 //! transport errors are stripped of their URL (a TempURL signature or token never sits in one
 //! anyway, but the rule keeps it so).
 
-use std::fmt;
-
 use reqwest::StatusCode;
-use wharf_runtime::{Error, ErrorKind};
+use wharf_http::ErrorAnswer;
 
-/// Why a request failed.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// Swift answered with an error status.
-    Status(StatusError),
-    /// The request got no (complete) answer.
-    Transport(reqwest::Error),
-    /// No token could be had, or an answer could not be understood.
-    Other(Error),
-}
+pub(crate) use wharf_http::Failure;
 
-/// An error answer: its status and the first line of its body.
-#[derive(Debug, Clone)]
-pub(crate) struct StatusError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl fmt::Display for StatusError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP {}", self.status.as_u16())?;
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for StatusError {}
+/// The longest message kept from an error answer.
+const MESSAGE_LIMIT: usize = 200;
 
 /// True for statuses after which the same request may succeed.
 pub(crate) fn is_temporary_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 408 | 429 | 498 | 500 | 502 | 503 | 504)
+    wharf_http::is_temporary_status(status) || status.as_u16() == 498
 }
 
-impl Failure {
-    /// The status Swift answered with, if it answered.
-    pub(crate) fn status(&self) -> Option<StatusCode> {
-        match self {
-            Failure::Status(s) => Some(s.status),
-            _ => None,
-        }
-    }
-
-    /// True when Swift said 404.
-    pub(crate) fn is_not_found(&self) -> bool {
-        self.status() == Some(StatusCode::NOT_FOUND)
-    }
-
-    /// True when retrying the same request may help.
-    pub(crate) fn is_temporary(&self) -> bool {
-        match self {
-            Failure::Status(s) => is_temporary_status(s.status),
-            Failure::Transport(_) => true,
-            Failure::Other(e) => e.is_temporary(),
-        }
-    }
-
-    /// The Wharf error for this failure while doing `op` on the contract path `path`.
-    pub(crate) fn into_error(self, op: &str, path: &str) -> Error {
-        match self {
-            Failure::Status(s) if s.status == StatusCode::NOT_FOUND => Error::not_found(path),
-            Failure::Status(s) => {
-                let kind = match s.status.as_u16() {
-                    401 | 403 => ErrorKind::PermissionDenied,
-                    _ => ErrorKind::Backend {
-                        temporary: is_temporary_status(s.status),
-                    },
-                };
-                Error::new(kind)
-                    .with_detail(format!("{op} {path}"))
-                    .with_source(s)
-            }
-            Failure::Transport(e) => from_transport(e, op, path),
-            Failure::Other(e) => e,
-        }
-    }
+/// Reads Swift's error answer: its first non-empty line, without HTML tags.
+pub(crate) fn read_error(answer: &mut ErrorAnswer) {
+    answer.message = strip_html(&answer.message);
+    answer.temporary = is_temporary_status(answer.status);
 }
 
-/// The Wharf error for a request that got no answer: a time-out is `Timeout`, anything else a
-/// temporary `Backend` error.
-pub(crate) fn from_transport(e: reqwest::Error, op: &str, path: &str) -> Error {
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Backend { temporary: true }
-    };
-    Error::new(kind)
-        .with_detail(format!("{op} {path}"))
-        .with_source(e.without_url())
-}
-
-/// An answer that could not be understood.
-pub(crate) fn malformed(op: &str, path: &str, why: impl fmt::Display) -> Error {
-    Error::backend(format!("{op} {path}: unexpected answer from Swift: {why}"))
+fn strip_html(line: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in line.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.trim().chars().take(MESSAGE_LIMIT).collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use reqwest::header::HeaderMap;
+    use wharf_runtime::ErrorKind;
+
     use super::*;
 
     fn status(code: u16) -> Failure {
-        Failure::Status(StatusError {
-            status: StatusCode::from_u16(code).unwrap(),
-            message: "nope".into(),
-        })
+        let mut answer = ErrorAnswer::new(
+            StatusCode::from_u16(code).unwrap(),
+            HeaderMap::new(),
+            Bytes::from_static(b"\n<html><h1>nope</h1></html>\n"),
+        );
+        read_error(&mut answer);
+        Failure::from(answer)
     }
 
     #[test]
@@ -137,6 +77,7 @@ mod tests {
         );
         assert!(status(503).into_error("stat", "/a").is_temporary());
         assert!(status(429).is_temporary());
+        assert!(status(498).is_temporary());
         let e = status(409).into_error("move", "/a");
         assert_eq!(e.kind(), &ErrorKind::Backend { temporary: false });
         assert_eq!(e.to_string(), "move /a: HTTP 409: nope");

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use wharf_runtime::Result;
 
-use crate::client::{Request, Target};
+use crate::client::Target;
 use crate::{Inner, PAGE, hex};
 
 /// How long replaced segments are kept for readers that are still on them.
@@ -101,7 +101,7 @@ impl Inner {
                     Some(_) => {}
                     None => continue,
                 }
-                let req = Request::new(Method::GET, Target::Object(&name));
+                let req = self.client.request(Method::GET, Target::Object(&name));
                 let prefix = match self.client.call(&req).await {
                     Ok(a) => String::from_utf8_lossy(&a.body).into_owned(),
                     Err(f) if f.is_not_found() => continue,

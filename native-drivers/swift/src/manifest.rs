@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
 use crate::Inner;
-use crate::client::{Request, SEGMENTS_META, Target};
+use crate::client::{SEGMENTS_META, Target};
 use crate::error::Failure;
 
 /// Sub-manifests written at once.
@@ -97,7 +97,9 @@ async fn put_manifest(
     entries: &[Json],
     segments: Option<&str>,
 ) -> Result<(), Failure> {
-    let mut req = Request::new(Method::PUT, Target::Object(name))
+    let mut req = inner
+        .client
+        .request(Method::PUT, Target::Object(name))
         .query("multipart-manifest", "put")
         .header("content-type", "application/octet-stream")
         .body(Json::Array(entries.to_vec()).to_string());

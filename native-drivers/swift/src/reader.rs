@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
+use wharf_http::{Request, header, transport_error};
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
 use crate::Inner;
-use crate::client::{Request, Target, header};
-use crate::error::from_transport;
+use crate::client::{Client, Target};
 
 /// How often a broken download is resumed.
 const RESUMES: u32 = 3;
@@ -26,14 +26,14 @@ pub(crate) async fn get_content(inner: &Inner, path: &str) -> Result<Bytes> {
     let name = inner.object_name(path);
     inner
         .client
-        .call(&Request::new(Method::GET, Target::Object(&name)))
+        .call(&inner.client.request(Method::GET, Target::Object(&name)))
         .await
         .map(|a| a.body)
         .map_err(|f| f.into_error("get_content", path))
 }
 
-fn ranged<'a>(name: &'a str, offset: u64, etag: Option<&str>) -> Request<'a> {
-    let mut req = Request::new(Method::GET, Target::Object(name));
+fn ranged(client: &Client, name: &str, offset: u64, etag: Option<&str>) -> Request {
+    let mut req = client.request(Method::GET, Target::Object(name));
     if offset > 0 {
         req = req.header("range", format!("bytes={offset}-"));
     }
@@ -46,7 +46,11 @@ fn ranged<'a>(name: &'a str, offset: u64, etag: Option<&str>) -> Request<'a> {
 /// A stream of the file at `path` from `offset` to its end.
 pub(crate) async fn reader(inner: Arc<Inner>, path: &str, offset: u64) -> Result<ByteStream> {
     let name = inner.object_name(path);
-    let response = match inner.client.send(&ranged(&name, offset, None)).await {
+    let response = match inner
+        .client
+        .send(&ranged(&inner.client, &name, offset, None))
+        .await
+    {
         Ok(r) => r,
         Err(f) if f.status() == Some(StatusCode::RANGE_NOT_SATISFIABLE) => {
             let meta = inner
@@ -91,7 +95,7 @@ impl Reopen for ObjectDownload {
         offset: u64,
         etag: &str,
     ) -> Result<Option<Body<Self::Error>>> {
-        let req = ranged(&self.name, offset, Some(etag));
+        let req = ranged(&self.inner.client, &self.name, offset, Some(etag));
         match self.inner.client.send(&req).await {
             Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
             // The object ended exactly where the broken answer stopped.
@@ -104,6 +108,6 @@ impl Reopen for ObjectDownload {
     }
 
     fn broken(&self, path: &str, error: reqwest::Error) -> Error {
-        from_transport(error, "reader", path)
+        transport_error(error, "reader", path)
     }
 }

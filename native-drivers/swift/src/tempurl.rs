@@ -16,7 +16,9 @@ use serde_json::Value as Json;
 use wharf_runtime::{RedirectMethod, Result, Secret};
 
 use crate::auth::Session;
-use crate::client::{Client, Target, header};
+use wharf_http::header;
+
+use crate::client::{Client, Target};
 use crate::config::Config;
 use crate::hex;
 

@@ -32,8 +32,10 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use wharf_runtime::{Error, FileWriter, Result};
 
-use crate::client::{Request, Target};
-use crate::error::{Failure, malformed};
+use wharf_http::malformed;
+
+use crate::client::Target;
+use crate::error::Failure;
 use crate::manifest::{self, Part};
 use crate::{Inner, SEGMENTS_IN_FLIGHT};
 
@@ -49,7 +51,7 @@ struct State {
 const STATE_VERSION: u32 = 1;
 
 async fn read_state(inner: &Inner, name: &str, path: &str) -> Result<Option<State>> {
-    let req = Request::new(Method::GET, Target::Object(name));
+    let req = inner.client.request(Method::GET, Target::Object(name));
     match inner.client.call(&req).await {
         Ok(answer) => {
             let state: State = serde_json::from_slice(&answer.body)
