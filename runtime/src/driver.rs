@@ -7,7 +7,7 @@
 //! copy. Use [`crate::stream::into_async_read`] when an `AsyncRead` is more convenient.
 
 use std::pin::Pin;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -18,57 +18,7 @@ use crate::error::Result;
 /// A reader: the bytes of a file from some offset to its end, in chunks.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + 'static>>;
 
-/// What `stat` and `walk` report about a path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileInfo {
-    /// The absolute path, exactly as requested (for `stat`) or as found (for `walk`).
-    pub path: String,
-    /// Size in bytes; 0 for directories.
-    pub size: u64,
-    /// Time of the last write (for directories, whatever the backend reports, possibly the epoch).
-    pub mod_time: SystemTime,
-    /// True when the path is a directory: a component-prefix of an existing file.
-    pub is_dir: bool,
-}
-
-impl FileInfo {
-    /// A file entry.
-    pub fn file(path: impl Into<String>, size: u64, mod_time: SystemTime) -> Self {
-        Self {
-            path: path.into(),
-            size,
-            mod_time,
-            is_dir: false,
-        }
-    }
-
-    /// A directory entry (size 0).
-    pub fn dir(path: impl Into<String>, mod_time: SystemTime) -> Self {
-        Self {
-            path: path.into(),
-            size: 0,
-            mod_time,
-            is_dir: true,
-        }
-    }
-}
-
-/// The HTTP method a redirect URL is signed for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RedirectMethod {
-    Get,
-    Head,
-}
-
-impl RedirectMethod {
-    /// `"GET"` or `"HEAD"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RedirectMethod::Get => "GET",
-            RedirectMethod::Head => "HEAD",
-        }
-    }
-}
+pub use wharf_contract::{FileInfo, RedirectMethod};
 
 /// Options of a walk.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
+use wharf_contract::params::{EXPECTED_BOOL, EXPECTED_INTEGER, EXPECTED_SIZE, parse_bool};
+pub use wharf_contract::params::{parse_integer, parse_size};
+
 use crate::error::{Error, Result};
 
 /// One parameter value.
@@ -307,17 +310,13 @@ impl Params {
             Value::Bool(b) => Some(*b),
             Value::Int(0) => Some(false),
             Value::Int(1) => Some(true),
-            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "on" | "1" => Some(true),
-                "false" | "no" | "off" | "0" => Some(false),
-                _ => None,
-            },
+            Value::String(s) => parse_bool(s),
             _ => None,
         };
         let v = v.clone();
         parsed
             .map(Some)
-            .ok_or_else(|| Self::bad(key, "a boolean (true or false)", &v))
+            .ok_or_else(|| Self::bad(key, EXPECTED_BOOL, &v))
     }
 
     /// A non-negative integer: a number, or a string in decimal, `0x` hex, `0o` octal or `0b`
@@ -335,7 +334,7 @@ impl Params {
         let v = v.clone();
         parsed
             .map(Some)
-            .ok_or_else(|| Self::bad(key, "a non-negative integer (e.g. 10 or 0x10)", &v))
+            .ok_or_else(|| Self::bad(key, EXPECTED_INTEGER, &v))
     }
 
     /// A byte size: an integer, or a string with a unit (`10MiB`, `5mb`, `1G`, `512k`). Binary
@@ -353,7 +352,7 @@ impl Params {
         let v = v.clone();
         parsed
             .map(Some)
-            .ok_or_else(|| Self::bad(key, "a size in bytes (e.g. 10485760 or 10MiB)", &v))
+            .ok_or_else(|| Self::bad(key, EXPECTED_SIZE, &v))
     }
 
     /// A duration: a string like `100ms`, `30s`, `5m`, `1h30m`, `2.5s`; a bare integer is
@@ -407,80 +406,14 @@ impl Params {
     }
 }
 
-/// Parses an integer in decimal, `0x`, `0o` or `0b` form.
-pub fn parse_integer(s: &str) -> Option<u64> {
-    let s = s.trim().replace('_', "");
-    let lower = s.to_ascii_lowercase();
-    if let Some(hex) = lower.strip_prefix("0x") {
-        u64::from_str_radix(hex, 16).ok()
-    } else if let Some(oct) = lower.strip_prefix("0o") {
-        u64::from_str_radix(oct, 8).ok()
-    } else if let Some(bin) = lower.strip_prefix("0b") {
-        u64::from_str_radix(bin, 2).ok()
-    } else {
-        lower.parse().ok()
-    }
-}
-
-/// Parses a size with an optional unit (see [`Params::size`]).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if let Some(n) = parse_integer(s) {
-        return Some(n);
-    }
-    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
-    let (number, unit) = s.split_at(split);
-    let number: f64 = number.trim().parse().ok()?;
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        _ => return None,
-    };
-    let bytes = number * multiplier as f64;
-    (number >= 0.0 && bytes.fract() == 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
-}
-
-/// Parses a duration such as `100ms`, `1h30m`, `2.5s` (units: ns, us, µs, ms, s, m, h).
+/// Parses a duration such as `100ms`, `30s`, `5m`, `1h30m`, `2.5s` (humantime's units: ns, us,
+/// ms, s, m, h, d, …); a bare integer is seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    if s.is_empty() {
-        return None;
+    match s.parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(s).ok(),
     }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, tail) = rest.split_at(num_end);
-        let unit_end = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_end);
-        let number: f64 = number.parse().ok()?;
-        let seconds = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += Duration::try_from_secs_f64(number * seconds).ok()?;
-        rest = tail;
-    }
-    Some(total)
 }
 
 #[cfg(test)]
@@ -558,11 +491,11 @@ mod tests {
     #[test]
     fn sizes_and_durations() {
         assert_eq!(parse_size("5mb"), Some(5_000_000));
-        assert_eq!(parse_size("512k"), Some(512 * 1024));
-        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
-        assert_eq!(parse_size("ten"), None);
-        assert_eq!(parse_size("-1"), None);
         assert_eq!(parse_duration("2.5s"), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250us"), Some(Duration::from_micros(250)));
         assert_eq!(parse_duration("5x"), None);
         assert_eq!(parse_duration(""), None);
     }

@@ -2,34 +2,10 @@
 //! one: depth-first, a directory before its contents, siblings in byte order, with `start_after`,
 //! skip-directory and stop. Entries that vanish during the walk are skipped.
 
-use std::cmp::Ordering;
+pub use wharf_contract::walk::{Position, Resume, position, position_after};
 
 use crate::driver::{StorageDriver, Visitor, WalkControl, WalkOptions};
 use crate::error::Result;
-use crate::path::{is_ancestor, walk_order};
-
-/// Where a path stands relative to the `start_after` marker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// After the marker in walk order: emit it (and descend if it is a directory).
-    After,
-    /// The marker itself or an ancestor of it: do not emit, but descend (what lies under the
-    /// marker comes after it in walk order).
-    Ancestor,
-    /// At or before the marker and not an ancestor: neither it nor anything under it is emitted.
-    Before,
-}
-
-/// Classifies `path` against an optional `start_after` marker. Drivers with a native walk use
-/// this too, so every driver resumes the same way.
-pub fn position(path: &str, start_after: Option<&str>) -> Position {
-    match start_after {
-        None => Position::After,
-        Some(marker) if walk_order(path, marker) == Ordering::Greater => Position::After,
-        Some(marker) if path == marker || is_ancestor(path, marker) => Position::Ancestor,
-        Some(_) => Position::Before,
-    }
-}
 
 /// Walks `root` with `driver.list` and `driver.stat` (one `stat` per entry that can still be
 /// emitted; subtrees wholly before `start_after` are never listed).
@@ -48,8 +24,8 @@ pub async fn walk_with_list_and_stat<D: StorageDriver + ?Sized>(
             continue;
         };
         *next += 1;
-        let position = position(&child, start_after);
-        if position == Position::Before {
+        let position = position_after(&child, start_after);
+        if position == Position::Skip {
             continue;
         }
         let info = match driver.stat(&child).await {
@@ -58,7 +34,7 @@ pub async fn walk_with_list_and_stat<D: StorageDriver + ?Sized>(
             Err(e) => return Err(e),
         };
         let descend = match position {
-            Position::After => match visitor(&info)? {
+            Position::Emit => match visitor(&info)? {
                 WalkControl::Stop => return Ok(()),
                 WalkControl::SkipDir => false,
                 WalkControl::Continue => info.is_dir,
@@ -81,21 +57,4 @@ fn sorted(mut children: Vec<String>) -> Vec<String> {
     // the walk's order right even for a driver that got `list` wrong.
     children.sort_unstable();
     children
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn positions() {
-        assert_eq!(position("/a", None), Position::After);
-        assert_eq!(position("/b", Some("/a/x")), Position::After);
-        assert_eq!(position("/a", Some("/a/x")), Position::Ancestor);
-        assert_eq!(position("/a/x", Some("/a/x")), Position::Ancestor);
-        assert_eq!(position("/a/x/y", Some("/a/x")), Position::After);
-        assert_eq!(position("/a/w", Some("/a/x")), Position::Before);
-        assert_eq!(position("/a-b", Some("/a/x")), Position::After);
-        assert_eq!(position("/0", Some("/a/x")), Position::Before);
-    }
 }

@@ -76,49 +76,7 @@ pub mod __private {
 /// The version of the WIT package this crate binds, reported in every guest's manifest.
 pub const WIT_VERSION: &str = "0.2.0";
 
-/// What `stat` and `walk` report about a path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileInfo {
-    /// The absolute path (for `stat`, exactly the requested one).
-    pub path: String,
-    /// Size in bytes; 0 for directories.
-    pub size: u64,
-    /// Time of the last write (directories may report the epoch).
-    pub mod_time: SystemTime,
-    /// True for a directory: a component-prefix of an existing file.
-    pub is_dir: bool,
-}
-
-impl FileInfo {
-    /// A file of `size` bytes written at `mod_time`.
-    pub fn file(path: impl Into<String>, size: u64, mod_time: SystemTime) -> Self {
-        Self {
-            path: path.into(),
-            size,
-            mod_time,
-            is_dir: false,
-        }
-    }
-
-    /// A directory (size 0); pass [`UNIX_EPOCH`] when the backend keeps no time for it.
-    pub fn dir(path: impl Into<String>, mod_time: SystemTime) -> Self {
-        Self {
-            path: path.into(),
-            size: 0,
-            mod_time,
-            is_dir: true,
-        }
-    }
-}
-
-/// The HTTP method a redirect URL is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RedirectMethod {
-    /// A pre-signed GET.
-    Get,
-    /// A pre-signed HEAD.
-    Head,
-}
+pub use wharf_contract::{FileInfo, RedirectMethod};
 
 /// A capability a guest would like the operator to grant (listed in its manifest).
 #[derive(Debug, Clone, PartialEq, Eq)]

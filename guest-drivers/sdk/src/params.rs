@@ -6,6 +6,9 @@
 
 use std::collections::BTreeSet;
 
+use wharf_contract::params::{EXPECTED_BOOL, EXPECTED_INTEGER, EXPECTED_SIZE, parse_bool};
+pub use wharf_contract::params::{parse_integer, parse_size};
+
 use crate::error::{Error, Result};
 
 /// The parameters of a driver, by lowercase key.
@@ -74,16 +77,15 @@ impl Params {
         }
     }
 
-    /// A boolean: `true`, `false`, `yes`, `no`, `on`, `off`, `1`, `0` (any case).
+    /// A boolean: `true`, `false`, `yes`, `no`, `on`, `off`, `1`, `0` (any case), read as the host
+    /// reads it (`wharf_contract::params`).
     pub fn bool(&mut self, key: &str) -> Result<Option<bool>> {
         let Some(value) = self.take(key) else {
             return Ok(None);
         };
-        match value.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "1" => Ok(Some(true)),
-            "false" | "no" | "off" | "0" => Ok(Some(false)),
-            _ => Err(Self::bad(key, "a boolean (true or false)", value)),
-        }
+        parse_bool(value)
+            .map(Some)
+            .ok_or_else(|| Self::bad(key, EXPECTED_BOOL, value))
     }
 
     /// A non-negative integer in decimal, `0x` hex, `0o` octal or `0b` binary, with optional `_`
@@ -94,7 +96,7 @@ impl Params {
         };
         parse_integer(value)
             .map(Some)
-            .ok_or_else(|| Self::bad(key, "a non-negative integer (e.g. 10 or 0x10)", value))
+            .ok_or_else(|| Self::bad(key, EXPECTED_INTEGER, value))
     }
 
     /// A byte size: an integer, or a number with a unit (`10MiB`, `5mb`, `1G`, `512k`). Binary
@@ -106,7 +108,7 @@ impl Params {
         };
         parse_size(value)
             .map(Some)
-            .ok_or_else(|| Self::bad(key, "a size in bytes (e.g. 10485760 or 10MiB)", value))
+            .ok_or_else(|| Self::bad(key, EXPECTED_SIZE, value))
     }
 
     /// Fails on the first key no getter took, naming it and the keys this driver accepts.
@@ -129,50 +131,6 @@ impl Params {
     }
 }
 
-/// Parses an integer in decimal, `0x`, `0o` or `0b` form, with optional `_` separators.
-pub fn parse_integer(s: &str) -> Option<u64> {
-    let lower = s.trim().replace('_', "").to_ascii_lowercase();
-    let (digits, radix) = if let Some(hex) = lower.strip_prefix("0x") {
-        (hex, 16)
-    } else if let Some(oct) = lower.strip_prefix("0o") {
-        (oct, 8)
-    } else if let Some(bin) = lower.strip_prefix("0b") {
-        (bin, 2)
-    } else {
-        (lower.as_str(), 10)
-    };
-    // from_str_radix accepts a leading `+`; a size or count written that way is a typo.
-    if digits.starts_with('+') {
-        return None;
-    }
-    u64::from_str_radix(digits, radix).ok()
-}
-
-/// Parses a size with an optional unit (see [`Params::size`]).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if let Some(n) = parse_integer(s) {
-        return Some(n);
-    }
-    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
-    let (number, unit) = s.split_at(split);
-    let number: f64 = number.trim().parse().ok()?;
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        _ => return None,
-    };
-    let bytes = number * multiplier as f64;
-    (number >= 0.0 && bytes.fract() == 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,12 +147,15 @@ mod tests {
             ("count", "0x10"),
             ("chunk", "10MiB"),
             ("small", "1.5k"),
+            ("plus", "+10"),
         ]);
         assert_eq!(p.string("name").unwrap().as_deref(), Some("x"));
         assert_eq!(p.bool("flag").unwrap(), Some(true));
         assert_eq!(p.u64("count").unwrap(), Some(16));
         assert_eq!(p.size("chunk").unwrap(), Some(10 << 20));
         assert_eq!(p.size("small").unwrap(), Some(1536));
+        // Read as the host reads it (the runtime's parameters accept a leading `+` too).
+        assert_eq!(p.u64("plus").unwrap(), Some(10));
         assert_eq!(p.string("absent").unwrap(), None);
         p.finish().unwrap();
     }
@@ -234,18 +195,5 @@ mod tests {
         assert!(e.contains("root"), "{e}");
         assert_eq!(p.u64("k").unwrap(), Some(2));
         assert!(p.contains("k") && !p.contains("z"));
-    }
-
-    #[test]
-    fn integers() {
-        assert_eq!(parse_integer("1_000"), Some(1000));
-        assert_eq!(parse_integer("0b101"), Some(5));
-        assert_eq!(parse_integer("0o17"), Some(15));
-        assert_eq!(parse_integer("+5"), None);
-        assert_eq!(parse_integer(""), None);
-        assert_eq!(parse_size("5mb"), Some(5_000_000));
-        assert_eq!(parse_size("1G"), Some(1 << 30));
-        assert_eq!(parse_size("1.3"), None);
-        assert_eq!(parse_size("0.5b"), None);
     }
 }

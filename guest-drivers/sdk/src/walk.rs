@@ -9,11 +9,10 @@
 //! and never stat'ed, so a page costs what it returns plus one listing per ancestor of the
 //! resume point.
 
-use std::cmp::Ordering;
+use wharf_contract::walk::{Position, position};
 
 use crate::FileInfo;
 use crate::error::{Error, Result};
-use crate::path::{is_ancestor, walk_order};
 
 /// Where a walk page resumes (the WIT `resume-point`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,36 +34,13 @@ pub struct WalkPage {
     pub done: bool,
 }
 
-/// What a path is to a walk resumed at some point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Position {
-    /// At or before the resume point, with nothing after it underneath: neither emitted nor
-    /// descended into.
-    Skip,
-    /// Not emitted, but entries after the resume point lie underneath: an ancestor of the resume
-    /// point (or, for `after`, the resume point itself).
-    Descend,
-    /// After the resume point: emitted, and descended into if it is a directory.
-    Emit,
-}
-
-fn position(path: &str, resume: Option<&Resume>) -> Position {
-    match resume {
-        None => Position::Emit,
-        Some(Resume::After(point)) => match walk_order(path, point) {
-            Ordering::Greater => Position::Emit,
-            Ordering::Equal => Position::Descend,
-            Ordering::Less if is_ancestor(path, point) => Position::Descend,
-            Ordering::Less => Position::Skip,
-        },
-        Some(Resume::AfterSubtree(point)) => match walk_order(path, point) {
-            // Only reachable when the walked path itself lies under the skipped directory.
-            Ordering::Greater if is_ancestor(point, path) => Position::Skip,
-            Ordering::Greater => Position::Emit,
-            Ordering::Equal => Position::Skip,
-            Ordering::Less if is_ancestor(path, point) => Position::Descend,
-            Ordering::Less => Position::Skip,
-        },
+impl Resume {
+    /// The resume point as the contract's rules take it.
+    pub fn point(&self) -> wharf_contract::walk::Resume<'_> {
+        match self {
+            Resume::After(path) => wharf_contract::walk::Resume::After(path),
+            Resume::AfterSubtree(path) => wharf_contract::walk::Resume::AfterSubtree(path),
+        }
     }
 }
 
@@ -75,7 +51,7 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(mut children: Vec<String>, resume: Option<&Resume>) -> Self {
+    fn new(mut children: Vec<String>, resume: Option<wharf_contract::walk::Resume<'_>>) -> Self {
         // Drivers return byte order already; sorting again is cheap on sorted input and keeps
         // the order right for a driver whose `list` is not.
         children.sort_unstable();
@@ -120,6 +96,7 @@ pub fn page(
         Error::PathNotFound(_) => Error::not_found(path),
         other => other,
     })?;
+    let resume = resume.map(Resume::point);
     let mut stack = vec![Frame::new(top, resume)];
     let mut entries = Vec::new();
     while let Some(frame) = stack.last_mut() {
@@ -165,11 +142,12 @@ pub fn page(
 #[cfg(test)]
 mod tests {
     use std::cell::RefCell;
+    use std::cmp::Ordering;
     use std::collections::BTreeSet;
     use std::time::UNIX_EPOCH;
 
     use super::*;
-    use crate::path::{ROOT, components, join, parent};
+    use crate::path::{ROOT, components, is_ancestor, join, parent, walk_order};
 
     /// A tree of files (directories are implied by their files), with counters of the calls a
     /// walk makes.

@@ -10,7 +10,7 @@
 //! each entry to the visitor on the async side through a pair of channels.
 //!
 //! Order, `start_after`, skip-directory and stop follow CONTRACT §3 through
-//! [`wharf_runtime::walk::position`], like every other driver. Symbolic links are followed
+//! [`wharf_runtime::walk::position_after`], like every other driver. Symbolic links are followed
 //! inside the root (as `stat` and `list` do); a directory reached again through a link to one of
 //! its ancestors is shown but not descended into a second time, a directory reached through a
 //! link is descended only if the walk has not been inside it yet (so links cannot multiply the
@@ -29,7 +29,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cap_std::fs::{Dir, Metadata};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use wharf_runtime::path::{ROOT, join};
-use wharf_runtime::walk::{Position, position};
+use wharf_runtime::walk::{Position, position_after};
 use wharf_runtime::{Error, ErrorKind, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
 use crate::error::{from_io, from_join};
@@ -152,8 +152,8 @@ fn walk_blocking(
             continue;
         };
         let child = join(&frame.path, &name);
-        let position = position(&child, start_after);
-        if position == Position::Before {
+        let position = position_after(&child, start_after);
+        if position == Position::Skip {
             continue;
         }
         let (metadata, link) = match entry_metadata(root, frame, &name, &child) {
@@ -165,7 +165,7 @@ fn walk_blocking(
         let is_dir = metadata.is_dir();
         let id = if is_dir { dir_id(&metadata) } else { None };
         let descend = match position {
-            Position::After => {
+            Position::Emit => {
                 let info = if is_dir {
                     FileInfo::dir(child.clone(), mod_time(&metadata))
                 } else {
@@ -177,7 +177,7 @@ fn walk_blocking(
                     WalkControl::Continue => is_dir,
                 }
             }
-            Position::Ancestor | Position::Before => is_dir,
+            Position::Descend | Position::Skip => is_dir,
         };
         let cycle = id.is_some() && stack.iter().any(|frame| frame.id == id);
         let again = link && id.is_some_and(|id| walked.contains(&id));

@@ -3,7 +3,7 @@
 //! page (a thousand entries) at a time yields the contract's walk order with one request per
 //! page, and the entries' values give every `FileInfo` without a `stat`.
 //!
-//! `start_after` is applied with [`wharf_runtime::walk::position`], as every driver does: a
+//! `start_after` is applied with [`wharf_runtime::walk::position_after`], as every driver does: a
 //! subtree wholly before the marker is never read. An entry deleted through this process after
 //! its page was read is skipped ([`crate::deletions`]).
 
@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::time::UNIX_EPOCH;
 
 use wharf_runtime::path::{ROOT, join};
-use wharf_runtime::walk::{Position, position};
+use wharf_runtime::walk::{Position, position_after};
 use wharf_runtime::{Error, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
 use crate::delete::PAGE;
@@ -69,8 +69,8 @@ impl Store {
                 continue;
             };
             let path = join(&frame.dir, &name);
-            let place = position(&path, start_after);
-            if place == Position::Before {
+            let place = position_after(&path, start_after);
+            if place == Position::Skip {
                 continue;
             }
             let entry = match self.deletions.since(frame.since, &path) {
@@ -86,7 +86,7 @@ impl Store {
                 Entry::Dir(_) => FileInfo::dir(&path, UNIX_EPOCH),
             };
             let descend = match place {
-                Position::After => match visitor(&info)? {
+                Position::Emit => match visitor(&info)? {
                     WalkControl::Stop => return Ok(()),
                     WalkControl::SkipDir => false,
                     WalkControl::Continue => info.is_dir,

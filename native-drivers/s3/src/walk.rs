@@ -12,8 +12,8 @@
 //! listing). Registry trees seldom have such sibling names, so the buffer stays small.
 //!
 //! `start_after` starts the listing after its first component (keys before that precede it in
-//! walk order too) and filters the rest with [`wharf_runtime::walk::position`], like every other
-//! driver. A skipped directory's entries are dropped, and when the listing is inside it, the next
+//! walk order too) and filters the rest with [`wharf_runtime::walk::position_after`], like every
+//! other driver. A skipped directory's entries are dropped, and when the listing is inside it, the next
 //! request starts after it. An entry deleted through this process after its page was listed is
 //! skipped (see `tombstones`).
 
@@ -22,7 +22,7 @@ use std::collections::btree_map::Entry;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use wharf_runtime::path::{ROOT, is_ancestor, join, walk_order};
-use wharf_runtime::walk::{Position, position};
+use wharf_runtime::walk::{Position, position_after};
 use wharf_runtime::{Error, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
 use crate::error::from_sdk;
@@ -132,7 +132,7 @@ impl Walker<'_> {
             {
                 continue;
             }
-            if position(&info.path, self.start_after) != Position::After {
+            if position_after(&info.path, self.start_after) != Position::Emit {
                 continue;
             }
             if !self.still_there(&info, since).await? {

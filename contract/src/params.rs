@@ -1,0 +1,114 @@
+//! Scalar parameter values read from their text (CONTRACT §5): what a host's configuration
+//! hands a driver as a string where it means a boolean, an integer or a size. Each reader returns
+//! `None` for text that is not of its form; the caller names the key and quotes the `EXPECTED_*`
+//! form in its error.
+
+/// What [`parse_bool`] accepts, for error messages.
+pub const EXPECTED_BOOL: &str = "a boolean (true or false)";
+/// What [`parse_integer`] accepts, for error messages.
+pub const EXPECTED_INTEGER: &str = "a non-negative integer (e.g. 10 or 0x10)";
+/// What [`parse_size`] accepts, for error messages.
+pub const EXPECTED_SIZE: &str = "a size in bytes (e.g. 10485760 or 10MiB)";
+
+/// A boolean: `true`, `false`, `yes`, `no`, `on`, `off`, `1`, `0` (any case, surrounding white
+/// space ignored).
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Some(true),
+        "false" | "no" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// A non-negative integer in decimal (an optional leading `+`, as Go's `strconv` reads it), `0x`
+/// hex, `0o` octal or `0b` binary, with optional `_` separators.
+pub fn parse_integer(s: &str) -> Option<u64> {
+    let lower = s.trim().replace('_', "").to_ascii_lowercase();
+    let (digits, radix) = if let Some(hex) = lower.strip_prefix("0x") {
+        (hex, 16)
+    } else if let Some(oct) = lower.strip_prefix("0o") {
+        (oct, 8)
+    } else if let Some(bin) = lower.strip_prefix("0b") {
+        (bin, 2)
+    } else {
+        (lower.as_str(), 10)
+    };
+    // A sign belongs before the prefix, never after it (`0x+10` is not a number).
+    if radix != 10 && digits.starts_with('+') {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// A byte size: an integer ([`parse_integer`]), or a number with a unit (`10MiB`, `5mb`, `1G`,
+/// `512k`, `1.5GiB`). Binary units (`KiB`, `MiB`, `GiB`, `TiB`) are powers of 1024; decimal ones
+/// (`KB`, `MB`, …) of 1000; a bare letter (`K`, `M`, `G`, `T`) is read as binary, as most
+/// registry configurations mean it. A fraction of a byte is refused.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(n) = parse_integer(s) {
+        return Some(n);
+    }
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number.trim().parse().ok()?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return None,
+    };
+    let bytes = number * multiplier as f64;
+    (number >= 0.0 && bytes.fract() == 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans() {
+        for (text, value) in [("Yes", true), (" on ", true), ("1", true), ("OFF", false)] {
+            assert_eq!(parse_bool(text), Some(value), "{text:?}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
+        assert_eq!(parse_bool(""), None);
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_integer("10"), Some(10));
+        assert_eq!(parse_integer("+10"), Some(10));
+        assert_eq!(parse_integer("1_000"), Some(1000));
+        assert_eq!(parse_integer("0x10"), Some(16));
+        assert_eq!(parse_integer("0X1f"), Some(31));
+        assert_eq!(parse_integer("0b101"), Some(5));
+        assert_eq!(parse_integer("0o17"), Some(15));
+        assert_eq!(parse_integer("0x+10"), None);
+        assert_eq!(parse_integer("-5"), None);
+        assert_eq!(parse_integer("++5"), None);
+        assert_eq!(parse_integer(""), None);
+        assert_eq!(parse_integer("ten"), None);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10MiB"), Some(10 << 20));
+        assert_eq!(parse_size("5mb"), Some(5_000_000));
+        assert_eq!(parse_size("512k"), Some(512 * 1024));
+        assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
+        assert_eq!(parse_size("1.5k"), Some(1536));
+        assert_eq!(parse_size("1.3"), None);
+        assert_eq!(parse_size("0.5b"), None);
+        assert_eq!(parse_size("ten"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("5 parsecs"), None);
+    }
+}
