@@ -71,7 +71,7 @@ impl Store {
         if !found {
             return Err(Error::not_found(path));
         }
-        self.deletions.record(path);
+        self.deletion_log.record(path);
         self.prune(dir).await;
         Ok(())
     }

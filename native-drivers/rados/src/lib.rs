@@ -7,8 +7,8 @@
 //! The rest is safe: `layout` (object names and omap values), `dir` (entries changed by
 //! compare-and-swap, directories linked and pruned), `data` (striped content), `content`
 //! (`get_content`, `put_content` and the entry switch), `reader`, `writer`, `list` (and
-//! `stat`), `walk`, `rename`, `delete`, `deletions` (what a walk must skip), `error` (librados
-//! failures as Wharf errors) and `config`. README.md describes the layout on the cluster, the
+//! `stat`), `walk` (skipping what the store's deletion log names), `rename`, `delete`, `error`
+//! (librados failures as Wharf errors) and `config`. README.md describes the layout on the cluster, the
 //! order of steps that keeps it consistent, the parameters and the limits.
 //!
 //! Linking needs librados (Debian: `librados-dev`); type-checking (`cargo check`, `cargo

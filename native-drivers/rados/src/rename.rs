@@ -50,7 +50,7 @@ impl Store {
             {
                 self.free_file(&old).await;
             }
-            self.deletions.record(source);
+            self.deletion_log.record(source);
             return Ok(());
         }
         Err(contended("move", source))

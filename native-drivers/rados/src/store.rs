@@ -58,12 +58,12 @@ pub(crate) struct Store {
     pub chunk: u64,
     budget: Semaphore,
     counters: Counters,
-    pub deletions: Arc<DeletionLog>,
+    pub deletion_log: Arc<DeletionLog>,
 }
 
 impl Store {
     pub(crate) fn new(conn: Connection, chunk: u64, namespace: &str) -> Self {
-        let deletions = DeletionLog::shared(
+        let deletion_log = DeletionLog::shared(
             &format!("rados|{}/{}/{namespace}", conn.fsid(), conn.pool_id()),
             DELETIONS_KEPT,
         );
@@ -72,7 +72,7 @@ impl Store {
             chunk,
             budget: Semaphore::new(DATA_BUDGET / BUDGET_UNIT),
             counters: Counters::default(),
-            deletions,
+            deletion_log,
         }
     }
 

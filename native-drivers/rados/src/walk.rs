@@ -5,7 +5,7 @@
 //!
 //! `start_after` is applied with [`wharf_runtime::walk::position_after`], as every driver does: a
 //! subtree wholly before the marker is never read. An entry deleted through this process after
-//! its page was read is skipped ([`crate::deletions`]).
+//! its page was read is skipped (the store's [`wharf_runtime::deletion_log`]).
 
 use std::collections::VecDeque;
 use std::time::UNIX_EPOCH;
@@ -73,7 +73,7 @@ impl Store {
             if place == Position::Skip {
                 continue;
             }
-            let entry = match self.deletions.since(frame.since, &path) {
+            let entry = match self.deletion_log.since(frame.since, &path) {
                 Verdict::Deleted => continue,
                 Verdict::NotDeleted => Entry::decode(&raw, &path)?,
                 Verdict::Unknown => match self.lookup(&path, "walk").await? {
@@ -102,7 +102,7 @@ impl Store {
 
     /// Reads the page of `frame`'s directory after `after` into the frame.
     async fn read_page(&self, frame: &mut Frame, after: &str) -> Result<()> {
-        frame.since = self.deletions.mark();
+        frame.since = self.deletion_log.mark();
         let page = match self.omap_page(&dir_object(&frame.dir), after, PAGE).await {
             Ok(page) => page,
             // Removed since its entry was read: nothing left under it.

@@ -54,7 +54,7 @@ use crate::layout::{Layout, name_is_visible};
 use wharf_runtime::deletion_log::DeletionLog;
 
 /// Deletions each bucket's log keeps for walks (see [`wharf_runtime::deletion_log`]).
-const TOMBSTONES: usize = 8192;
+const DELETION_LOG_LEN: usize = 8192;
 
 /// The name this driver registers under.
 pub const NAME: &str = "s3";
@@ -84,7 +84,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) dialect: Dialect,
     pub(crate) layout: Layout,
-    pub(crate) tombstones: Arc<DeletionLog>,
+    pub(crate) deletion_log: Arc<DeletionLog>,
     pub(crate) requests: Arc<RequestCounter>,
 }
 
@@ -292,8 +292,10 @@ impl S3Driver {
             .region_endpoint
             .clone()
             .unwrap_or_else(|| format!("aws:{}", config.region));
-        let tombstones =
-            DeletionLog::shared(&format!("s3|{endpoint}|{}", config.bucket), TOMBSTONES);
+        let deletion_log = DeletionLog::shared(
+            &format!("s3|{endpoint}|{}", config.bucket),
+            DELETION_LOG_LEN,
+        );
         tracing::debug!(driver = dialect.name, bucket = %config.bucket, root = %config.root,
             endpoint, "S3-protocol driver created");
         Ok(Self {
@@ -303,7 +305,7 @@ impl S3Driver {
                 layout: Layout::new(&config.root),
                 config,
                 dialect,
-                tombstones,
+                deletion_log,
                 requests: clients.requests,
             }),
         })
@@ -532,7 +534,7 @@ impl StorageDriver for S3Driver {
                 .map_err(|e| from_sdk(e, "move", source))?;
         }
         s.delete_key(&source_key, source).await?;
-        s.tombstones.record(source_key);
+        s.deletion_log.record(source_key);
         Ok(())
     }
 
@@ -578,7 +580,7 @@ impl StorageDriver for S3Driver {
         if !found && aborted == 0 {
             return Err(Error::not_found(path));
         }
-        s.tombstones.record(key);
+        s.deletion_log.record(key);
         Ok(())
     }
 

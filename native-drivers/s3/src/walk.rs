@@ -13,9 +13,9 @@
 //!
 //! `start_after` starts the listing after its first component (keys before that precede it in
 //! walk order too) and filters the rest with [`wharf_runtime::walk::position_after`], like every
-//! other driver. A skipped directory's entries are dropped, and when the listing is inside it, the next
-//! request starts after it. An entry deleted through this process after its page was listed is
-//! skipped (see `tombstones`).
+//! other driver. A skipped directory's entries are dropped, and when the listing is inside it,
+//! the next request starts after it. An entry deleted through this process after its page was
+//! listed is skipped (the bucket's [`wharf_runtime::deletion_log`]).
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -150,7 +150,7 @@ impl Walker<'_> {
     /// False for an entry deleted (through this process) after it was listed.
     async fn still_there(&self, info: &FileInfo, since: u64) -> Result<bool> {
         let key = self.s.layout.key(&info.path);
-        match self.s.tombstones.since(since, &key) {
+        match self.s.deletion_log.since(since, &key) {
             Verdict::Deleted => Ok(false),
             Verdict::NotDeleted => Ok(true),
             // Too many deletions since the listing to tell: ask S3 about files.
@@ -201,7 +201,7 @@ pub(crate) async fn walk(
     let mut any = false;
     let mut token: Option<String> = None;
     loop {
-        let since = s.tombstones.mark();
+        let since = s.deletion_log.mark();
         let page =
             s.s3.list_objects_v2()
                 .bucket(s.bucket())
