@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use reqwest::{Method, StatusCode};
 
-use crate::client::{Client, Failure, Request, Target};
-use crate::error::ServiceError;
+use crate::client::{Client, Failure, Target};
+use crate::error::is_blob_not_found;
 
 /// The most sub-requests one batch may hold.
 pub(crate) const MAX_BATCH: usize = 256;
@@ -28,7 +28,8 @@ pub(crate) async fn delete(client: &Client, blobs: &[String]) -> Result<Vec<Outc
     let boundary = format!("batch_{:032x}", rand::random::<u128>());
     let mut body = String::with_capacity(blobs.len() * 400);
     for (i, blob) in blobs.iter().enumerate() {
-        let url = client.url(Target::Blob(blob), &[])?;
+        let url = reqwest::Url::parse(&client.url(Target::Blob(blob)))
+            .map_err(|e| Failure::malformed(format!("cannot build a URL: {e}")))?;
         let headers = vec![
             (
                 "x-ms-date".to_owned(),
@@ -37,7 +38,9 @@ pub(crate) async fn delete(client: &Client, blobs: &[String]) -> Result<Vec<Outc
             ("x-ms-delete-snapshots".to_owned(), "include".to_owned()),
             ("content-length".to_owned(), "0".to_owned()),
         ];
-        let authorization = client.authorization("DELETE", &url, &[], &headers).await?;
+        let authorization = client
+            .authorization("DELETE", url.path(), &[], &headers)
+            .await?;
         if i > 0 {
             body.push_str("\r\n");
         }
@@ -52,7 +55,8 @@ pub(crate) async fn delete(client: &Client, blobs: &[String]) -> Result<Vec<Outc
         body.push_str(&format!("authorization: {authorization}\r\n\r\n"));
     }
     body.push_str(&format!("\r\n--{boundary}--\r\n"));
-    let req = Request::new(Method::POST, Target::Container)
+    let req = client
+        .request(Method::POST, Target::Container)
         .query("restype", "container")
         .query("comp", "batch")
         .header(
@@ -63,13 +67,8 @@ pub(crate) async fn delete(client: &Client, blobs: &[String]) -> Result<Vec<Outc
     let answer = client.call(&req).await?;
     let content_type = answer.header("content-type").unwrap_or_default().to_owned();
     let text = String::from_utf8_lossy(&answer.body);
-    parse_answer(&content_type, &text, blobs.len()).map_err(|why| {
-        Failure::Service(ServiceError {
-            status: answer.status,
-            code: "MalformedAnswer".into(),
-            message: format!("cannot read the batch answer: {why}"),
-        })
-    })
+    parse_answer(&content_type, &text, blobs.len())
+        .map_err(|why| Failure::malformed(format!("cannot read the batch answer: {why}")))
 }
 
 /// Reads the multipart answer of a batch of `count` sub-requests.
@@ -105,12 +104,10 @@ fn parse_answer(content_type: &str, body: &str, count: usize) -> Result<Vec<Outc
         let slot = outcomes
             .get_mut(index)
             .ok_or_else(|| format!("part {position} answers sub-request {index} of {count}"))?;
-        let not_found = ServiceError {
-            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-            code: code.clone(),
-            message: String::new(),
-        }
-        .is_blob_not_found();
+        let not_found = is_blob_not_found(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            &code,
+        );
         *slot = Some(if (200..300).contains(&status) {
             Outcome::Deleted
         } else if not_found {

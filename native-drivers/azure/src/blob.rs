@@ -8,8 +8,9 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use reqwest::Method;
 
-use crate::client::{Answer, Client, Failure, Request, Target};
-use crate::error::ServiceError;
+use wharf_http::Answer;
+
+use crate::client::{Client, Failure, Target};
 use crate::xml::{self, BlockList, ListPage};
 
 /// What Get Blob Properties says about a blob.
@@ -30,13 +31,7 @@ pub(crate) struct Properties {
 
 impl Properties {
     fn from_headers(answer: &Answer) -> Result<Self, Failure> {
-        let bad = |what: &str| {
-            Failure::Service(ServiceError {
-                status: answer.status,
-                code: "MalformedAnswer".into(),
-                message: format!("the answer has no valid {what}"),
-            })
-        };
+        let bad = |what: &str| Failure::malformed(format!("the answer has no valid {what}"));
         let size = answer
             .header("content-length")
             .and_then(|v| v.parse().ok())
@@ -69,10 +64,10 @@ pub(crate) struct CopyStarted {
 impl Client {
     /// Get Blob Properties: `None` when the blob has no committed content.
     pub(crate) async fn properties(&self, blob: &str) -> Result<Option<Properties>, Failure> {
-        let req = Request::new(Method::HEAD, Target::Blob(blob));
+        let req = self.request(Method::HEAD, Target::Blob(blob));
         match self.call(&req).await {
             Ok(answer) => Properties::from_headers(&answer).map(Some),
-            Err(f) if f.is_blob_not_found() => Ok(None),
+            Err(f) if f.is_not_found() => Ok(None),
             Err(f) => Err(f),
         }
     }
@@ -84,7 +79,8 @@ impl Client {
         content: Bytes,
         if_match: Option<&str>,
     ) -> Result<(), Failure> {
-        let mut req = Request::new(Method::PUT, Target::Blob(blob))
+        let mut req = self
+            .request(Method::PUT, Target::Blob(blob))
             .header("x-ms-blob-type", "BlockBlob")
             .header("content-type", "application/octet-stream")
             .body(content);
@@ -100,23 +96,25 @@ impl Client {
         blob: &str,
         if_match: Option<&str>,
     ) -> Result<bool, Failure> {
-        let mut req = Request::new(Method::DELETE, Target::Blob(blob))
+        let mut req = self
+            .request(Method::DELETE, Target::Blob(blob))
             .header("x-ms-delete-snapshots", "include");
         if let Some(etag) = if_match {
             req = req.header("if-match", etag);
         }
-        match self.call_tracked(&req).await {
-            (Ok(_), _) => Ok(true),
+        match self.call(&req).await {
+            Ok(_) => Ok(true),
             // An earlier attempt that got no answer may be what deleted it.
-            (Err(f), unanswered) if f.is_blob_not_found() => Ok(unanswered),
-            (Err(f), _) => Err(f),
+            Err(f) if f.is_not_found() => Ok(f.maybe_applied()),
+            Err(f) => Err(f),
         }
     }
 
     /// Put Block: stages `data` as block `id` (base64) of `blob`. Staging the same ID again
     /// replaces the block, so a retried block is never stored twice.
     pub(crate) async fn put_block(&self, blob: &str, id: &str, data: Bytes) -> Result<(), Failure> {
-        let req = Request::new(Method::PUT, Target::Blob(blob))
+        let req = self
+            .request(Method::PUT, Target::Blob(blob))
             .query("comp", "block")
             .query("blockid", id)
             .body(data);
@@ -125,14 +123,15 @@ impl Client {
 
     /// Get Block List (committed and uncommitted): `None` when the blob has neither.
     pub(crate) async fn block_list(&self, blob: &str) -> Result<Option<BlockList>, Failure> {
-        let req = Request::new(Method::GET, Target::Blob(blob))
+        let req = self
+            .request(Method::GET, Target::Blob(blob))
             .query("comp", "blocklist")
             .query("blocklisttype", "all");
         match self.call(&req).await {
             Ok(answer) => xml::block_list(&answer.body)
                 .map(Some)
-                .map_err(|e| malformed_answer(answer.status, e)),
-            Err(f) if f.is_blob_not_found() => Ok(None),
+                .map_err(Failure::malformed),
+            Err(f) if f.is_not_found() => Ok(None),
             Err(f) => Err(f),
         }
     }
@@ -140,7 +139,8 @@ impl Client {
     /// Put Block List: commits `ids` in order as the content of `blob`; the service discards
     /// every other uncommitted block of the blob.
     pub(crate) async fn put_block_list(&self, blob: &str, ids: &[String]) -> Result<(), Failure> {
-        let req = Request::new(Method::PUT, Target::Blob(blob))
+        let req = self
+            .request(Method::PUT, Target::Blob(blob))
             .query("comp", "blocklist")
             .header("content-type", "application/xml")
             .body(xml::commit_body(ids.iter().map(String::as_str)));
@@ -153,7 +153,8 @@ impl Client {
         source: &str,
         dest: &str,
     ) -> Result<CopyStarted, Failure> {
-        let req = Request::new(Method::PUT, Target::Blob(dest))
+        let req = self
+            .request(Method::PUT, Target::Blob(dest))
             .header("x-ms-copy-source", self.blob_url(source));
         let answer = self.call(&req).await?;
         Ok(CopyStarted {
@@ -167,7 +168,8 @@ impl Client {
 
     /// Abort Copy Blob.
     pub(crate) async fn abort_copy(&self, dest: &str, copy_id: &str) -> Result<(), Failure> {
-        let req = Request::new(Method::PUT, Target::Blob(dest))
+        let req = self
+            .request(Method::PUT, Target::Blob(dest))
             .query("comp", "copy")
             .query("copyid", copy_id)
             .header("x-ms-copy-action", "abort");
@@ -182,7 +184,8 @@ impl Client {
         marker: Option<&str>,
         max_results: Option<u32>,
     ) -> Result<ListPage, Failure> {
-        let mut req = Request::new(Method::GET, Target::Container)
+        let mut req = self
+            .request(Method::GET, Target::Container)
             .query("restype", "container")
             .query("comp", "list");
         if !prefix.is_empty() {
@@ -198,25 +201,19 @@ impl Client {
             req = req.query("maxresults", n.to_string());
         }
         let answer = self.call(&req).await?;
-        xml::list_page(&answer.body).map_err(|e| malformed_answer(answer.status, e))
+        xml::list_page(&answer.body).map_err(Failure::malformed)
     }
 
     /// Create Container (for tests and tools; the driver itself expects the container to
     /// exist). `false` when it already existed.
     pub(crate) async fn create_container(&self) -> Result<bool, Failure> {
-        let req = Request::new(Method::PUT, Target::Container).query("restype", "container");
+        let req = self
+            .request(Method::PUT, Target::Container)
+            .query("restype", "container");
         match self.call(&req).await {
             Ok(_) => Ok(true),
             Err(f) if f.is("ContainerAlreadyExists") => Ok(false),
             Err(f) => Err(f),
         }
     }
-}
-
-fn malformed_answer(status: reqwest::StatusCode, what: String) -> Failure {
-    Failure::Service(ServiceError {
-        status,
-        code: "MalformedAnswer".into(),
-        message: what,
-    })
 }

@@ -1,23 +1,22 @@
 //! A small client for the parts of the Blob service REST API the driver uses: it builds each
-//! request's URL (percent-encoding blob names), dates, versions and signs it (Shared Key or a
-//! bearer token), retries idempotent requests that failed for a temporary reason (with the
-//! `retry_delay` × attempt back-off of the reference), and turns failed answers into
-//! [`ServiceError`]s. The operations themselves (Put Blob, Get Block List, …) are thin methods
-//! over [`Client::call`].
+//! request's URL (percent-encoding blob names) and signs each attempt (date, version, and Shared
+//! Key or a bearer token). Sending, retrying (exponential back-off from `retry_delay`) and error
+//! answers are `wharf_http`'s; the operations themselves (Put Blob, Get Block List, …) are thin
+//! methods in `blob.rs` over [`Client::call`].
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use percent_encoding::utf8_percent_encode;
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{Method, Url};
 use tokio::sync::Mutex;
+use wharf_http::{Answer, Backoff, HttpClient, Idempotency, Request, RetryConfig, Sign, encode};
 use wharf_runtime::{Error, Result};
 
+pub(crate) use wharf_http::Failure;
+
 use crate::config::{Config, Credentials};
-use crate::error::{ServiceError, from_transport, malformed};
-use crate::sign::{API_VERSION, AccountKey, DelegationKey, PATH, QUERY_VALUE, SasRequest, iso8601};
+use crate::error::read_error;
+use crate::sign::{API_VERSION, AccountKey, DelegationKey, SasRequest, iso8601};
 use crate::token::TokenCredential;
 use crate::xml;
 
@@ -28,18 +27,6 @@ pub(crate) enum Auth {
     Token(TokenCredential),
 }
 
-/// A request to send: method, target (a blob, the container, or the service), query, headers
-/// and body, and whether it may be sent again after a failure.
-pub(crate) struct Request<'a> {
-    pub method: Method,
-    pub target: Target<'a>,
-    pub query: Vec<(&'static str, String)>,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Bytes,
-    /// Only idempotent requests are retried.
-    pub idempotent: bool,
-}
-
 /// What a request addresses.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Target<'a> {
@@ -48,106 +35,9 @@ pub(crate) enum Target<'a> {
     Service,
 }
 
-impl<'a> Request<'a> {
-    /// An idempotent request without query, headers or body.
-    pub(crate) fn new(method: Method, target: Target<'a>) -> Self {
-        Self {
-            method,
-            target,
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Bytes::new(),
-            idempotent: true,
-        }
-    }
-
-    pub(crate) fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.query.push((name, value.into()));
-        self
-    }
-
-    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-
-    pub(crate) fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
-        self
-    }
-}
-
-/// A successful answer, read whole.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Answer {
-    /// A header's value as text, if present.
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        header(&self.headers, name)
-    }
-}
-
-/// A header's value as text, if present.
-pub(crate) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Why a request failed.
-#[derive(Debug)]
-pub(crate) enum Failure {
-    /// The service answered with an error.
-    Service(ServiceError),
-    /// The request did not get an answer.
-    Transport(reqwest::Error),
-    /// No credential could be had (a token request failed).
-    Auth(Error),
-}
-
-impl Failure {
-    /// The Wharf error for this failure while doing `op` on the contract path `path`.
-    pub(crate) fn into_error(self, op: &str, path: &str) -> Error {
-        match self {
-            Failure::Service(s) => s.into_error(op, path),
-            Failure::Transport(e) => from_transport(e, op, path),
-            Failure::Auth(e) => e,
-        }
-    }
-
-    /// The service error, if the service answered.
-    pub(crate) fn service(&self) -> Option<&ServiceError> {
-        match self {
-            Failure::Service(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// True when the service said the blob does not exist.
-    pub(crate) fn is_blob_not_found(&self) -> bool {
-        self.service().is_some_and(ServiceError::is_blob_not_found)
-    }
-
-    /// True when the service answered with error `code`.
-    pub(crate) fn is(&self, code: &str) -> bool {
-        self.service().is_some_and(|s| s.is(code))
-    }
-
-    fn is_temporary(&self) -> bool {
-        match self {
-            Failure::Service(s) => s.is_temporary(),
-            Failure::Transport(_) => true,
-            Failure::Auth(e) => e.is_temporary(),
-        }
-    }
-}
-
 /// The client of one container.
 pub(crate) struct Client {
-    http: reqwest::Client,
+    http: HttpClient,
     /// The account's blob endpoint, without a trailing `/`.
     service: String,
     account: String,
@@ -173,17 +63,42 @@ impl std::fmt::Debug for Client {
 const DELEGATION_KEY_LIFETIME: Duration = Duration::from_secs(48 * 3600);
 const DELEGATION_KEY_GRACE: Duration = Duration::from_secs(30 * 60);
 
+/// Each attempt is dated and versioned, and authorised with a Shared Key signature over what it
+/// sends, or with a bearer token.
+impl Sign for Client {
+    async fn sign(&self, request: &mut Request) -> Result<(), Failure> {
+        request.push_header("x-ms-date", httpdate::fmt_http_date(SystemTime::now()));
+        request.push_header("x-ms-version", API_VERSION);
+        if matches!(*request.method(), Method::PUT | Method::POST) {
+            request.push_header("content-length", request.body_bytes().len().to_string());
+        }
+        let url = Url::parse(&request.url())
+            .map_err(|e| Failure::malformed(format!("cannot build a URL: {e}")))?;
+        let query: Vec<(String, String)> = request
+            .query_pairs()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let authorization = self
+            .authorization(
+                request.method().as_str(),
+                url.path(),
+                &query,
+                request.headers(),
+            )
+            .await?;
+        request.push_header("authorization", authorization);
+        Ok(())
+    }
+}
+
 impl Client {
     /// A client for the container of `config`.
     pub(crate) fn new(config: &Config) -> Result<Arc<Self>> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .danger_accept_invalid_certs(config.skip_verify)
-            .user_agent(concat!("wharf-driver-azure/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
+        let http =
+            wharf_http::client_builder(concat!("wharf-driver-azure/", env!("CARGO_PKG_VERSION")))
+                .danger_accept_invalid_certs(config.skip_verify)
+                .build()
+                .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
         let auth = match &config.credentials {
             Credentials::SharedKey { key } => {
                 Auth::SharedKey(AccountKey::new(&config.account_name, key)?)
@@ -200,8 +115,13 @@ impl Client {
             )),
             Credentials::Default => Auth::Token(TokenCredential::default_chain(http.clone())),
         };
+        let retry = RetryConfig {
+            max_retries: config.max_retries,
+            backoff: Backoff::starting_at(config.retry_delay),
+            ..RetryConfig::default()
+        };
         Ok(Arc::new(Self {
-            http,
+            http: HttpClient::new("azure", http, retry).reading_errors(read_error),
             service: config.service_url.as_str().trim_end_matches('/').to_owned(),
             account: config.account_name.clone(),
             container: config.container.clone(),
@@ -224,171 +144,54 @@ impl Client {
 
     /// The URL of `blob` (percent-encoded), without a query.
     pub(crate) fn blob_url(&self, blob: &str) -> String {
-        format!(
-            "{}/{}/{}",
-            self.service,
-            self.container,
-            utf8_percent_encode(blob, PATH)
-        )
+        format!("{}/{}/{}", self.service, self.container, encode::path(blob))
     }
 
-    /// The URL of a request, as sent.
-    pub(crate) fn url(
-        &self,
-        target: Target<'_>,
-        query: &[(&'static str, String)],
-    ) -> Result<Url, Failure> {
-        let base = match target {
+    /// The URL of `target`, without a query.
+    pub(crate) fn url(&self, target: Target<'_>) -> String {
+        match target {
             Target::Blob(blob) => self.blob_url(blob),
             Target::Container => format!("{}/{}", self.service, self.container),
             Target::Service => format!("{}/", self.service),
-        };
-        let mut url = Url::parse(&base).map_err(|e| {
-            Failure::Auth(Error::backend(format!(
-                "cannot build a URL from {base:?}: {e}"
-            )))
-        })?;
-        if !query.is_empty() {
-            let q = query
-                .iter()
-                .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
-                .collect::<Vec<_>>()
-                .join("&");
-            url.set_query(Some(&q));
         }
-        Ok(url)
     }
 
-    /// The `Authorization` header for a request to `url` with `headers`.
+    /// A request of `method` to `target`. Every request the driver sends may be repeated: blobs,
+    /// blocks and block lists are replaced whole, a repeated delete finds nothing (which the
+    /// caller may count as done), and the POSTs (a batch of deletes, a user delegation key)
+    /// change nothing twice.
+    pub(crate) fn request(&self, method: Method, target: Target<'_>) -> Request {
+        Request::new(method, self.url(target)).idempotency(Idempotency::Idempotent)
+    }
+
+    /// The `Authorization` header for a request of `method` to the URL path `path` (as sent)
+    /// with the decoded `query` and all its `headers`.
     pub(crate) async fn authorization(
         &self,
         method: &str,
-        url: &Url,
-        query: &[(&'static str, String)],
+        path: &str,
+        query: &[(String, String)],
         headers: &[(String, String)],
     ) -> Result<String, Failure> {
         match &self.auth {
-            Auth::SharedKey(key) => {
-                let query: Vec<(String, String)> = query
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                    .collect();
-                Ok(key.authorization(method, url.path(), &query, headers))
-            }
+            Auth::SharedKey(key) => Ok(key.authorization(method, path, query, headers)),
             Auth::Token(credential) => {
-                let token = credential.token().await.map_err(Failure::Auth)?;
+                let token = credential.token().await?;
                 Ok(format!("Bearer {}", token.expose()))
             }
         }
     }
 
-    async fn send_once(&self, req: &Request<'_>) -> Result<reqwest::Response, Failure> {
-        let url = self.url(req.target, &req.query)?;
-        let mut headers: Vec<(String, String)> = Vec::with_capacity(req.headers.len() + 4);
-        headers.push((
-            "x-ms-date".into(),
-            httpdate::fmt_http_date(SystemTime::now()),
-        ));
-        headers.push(("x-ms-version".into(), API_VERSION.into()));
-        if matches!(req.method, Method::PUT | Method::POST) {
-            headers.push(("content-length".into(), req.body.len().to_string()));
-        }
-        headers.extend(
-            req.headers
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone())),
-        );
-        let authorization = self
-            .authorization(req.method.as_str(), &url, &req.query, &headers)
-            .await?;
-        let mut builder = self.http.request(req.method.clone(), url);
-        for (name, value) in &headers {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
-        builder = builder.header("authorization", authorization);
-        if matches!(req.method, Method::PUT | Method::POST) {
-            builder = builder.body(req.body.clone());
-        }
-        let response = builder.send().await.map_err(Failure::Transport)?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status();
-        let header_code = header(response.headers(), "x-ms-error-code").map(str::to_owned);
-        // An error body is small; a failure to read it only loses the message.
-        let body = response.bytes().await.unwrap_or_default();
-        let (body_code, message) = xml::error(&body).unwrap_or_default();
-        Err(Failure::Service(ServiceError {
-            status,
-            code: header_code.unwrap_or(body_code),
-            message: message.lines().next().unwrap_or_default().trim().to_owned(),
-        }))
-    }
-
-    /// Sends `req`, retrying an idempotent one after a temporary failure, and returns the
-    /// successful answer with its body still to be read (for downloads).
-    pub(crate) async fn call_streaming(
-        &self,
-        req: &Request<'_>,
-    ) -> Result<reqwest::Response, Failure> {
-        self.send_with_retries(req, &mut false).await
+    /// Sends `req`, retrying after a temporary failure, and returns the successful answer with
+    /// its body still to be read (for downloads).
+    pub(crate) async fn call_streaming(&self, req: &Request) -> Result<reqwest::Response, Failure> {
+        self.http.send(req, self).await
     }
 
     /// Sends `req` like [`Client::call_streaming`] and reads the whole answer (retrying too when
     /// reading the body fails).
-    pub(crate) async fn call(&self, req: &Request<'_>) -> Result<Answer, Failure> {
-        self.call_tracked(req).await.0
-    }
-
-    /// [`Client::call`], also telling whether an earlier attempt may have taken effect (it got
-    /// no answer): a retried Delete Blob that finds nothing then deleted the blob itself.
-    pub(crate) async fn call_tracked(&self, req: &Request<'_>) -> (Result<Answer, Failure>, bool) {
-        let mut unanswered = false;
-        let mut attempt = 0;
-        loop {
-            let response = match self.send_with_retries(req, &mut unanswered).await {
-                Ok(r) => r,
-                Err(f) => return (Err(f), unanswered),
-            };
-            let (status, headers) = (response.status(), response.headers().clone());
-            match response.bytes().await {
-                Ok(body) => {
-                    let answer = Answer {
-                        status,
-                        headers,
-                        body,
-                    };
-                    return (Ok(answer), unanswered);
-                }
-                Err(e) if req.idempotent && attempt < self.max_retries => {
-                    attempt += 1;
-                    tracing::debug!(attempt, error = %e, "azure: retrying after a broken answer");
-                    tokio::time::sleep(self.retry_delay * attempt).await;
-                }
-                Err(e) => return (Err(Failure::Transport(e)), unanswered),
-            }
-        }
-    }
-
-    async fn send_with_retries(
-        &self,
-        req: &Request<'_>,
-        unanswered: &mut bool,
-    ) -> Result<reqwest::Response, Failure> {
-        let mut attempt = 0;
-        loop {
-            let result = self.send_once(req).await;
-            match &result {
-                Err(f) if req.idempotent && f.is_temporary() && attempt < self.max_retries => {
-                    // A request that never reached the server cannot have taken effect.
-                    *unanswered |= matches!(f, Failure::Transport(e) if !e.is_connect());
-                    attempt += 1;
-                    tracing::debug!(attempt, error = ?f, "azure: retrying a request");
-                    tokio::time::sleep(self.retry_delay * attempt).await;
-                }
-                _ => return result,
-            }
-        }
+    pub(crate) async fn call(&self, req: &Request) -> Result<Answer, Failure> {
+        self.http.call(req, self).await
     }
 
     /// A read-only SAS URL of `blob`, valid until `expiry`.
@@ -438,7 +241,8 @@ impl Client {
             iso8601(start),
             iso8601(expiry)
         );
-        let req = Request::new(Method::POST, Target::Service)
+        let req = self
+            .request(Method::POST, Target::Service)
             .query("restype", "service")
             .query("comp", "userdelegationkey")
             .header("content-type", "application/xml")
@@ -448,11 +252,13 @@ impl Client {
             .await
             .map_err(|f| f.into_error("get user delegation key for", "/"))?;
         let fields = xml::delegation_key(&answer.body)
-            .map_err(|e| malformed("get user delegation key for", "/", e))?;
+            .map_err(|e| wharf_http::malformed("get user delegation key for", "/", e))?;
         use base64::Engine as _;
         let value = base64::engine::general_purpose::STANDARD
             .decode(fields.6.trim())
-            .map_err(|_| malformed("get user delegation key for", "/", "the key is not base64"))?;
+            .map_err(|_| {
+                wharf_http::malformed("get user delegation key for", "/", "the key is not base64")
+            })?;
         let key = DelegationKey {
             object_id: fields.0,
             tenant_id: fields.1,

@@ -28,7 +28,7 @@ pub const SERVICE_URL: &str = "serviceurl";
 pub const ROOT_DIRECTORY: &str = "rootdirectory";
 /// How often a failed idempotent request is retried.
 pub const MAX_RETRIES: &str = "max_retries";
-/// The base delay between retries (multiplied by the attempt number).
+/// The first delay between retries (doubling with each retry), and the base of copy polling.
 pub const RETRY_DELAY: &str = "retry_delay";
 /// Accept any TLS certificate from the endpoint.
 pub const SKIP_VERIFY: &str = "skipverify";

@@ -1,117 +1,75 @@
-//! The one place where Blob service failures become Wharf errors: a missing blob is
-//! `PathNotFound` for the path the caller asked about; a refused credential or signature is
-//! `PermissionDenied`; throttling, time-outs and server errors are temporary `Backend` errors
-//! (retried first, where the step is idempotent); everything else is a permanent `Backend` error
-//! naming the operation, the HTTP status and the service's error code.
+//! The one place where Blob service answers are classified: the error code comes from
+//! `x-ms-error-code` (or the XML body), the message from the body's first line; a missing blob is
+//! "not found" only when the code says the blob (not the container) is missing; `ServerBusy`,
+//! `OperationTimedOut` and `InternalError` are temporary besides the kit's temporary statuses.
+//! With that, the kit's mapping gives the contract's kinds: a missing blob is `PathNotFound` for
+//! the path the caller asked about; a refused credential or signature is `PermissionDenied`;
+//! throttling, time-outs and server errors are temporary `Backend` errors (retried first, where
+//! the step is idempotent); a missing container is a permanent `Backend` error saying so;
+//! everything else is a permanent `Backend` error naming the operation, the HTTP status and the
+//! service's error code.
 //!
 //! Messages never carry a credential: requests are signed in headers that are never shown, and
 //! transport errors are stripped of their URL.
 
-use std::fmt;
-
 use reqwest::StatusCode;
-use wharf_runtime::{Error, ErrorKind};
+use wharf_http::{ErrorAnswer, first_line, header};
 
-/// A failed answer of the Blob service: its status, error code and message.
-#[derive(Debug, Clone)]
-pub(crate) struct ServiceError {
-    pub status: StatusCode,
-    /// The `x-ms-error-code` (e.g. `BlobNotFound`), empty when the service gave none.
-    pub code: String,
-    /// The service's message, first line only.
-    pub message: String,
+use crate::xml;
+
+/// True when an answer of `status` with error `code` says the blob (or a blob the request
+/// needs) does not exist.
+pub(crate) fn is_blob_not_found(status: StatusCode, code: &str) -> bool {
+    status == StatusCode::NOT_FOUND
+        && matches!(
+            code,
+            "BlobNotFound" | "ResourceNotFound" | "CannotVerifyCopySource" | ""
+        )
 }
 
-impl fmt::Display for ServiceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HTTP {}", self.status.as_u16())?;
-        if !self.code.is_empty() {
-            write!(f, " {}", self.code)?;
-        }
-        if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
-        }
-        Ok(())
+/// Reads the Blob service's error answer.
+pub(crate) fn read_error(answer: &mut ErrorAnswer) {
+    let (body_code, message) = xml::error(&answer.body).unwrap_or_default();
+    answer.code = header(&answer.headers, "x-ms-error-code")
+        .map(str::to_owned)
+        .unwrap_or(body_code);
+    answer.message = first_line(message.lines().next().unwrap_or_default());
+    answer.temporary |= matches!(
+        answer.code.as_str(),
+        "ServerBusy" | "OperationTimedOut" | "InternalError"
+    );
+    answer.not_found = is_blob_not_found(answer.status, &answer.code);
+    if answer.code == "ContainerNotFound" {
+        answer.note = Some("the configured container does not exist".into());
+        answer.temporary = false;
     }
-}
-
-impl std::error::Error for ServiceError {}
-
-impl ServiceError {
-    /// True when the service says the blob (or a blob the request needs) does not exist.
-    pub(crate) fn is_blob_not_found(&self) -> bool {
-        self.status == StatusCode::NOT_FOUND
-            && matches!(
-                self.code.as_str(),
-                "BlobNotFound" | "ResourceNotFound" | "CannotVerifyCopySource" | ""
-            )
-    }
-
-    /// True for the service's error `code`.
-    pub(crate) fn is(&self, code: &str) -> bool {
-        self.code == code
-    }
-
-    /// True when the same request may succeed later: throttling, time-outs, server errors.
-    pub(crate) fn is_temporary(&self) -> bool {
-        matches!(self.status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
-            || matches!(
-                self.code.as_str(),
-                "ServerBusy" | "OperationTimedOut" | "InternalError"
-            )
-    }
-
-    /// The Wharf error for this failure, met while doing `op` on the contract path `path`.
-    pub(crate) fn into_error(self, op: &str, path: &str) -> Error {
-        if self.is_blob_not_found() {
-            return Error::not_found(path);
-        }
-        let kind = match self.status.as_u16() {
-            401 | 403 => ErrorKind::PermissionDenied,
-            _ if self.code == "ContainerNotFound" => ErrorKind::Backend { temporary: false },
-            _ => ErrorKind::Backend {
-                temporary: self.is_temporary(),
-            },
-        };
-        let detail = if self.code == "ContainerNotFound" {
-            format!("{op} {path}: the configured container does not exist")
-        } else {
-            format!("{op} {path}")
-        };
-        Error::new(kind).with_detail(detail).with_source(self)
-    }
-}
-
-/// A transport failure (connection refused, reset, time-out, TLS), met while doing `op` on
-/// `path`. Always temporary: the request may succeed when retried.
-pub(crate) fn from_transport(err: reqwest::Error, op: &str, path: &str) -> Error {
-    let kind = if err.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Backend { temporary: true }
-    };
-    Error::new(kind)
-        .with_detail(format!("{op} {path}"))
-        .with_source(err.without_url())
-}
-
-/// An answer that does not have the form the service documents.
-pub(crate) fn malformed(op: &str, path: &str, what: impl fmt::Display) -> Error {
-    Error::backend(format!(
-        "{op} {path}: unexpected answer from the service: {what}"
-    ))
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use reqwest::header::{HeaderMap, HeaderValue};
+    use wharf_http::Failure;
+    use wharf_runtime::ErrorKind;
+
     use super::*;
 
-    fn service(status: u16, code: &str) -> ServiceError {
-        ServiceError {
-            status: StatusCode::from_u16(status).unwrap(),
-            code: code.into(),
-            message: "the message".into(),
+    fn service(status: u16, code: &str) -> Failure {
+        let mut headers = HeaderMap::new();
+        if !code.is_empty() {
+            headers.insert("x-ms-error-code", HeaderValue::from_str(code).unwrap());
         }
+        let body = format!(
+            "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code>\
+             <Message>the message\nRequestId:1</Message></Error>"
+        );
+        let mut answer = ErrorAnswer::new(
+            StatusCode::from_u16(status).unwrap(),
+            headers,
+            Bytes::from(body),
+        );
+        read_error(&mut answer);
+        Failure::from(answer)
     }
 
     #[test]

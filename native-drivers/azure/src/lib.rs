@@ -4,8 +4,8 @@
 //! existing registry share one container.
 //!
 //! The driver speaks the Blob service REST API through its own small client (`client`, `blob`,
-//! `batch`) on reqwest with rustls, signing with Shared Key (`sign`) or Entra ID tokens
-//! (`token`). `put_content` is one atomic Put Blob; uploads are staged blocks of the target blob
+//! `batch`) on the shared HTTP kit (`wharf-http`, reqwest with rustls), signing with Shared Key
+//! (`sign`) or Entra ID tokens (`token`). `put_content` is one atomic Put Blob; uploads are staged blocks of the target blob
 //! committed with Put Block List (`writer`); `list` and `stat` use delimiter listings (`list`);
 //! `delete` removes a blob and everything under `path/` in batches of 256; `move` is a
 //! server-side copy, polled until done, then a delete; `redirect_url` is a read-only SAS. See
@@ -292,10 +292,10 @@ impl AzureDriver {
 
 /// True when a batch failed because the account does not offer batches at all.
 fn batch_not_offered(f: &Failure) -> bool {
-    f.service().is_some_and(|s| {
-        matches!(s.status.as_u16(), 400 | 404 | 405 | 501)
-            && !s.is_blob_not_found()
-            && s.code != "ContainerNotFound"
+    f.answer().is_some_and(|a| {
+        matches!(a.status.as_u16(), 400 | 404 | 405 | 501)
+            && !a.not_found
+            && a.code != "ContainerNotFound"
     })
 }
 
@@ -341,7 +341,7 @@ impl StorageDriver for AzureDriver {
         let (from, to) = (self.blob_name(source), self.blob_name(dest));
         let started = match self.client.start_copy(&from, &to).await {
             Ok(started) => started,
-            Err(f) if f.is_blob_not_found() => {
+            Err(f) if f.is_not_found() => {
                 return Err(if self.has_blob_under(source, "move").await? {
                     // Moving a directory would take one copy per blob, and could not be undone
                     // halfway: refuse it, changing nothing.

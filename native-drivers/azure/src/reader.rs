@@ -10,12 +10,13 @@ use reqwest::Method;
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
-use crate::client::{Client, Request, Target, header};
-use crate::error::from_transport;
+use wharf_http::{Request, header, transport_error};
+
+use crate::client::{Client, Target};
 
 /// The whole content of `blob`.
 pub(crate) async fn get_content(client: &Client, blob: &str, path: &str) -> Result<Bytes> {
-    let req = Request::new(Method::GET, Target::Blob(blob));
+    let req = client.request(Method::GET, Target::Blob(blob));
     client
         .call(&req)
         .await
@@ -23,8 +24,8 @@ pub(crate) async fn get_content(client: &Client, blob: &str, path: &str) -> Resu
         .map_err(|f| f.into_error("get_content", path))
 }
 
-fn ranged<'a>(blob: &'a str, offset: u64, etag: Option<&str>) -> Request<'a> {
-    let mut req = Request::new(Method::GET, Target::Blob(blob));
+fn ranged(client: &Client, blob: &str, offset: u64, etag: Option<&str>) -> Request {
+    let mut req = client.request(Method::GET, Target::Blob(blob));
     if offset > 0 {
         req = req.header("x-ms-range", format!("bytes={offset}-"));
     }
@@ -41,7 +42,10 @@ pub(crate) async fn reader(
     path: &str,
     offset: u64,
 ) -> Result<ByteStream> {
-    let response = match client.call_streaming(&ranged(blob, offset, None)).await {
+    let response = match client
+        .call_streaming(&ranged(&client, blob, offset, None))
+        .await
+    {
         Ok(r) => r,
         // A range that starts at or beyond the end (or any range of an empty blob).
         Err(f) if f.is("InvalidRange") => {
@@ -84,7 +88,7 @@ impl Reopen for BlobDownload {
         offset: u64,
         etag: &str,
     ) -> Result<Option<Body<Self::Error>>> {
-        let req = ranged(&self.blob, offset, Some(etag));
+        let req = ranged(&self.client, &self.blob, offset, Some(etag));
         match self.client.call_streaming(&req).await {
             Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
             // The blob ended exactly where the broken answer stopped.
@@ -97,6 +101,6 @@ impl Reopen for BlobDownload {
     }
 
     fn broken(&self, path: &str, error: reqwest::Error) -> Error {
-        from_transport(error, "reader", path)
+        transport_error(error, "reader", path)
     }
 }

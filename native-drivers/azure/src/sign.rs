@@ -10,22 +10,12 @@ use std::time::SystemTime;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::Sha256;
+use wharf_http::encode;
 use wharf_runtime::{Error, Result, Secret};
 
 /// The service version of every request and of the SAS tokens we sign.
 pub(crate) const API_VERSION: &str = "2021-12-02";
-
-/// Characters left as they are in a query value: RFC 3986 unreserved characters.
-pub(crate) const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Characters left as they are in a URL path: unreserved characters and `/`.
-pub(crate) const PATH: &AsciiSet = &QUERY_VALUE.remove(b'/');
 
 /// HMAC-SHA256 of `data` with the base64 `key`, base64-encoded.
 fn hmac_base64(key: &[u8], data: &str) -> String {
@@ -210,7 +200,7 @@ impl DelegationKey {
 fn encode_query(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
+        .map(|(k, v)| format!("{k}={}", encode::component(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
