@@ -217,6 +217,13 @@ impl Client {
         self.http.send(&req, self).await
     }
 
+    /// The whole content of `object`, read (a body that breaks off is asked for again, as any
+    /// lost answer of an idempotent request).
+    pub(crate) async fn download_all(&self, object: &str) -> Result<Answer, Failure> {
+        let req = Request::new(Method::GET, self.object_url(object)).query("alt", "media");
+        self.call(&req).await
+    }
+
     /// Replaces `object` with `content` in one request (a simple upload): atomic, and as
     /// idempotent as the content.
     pub(crate) async fn upload(&self, object: &str, content: Bytes) -> Result<Object, Failure> {

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use reqwest::Response;
-use wharf_http::transport_error;
+use reqwest::header::HeaderMap;
+use wharf_http::{header, transport_error};
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
@@ -17,42 +17,20 @@ use crate::writer::SESSION_CONTENT_TYPE;
 /// How often a broken download is taken up again.
 const MAX_RESUMES: u32 = 5;
 
-fn is_placeholder(response: &Response) -> bool {
-    response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with(SESSION_CONTENT_TYPE))
-}
-
-fn generation(response: &Response) -> Option<String> {
-    response
-        .headers()
-        .get("x-goog-generation")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+fn is_placeholder(headers: &HeaderMap) -> bool {
+    header(headers, "content-type").is_some_and(|t| t.starts_with(SESSION_CONTENT_TYPE))
 }
 
 /// The whole content of `object`.
 pub(crate) async fn get_content(client: &Client, object: &str, path: &str) -> Result<Bytes> {
-    let mut attempt = 0;
-    loop {
-        let response = client
-            .download(object, 0, None)
-            .await
-            .map_err(|f| f.into_error("get_content", path))?;
-        if is_placeholder(&response) {
-            return Err(Error::not_found(path));
-        }
-        match response.bytes().await {
-            Ok(body) => return Ok(body),
-            Err(e) if attempt < MAX_RESUMES => {
-                attempt += 1;
-                tracing::debug!(path, error = %e, "gcs: download broke off; asking again");
-            }
-            Err(e) => return Err(transport_error(e, "get_content", path)),
-        }
+    let answer = client
+        .download_all(object)
+        .await
+        .map_err(|f| f.into_error("get_content", path))?;
+    if is_placeholder(&answer.headers) {
+        return Err(Error::not_found(path));
     }
+    Ok(answer.body)
 }
 
 /// A stream of `object` from `offset` to its end.
@@ -87,14 +65,14 @@ pub(crate) async fn reader(
         }
         Err(f) => return Err(f.into_error("reader", path)),
     };
-    if is_placeholder(&response) {
+    if is_placeholder(response.headers()) {
         return Err(Error::not_found(path));
     }
     // A range the server cannot read (an offset past 2^63) is answered with the whole object.
     if offset > 0 && response.status() != reqwest::StatusCode::PARTIAL_CONTENT {
         return beyond_the_end().await;
     }
-    let version = generation(&response);
+    let version = header(response.headers(), "x-goog-generation").map(str::to_owned);
     let body = Box::pin(response.bytes_stream());
     let source = ObjectDownload {
         client,
