@@ -187,6 +187,19 @@ impl Client {
         self.http.call(request, self).await
     }
 
+    /// Sends `request`, which names no object (a listing, an upload): it finds nothing only
+    /// when the bucket is missing, a configuration error rather than a missing path.
+    async fn call_naming_no_object(&self, request: &Request) -> Result<Answer, Failure> {
+        self.call(request).await.map_err(|f| {
+            if f.is_not_found() {
+                let bucket = &self.bucket;
+                f.explained(format!("the configured bucket {bucket:?} does not exist"))
+            } else {
+                f
+            }
+        })
+    }
+
     /// The metadata of `object`: `None` when it does not exist.
     pub(crate) async fn get_object(&self, object: &str) -> Result<Option<Object>, Failure> {
         match self
@@ -233,11 +246,7 @@ impl Client {
             .header("content-type", "application/octet-stream")
             .body(content)
             .idempotency(Idempotency::Idempotent);
-        let answer = self
-            .call(&req)
-            .await
-            .map_err(bucket_missing(&self.bucket))?;
-        parse(&answer.body)
+        parse(&self.call_naming_no_object(&req).await?.body)
     }
 
     /// Replaces `object` with `content` of `content_type` and custom `metadata` in one request
@@ -273,11 +282,7 @@ impl Client {
             )
             .body(body)
             .idempotency(Idempotency::Idempotent);
-        let answer = self
-            .call(&req)
-            .await
-            .map_err(bucket_missing(&self.bucket))?;
-        parse(&answer.body)
+        parse(&self.call_naming_no_object(&req).await?.body)
     }
 
     /// Deletes `object`: `false` when there was nothing to delete. A retried delete that finds
@@ -344,11 +349,7 @@ impl Client {
         if let Some(t) = page_token {
             req = req.query("pageToken", t);
         }
-        let answer = self
-            .call(&req)
-            .await
-            .map_err(bucket_missing(&self.bucket))?;
-        parse(&answer.body)
+        parse(&self.call_naming_no_object(&req).await?.body)
     }
 
     /// Starts a resumable upload session for `object` and returns its URI.
@@ -364,10 +365,7 @@ impl Client {
             .body(resource)
             // Sending this again only opens another session; the first is never used.
             .idempotency(Idempotency::Idempotent);
-        let answer = self
-            .call(&req)
-            .await
-            .map_err(bucket_missing(&self.bucket))?;
+        let answer = self.call_naming_no_object(&req).await?;
         let location = answer
             .header("location")
             .map(str::to_owned)
@@ -473,18 +471,6 @@ impl Client {
         signed_url(&sa.key, &request)
             .map(Some)
             .map_err(|e| Error::backend(format!("cannot sign a URL: {e}")))
-    }
-}
-
-/// Requests that name no object (listings, uploads) find nothing only when the bucket is
-/// missing: that is a configuration error, not a missing path.
-fn bucket_missing(bucket: &str) -> impl Fn(Failure) -> Failure + '_ {
-    move |f| {
-        if f.is_not_found() {
-            f.explained(format!("the configured bucket {bucket:?} does not exist"))
-        } else {
-            f
-        }
     }
 }
 

@@ -275,26 +275,16 @@ mod tests {
         server.push(Reply::hang_up());
         let client = quick(4);
         let post = Request::new(Method::POST, server.url()).body("x");
-        assert!(
-            client
-                .call(&post, &Unsigned)
-                .await
-                .unwrap_err()
-                .is_transport()
-        );
+        let f = client.call(&post, &Unsigned).await.unwrap_err();
+        assert!(f.is_transport(), "{f:?}");
         assert_eq!(server.requests().len(), 1);
 
         server.push(Reply::hang_up());
         server.push(Reply::status(503));
         server.push(Reply::status(201));
         let chunk = Request::new(Method::PUT, server.url()).idempotency(Idempotency::RefusedOnly);
-        assert!(
-            client
-                .call(&chunk, &Unsigned)
-                .await
-                .unwrap_err()
-                .answer_lost()
-        );
+        let f = client.call(&chunk, &Unsigned).await.unwrap_err();
+        assert!(f.answer_lost(), "{f:?}");
         assert_eq!(server.requests().len(), 2);
         // A refusal is retried: the server did not act on it.
         assert_eq!(client.call(&chunk, &Unsigned).await.unwrap().status, 201);
@@ -311,11 +301,8 @@ mod tests {
             .call(&Request::new(Method::GET, server.url()), &Unsigned)
             .await
             .unwrap();
-        assert!(
-            started.elapsed() >= Duration::from_secs(1),
-            "{:?}",
-            started.elapsed()
-        );
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_secs(1), "{waited:?}");
     }
 
     #[tokio::test]

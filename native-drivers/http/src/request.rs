@@ -190,10 +190,7 @@ impl Request {
 
     /// The value of the header `name` (any case), if set.
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     /// The body.
@@ -229,6 +226,14 @@ impl Request {
         }
         builder
     }
+}
+
+/// The value of the header `name` (any case) in `headers`.
+pub(crate) fn find_header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 impl fmt::Debug for Request {

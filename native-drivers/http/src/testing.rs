@@ -77,10 +77,7 @@ pub struct Recorded {
 impl Recorded {
     /// The value of the header `name`, if sent.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::request::find_header(&self.headers, name)
     }
 
     /// The path, without the query.
