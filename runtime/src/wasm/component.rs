@@ -4,17 +4,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::bindings::{WitVersion, World, WorldPre};
+use super::deadline::{self, Deadline};
 use super::engine::GuestRuntime;
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
 use super::state::State;
-use super::{answer, deadline, fault};
+use super::{answer, fault};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The newest WIT package version this host implements (it also loads every version in
@@ -162,10 +163,11 @@ impl GuestComponent {
         let (mut store, world) = self
             .instantiate("describe", &policy, &GrantQuotas::from([]))
             .await?;
-        let deadline = store.data().deadline;
-        let describe = world.describe(&mut store);
+        // Under what is left of the instantiation's deadline.
+        let deadline = Deadline::current(&store);
         let what = format!("{}: describe", self.label);
-        let info = deadline::by_deadline(deadline, describe)
+        let info = deadline
+            .run(world.describe(&mut store))
             .await
             .map_err(|e| fault::describe(&what, &e, &policy, &store.data().limiter))?;
         answer::manifest(info).map_err(|broken| {
@@ -187,15 +189,12 @@ impl GuestComponent {
         quotas: &GrantQuotas,
     ) -> Result<(Store<State>, World)> {
         let state = State::new(driver, policy, quotas.clone())?;
-        let blocking = state.blocking;
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(usize::try_from(policy.answers.bytes).unwrap_or(usize::MAX));
         deadline::arm(&mut store);
-        let until = Instant::now() + policy.call_timeout;
-        store.data_mut().deadline = until;
-        let instantiated = deadline::enter(blocking, until, self.pre.instantiate(&mut store));
-        match instantiated.await {
+        let deadline = Deadline::start(&mut store, policy.call_timeout);
+        match deadline.run(self.pre.instantiate(&mut store)).await {
             Ok(world) => Ok((store, world)),
             Err(e) => {
                 let limiter = &store.data().limiter;

@@ -1,8 +1,11 @@
-//! Deadlines of everything that runs guest code or waits on a guest's behalf: instantiation,
-//! `describe`, `create`, every call and every resource drop. Guest code is interrupted at its
-//! deadline by epoch interruption (the store's epoch callback, see `component.rs`); a guest
-//! blocked in a host call (a sleep, a pending request), where epochs cannot reach it, is given up
-//! on a little after its deadline by a timer here.
+//! Every deadline of the component host, in one place: the epoch ticker, the deadline of each
+//! step that runs guest code (instantiation, `describe`, `create`, a call, a resource drop), the
+//! deadline of each wait on a stream a guest handed over, and how a deadline met is told
+//! (`Timeout`).
+//!
+//! Guest code is interrupted at its deadline by epoch interruption (the store's epoch callback,
+//! armed by [`arm`]); a guest blocked in a host call (a sleep, a pending request), where epochs
+//! cannot reach it, is given up on a little after its deadline by a timer ([`BLOCKED_GRACE`]).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -10,10 +13,14 @@ use std::time::{Duration, Instant};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::state::State;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// How often the epoch advances: the granularity of deadlines and of cooperative yields.
 pub const TICK: Duration = Duration::from_millis(10);
+
+/// How long past its deadline a call may stay blocked in a host function (a sleep, a pending
+/// request), where epoch interruption cannot reach it, before the host stops waiting for it.
+const BLOCKED_GRACE: Duration = Duration::from_millis(100);
 
 /// Starts the thread that advances `engine`'s epoch every [`TICK`]; it ends with the engine.
 pub(crate) fn start_ticker(engine: &Engine) -> Result<()> {
@@ -31,8 +38,8 @@ pub(crate) fn start_ticker(engine: &Engine) -> Result<()> {
     Ok(())
 }
 
-/// Makes guest code in `store` yield at every tick and stop at the deadline kept in its state
-/// (`State::deadline`, set before each call).
+/// Makes guest code in `store` yield at every tick and stop at the deadline of the step in
+/// force (`State::deadline`, set by [`Deadline::start`]).
 pub(crate) fn arm(store: &mut Store<State>) {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
@@ -44,39 +51,93 @@ pub(crate) fn arm(store: &mut Store<State>) {
     });
 }
 
-/// How long past its deadline a call may stay blocked in a host function (a sleep, a pending
-/// request), where epoch interruption cannot reach it, before the host stops waiting for it.
-const BLOCKED_GRACE: Duration = Duration::from_millis(100);
-
-/// Runs `call`, a call into an instance whose deadline is `deadline`, to its end, or fails it
-/// as interrupted when it is still blocked in the host a little after the deadline. Dropping the
-/// call unwinds the guest's stack; the instance must then be discarded.
-pub(crate) async fn by_deadline<T>(
-    deadline: Instant,
-    call: impl Future<Output = wasmtime::Result<T>>,
-) -> wasmtime::Result<T> {
-    let until = tokio::time::Instant::from_std(deadline + BLOCKED_GRACE);
-    tokio::time::timeout_at(until, call)
-        .await
-        .unwrap_or_else(|_| Err(Trap::Interrupt.into()))
+/// The deadline of one step into an instance, and how to wait for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    until: Instant,
+    /// The instance's file operations block the thread running it (a guest with a directory).
+    blocking: bool,
 }
 
-/// Runs `call` into an instance (see [`by_deadline`]). When the instance's file operations
-/// block its thread (`blocking`, a guest with a directory) and this is a worker of a
-/// multi-thread runtime, the call runs in `block_in_place`, so the worker's other tasks move to
-/// another thread while the guest waits on the disk.
-pub(crate) async fn enter<T>(
-    blocking: bool,
-    deadline: Instant,
-    call: impl Future<Output = wasmtime::Result<T>>,
-) -> wasmtime::Result<T> {
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if blocking && multi_thread {
-        tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(by_deadline(deadline, call))
-        })
-    } else {
-        by_deadline(deadline, call).await
+impl Deadline {
+    /// Starts a step in `store` that must end within `timeout`: guest code is interrupted then.
+    pub(crate) fn start(store: &mut Store<State>, timeout: Duration) -> Self {
+        let state = store.data_mut();
+        state.deadline = Instant::now() + timeout;
+        Self::current(store)
     }
+
+    /// The deadline of the step in force in `store` (a step that goes on in another call, as
+    /// `describe` and `create` go on from instantiation).
+    pub(crate) fn current(store: &Store<State>) -> Self {
+        let state = store.data();
+        Self {
+            until: state.deadline,
+            blocking: state.blocking,
+        }
+    }
+
+    /// Runs `call`, a step into the instance, to its end, or fails it as interrupted when it is
+    /// still blocked in the host a little after the deadline (dropping the call unwinds the
+    /// guest's stack; the instance must then be discarded). When the instance's file
+    /// operations block its thread and this is a worker of a multi-thread runtime, the call
+    /// runs in `block_in_place`, so the worker's other tasks move to another thread while the
+    /// guest waits on the disk.
+    pub(crate) async fn run<T>(
+        self,
+        call: impl Future<Output = wasmtime::Result<T>>,
+    ) -> wasmtime::Result<T> {
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if self.blocking && multi_thread {
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(self.bounded(call))
+            })
+        } else {
+            self.bounded(call).await
+        }
+    }
+
+    async fn bounded<T>(
+        self,
+        call: impl Future<Output = wasmtime::Result<T>>,
+    ) -> wasmtime::Result<T> {
+        let until = tokio::time::Instant::from_std(self.until + BLOCKED_GRACE);
+        tokio::time::timeout_at(until, call)
+            .await
+            .unwrap_or_else(|_| Err(Trap::Interrupt.into()))
+    }
+}
+
+/// Waits on a stream a guest handed over (`wait`, one read or one write of it) for at most
+/// `timeout`; a stream that makes no progress by then is a `Timeout` naming `what`. `blocking`:
+/// the stream does its file I/O on this thread (a guest with a directory), as its calls do.
+pub(crate) async fn wait_on_stream<T>(
+    blocking: bool,
+    timeout: Duration,
+    what: &str,
+    wait: impl Future<Output = T>,
+) -> Result<T> {
+    let deadline = Deadline {
+        until: Instant::now() + timeout,
+        blocking,
+    };
+    deadline.run(async { Ok(wait.await) }).await.map_err(|_| {
+        Error::new(ErrorKind::Timeout).with_detail(format!(
+            "{what}: the guest's stream made no progress within {} ms",
+            timeout.as_millis()
+        ))
+    })
+}
+
+/// True when `e`, the failure of a step into an instance, is its deadline.
+pub(crate) fn met(e: &wasmtime::Error) -> bool {
+    matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+}
+
+/// The error of `op`, which ran past its deadline of `timeout` (its instance is replaced).
+pub(crate) fn ran_past(op: &str, timeout: Duration) -> Error {
+    Error::new(ErrorKind::Timeout).with_detail(format!(
+        "{op} ran past its {timeout:?} deadline; the instance was replaced"
+    ))
 }

@@ -4,6 +4,7 @@
 
 use wasmtime::Trap;
 
+use super::deadline;
 use super::policy::SandboxPolicy;
 use super::state::MemoryLimiter;
 use crate::error::{Error, ErrorKind};
@@ -21,12 +22,11 @@ pub(crate) fn describe(
     policy: &SandboxPolicy,
     limiter: &MemoryLimiter,
 ) -> Error {
+    if deadline::met(e) {
+        return deadline::ran_past(op, policy.call_timeout);
+    }
     let cause = e.root_cause().to_string();
     match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => Error::new(ErrorKind::Timeout).with_detail(format!(
-            "{op} ran past its {:?} deadline; the instance was replaced",
-            policy.call_timeout
-        )),
         _ if cause.contains(FUEL_EXHAUSTED) => Error::new(ErrorKind::DriverFault).with_detail(format!(
             "{op}: the guest answered (or passed the host) more than {} bytes at once, the sandbox's bound (answer_bytes); the instance was replaced",
             policy.answers.bytes

@@ -27,7 +27,7 @@ use super::answer::guest_error;
 use super::bindings::{GuestError, Param, World};
 use super::budget::RestartBudget;
 use super::component::GuestComponent;
-use super::deadline::enter;
+use super::deadline::Deadline;
 use super::engine::PoolShare;
 use super::fault;
 use super::policy::SandboxPolicy;
@@ -158,9 +158,9 @@ impl Pool {
             .component
             .instantiate(&self.name, &self.policy, &self.quotas)
             .await?;
-        let deadline = store.data().deadline;
-        let blocking = store.data().blocking;
-        let created = enter(blocking, deadline, world.create(&mut store, &self.params)).await;
+        // Under what is left of the instantiation's deadline.
+        let deadline = Deadline::current(&store);
+        let created = deadline.run(world.create(&mut store, &self.params)).await;
         match created {
             Ok(Ok(driver)) => Ok(Live {
                 store,
@@ -208,14 +208,12 @@ impl Pool {
             let Some(live) = guard.as_mut() else {
                 unreachable!("the slot was just filled")
             };
-            let deadline = Instant::now() + pool.policy.call_timeout;
+            let deadline = Deadline::start(&mut live.store, pool.policy.call_timeout);
             let state = live.store.data_mut();
-            state.deadline = deadline;
             state.limiter.exceeded = false;
             state.in_call = true;
             let generation = live.generation;
-            let blocking = state.blocking;
-            let outcome = enter(blocking, deadline, call(live)).await;
+            let outcome = deadline.run(call(live)).await;
             live.store.data_mut().in_call = false;
             match outcome {
                 Ok(Ok(value)) => Ok(Placed {
@@ -290,17 +288,16 @@ impl Pool {
             else {
                 return;
             };
-            let deadline = Instant::now() + timeout;
-            live.store.data_mut().deadline = deadline;
-            let blocking = live.store.data().blocking;
-            let released = enter(blocking, deadline, async {
-                if close_writer {
-                    // A close the guest refuses leaves a healthy instance; a trap does not.
-                    let _refused = live.world.close(&mut live.store, resource).await?;
-                }
-                resource.resource_drop_async(&mut live.store).await
-            })
-            .await;
+            let deadline = Deadline::start(&mut live.store, timeout);
+            let released = deadline
+                .run(async {
+                    if close_writer {
+                        // A close the guest refuses leaves a healthy instance; a trap does not.
+                        let _refused = live.world.close(&mut live.store, resource).await?;
+                    }
+                    resource.resource_drop_async(&mut live.store).await
+                })
+                .await;
             if let Err(e) = released {
                 pool.fault("release", &e, &live.store.data().limiter);
                 *guard = None;

@@ -42,7 +42,8 @@ pub struct State {
     hooks: HttpAllowList,
     table: ResourceTable,
     pub limiter: MemoryLimiter,
-    /// When the current call must end (checked at every epoch tick).
+    /// When the step running in the instance must end (checked at every epoch tick; see
+    /// `deadline.rs`).
     pub deadline: Instant,
     /// Set while a call is inside the instance; an instance found with it set was left
     /// mid-call (its caller's future was dropped with no runtime to finish it) and is discarded.
@@ -71,7 +72,7 @@ impl State {
         }
         // A guest with a directory does its file operations on the thread running it rather
         // than handing each to tokio's blocking pool and back (a hand-off per WASI call costs
-        // more than the syscall); its calls then run in `block_in_place` (see `instance::enter`),
+        // more than the syscall); its calls then run in `block_in_place` (see `deadline::Deadline::run`),
         // as the native filesystem driver's do.
         let blocking = policy.blocks_on_files();
         // Set before the preopens: each takes the setting when it is made.

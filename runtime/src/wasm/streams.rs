@@ -7,30 +7,20 @@
 //! Nothing here widens the sandbox: a stream is only what the guest opened under its grants,
 //! and writes into a granted directory still count against its quota (the stream is the
 //! counted one, see `files.rs`). Each wait on a stream ends at the call deadline (a stalled
-//! backend is a `Timeout`), and what one read or write holds is bounded (a read asks for at most
+//! backend is a `Timeout`, see `deadline.rs`), and what one read or write holds is bounded (a read asks for at most
 //! `max` bytes; writes go in pieces of at most [`PIECE`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 
-use super::deadline::enter;
-use crate::error::{Error, ErrorKind, Result};
+use super::deadline::wait_on_stream;
+use crate::error::{Error, Result};
 
 /// Largest piece written into an output stream in one wait.
 pub(crate) const PIECE: usize = 1 << 20;
-
-/// How a stream wait ended before the deadline: the stream's outcome, or the deadline.
-fn timed<T>(outcome: wasmtime::Result<T>, what: &str, timeout: Duration) -> Result<T> {
-    outcome.map_err(|_| {
-        Error::new(ErrorKind::Timeout).with_detail(format!(
-            "{what}: the guest's stream made no progress within {} ms",
-            timeout.as_millis()
-        ))
-    })
-}
 
 fn failed(e: StreamError, what: &str) -> Error {
     match e {
@@ -65,8 +55,7 @@ pub(crate) async fn read(
     timeout: Duration,
     what: &str,
 ) -> Result<Read> {
-    let deadline = Instant::now() + timeout;
-    let outcome = enter(blocking, deadline, async {
+    wait_on_stream(blocking, timeout, what, async {
         let mut read = Read {
             chunks: Vec::new(),
             ended: false,
@@ -102,10 +91,9 @@ pub(crate) async fn read(
                 break;
             }
         }
-        Ok(read)
+        read
     })
-    .await;
-    timed(outcome, what, timeout)
+    .await
 }
 
 /// Writes all of `data` into `stream` and flushes it, piece by piece, each piece within
@@ -119,12 +107,14 @@ pub(crate) async fn write_all(
 ) -> Result<()> {
     while !data.is_empty() {
         let piece = data.split_to(data.len().min(PIECE));
-        let deadline = Instant::now() + timeout;
-        let outcome = enter(blocking, deadline, async {
-            Ok(stream.blocking_write_and_flush(piece).await)
-        })
-        .await;
-        timed(outcome, what, timeout)?.map_err(|e| failed(e, what))?;
+        wait_on_stream(
+            blocking,
+            timeout,
+            what,
+            stream.blocking_write_and_flush(piece),
+        )
+        .await?
+        .map_err(|e| failed(e, what))?;
     }
     Ok(())
 }
