@@ -14,6 +14,7 @@
 //! - `testing` (feature `testing`): a canned HTTP/1.1 server for unit tests.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod backoff;
 mod client;
@@ -34,4 +35,4 @@ pub use failure::{
 };
 pub use request::{Idempotency, Request};
 pub use retry::{RetryConfig, may_retry};
-pub use token::{Token, TokenCache};
+pub use token::{Token, TokenCache, fetch_failed};

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use wharf_runtime::{Error, ErrorKind, Result, Secret};
 
 use crate::failure::is_temporary_status;
-use crate::{Request, Token};
+use crate::{Request, Token, fetch_failed};
 
 /// The lifetime of a token whose answer does not say.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -26,21 +26,16 @@ pub async fn fetch_bearer(
     request: &Request,
     what: &str,
 ) -> Result<Token<Secret>> {
-    let unreachable = |detail: String, e: reqwest::Error| {
-        Error::new(ErrorKind::Backend { temporary: true })
-            .with_detail(detail)
-            .with_source(e.without_url())
-    };
     let response = request
         .build(http)
         .send()
         .await
-        .map_err(|e| unreachable(format!("{what} failed"), e))?;
+        .map_err(|e| fetch_failed(what, e))?;
     let status = response.status();
     let body = response
         .bytes()
         .await
-        .map_err(|e| unreachable(format!("{what}: reading the answer failed"), e))?;
+        .map_err(|e| fetch_failed(&format!("{what}: reading the answer"), e))?;
     read_answer(status, &body, what, SystemTime::now())
 }
 

@@ -8,7 +8,15 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use wharf_runtime::Result;
+use wharf_runtime::{Error, ErrorKind, Result};
+
+/// The error of a credential fetch that got no answer (`what` names it): a temporary `Backend`
+/// error, whatever the driver and however the fetch broke off, without the request's URL.
+pub fn fetch_failed(what: &str, error: reqwest::Error) -> Error {
+    Error::new(ErrorKind::Backend { temporary: true })
+        .with_detail(format!("{what} failed"))
+        .with_source(error.without_url())
+}
 
 /// A fetched credential and when it runs out (`None`: it is kept until the service refuses
 /// it).
@@ -135,8 +143,6 @@ impl<T: Clone> TokenCache<T> {
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use wharf_runtime::Error;
 
     use super::*;
 

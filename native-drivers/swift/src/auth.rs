@@ -14,7 +14,7 @@ use serde_json::{Value as Json, json};
 use wharf_runtime::{Error, ErrorKind, Secret};
 
 use crate::config::{AuthVersion, Config, EndpointType};
-use wharf_http::{Request, Token, transport_error};
+use wharf_http::{Request, Token, fetch_failed};
 
 use crate::error::is_temporary_status;
 
@@ -365,21 +365,23 @@ pub(crate) async fn authenticate(
     http: &reqwest::Client,
     config: &Config,
 ) -> Result<Session, Error> {
-    let op = "authenticate at";
-    let url = config.auth_url.as_str();
+    let what = format!(
+        "authentication at {}",
+        wharf_http::redact::url(config.auth_url.as_str(), &[] as &[&str])
+    );
     // Sent once: the request that needs the session retries, and authenticates again then.
     let response = request(config)
         .to_request()
         .build(http)
         .send()
         .await
-        .map_err(|e| transport_error(e, op, url))?;
+        .map_err(|e| fetch_failed(&what, e))?;
     let status = response.status();
     let headers = response.headers().clone();
     let body = response
         .bytes()
         .await
-        .map_err(|e| transport_error(e, op, url))?;
+        .map_err(|e| fetch_failed(&format!("{what}: reading the answer"), e))?;
     session(config, status, &headers, &body, SystemTime::now())
 }
 
@@ -589,6 +591,17 @@ mod tests {
         s.expires = Some(now - Duration::from_secs(1));
         assert!(!fresh(&s));
         assert!(!format!("{s:?}").contains("\"t\""));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_identity_service_is_a_temporary_error() {
+        let server = wharf_http::testing::MockServer::start();
+        server.push(wharf_http::testing::Reply::hang_up());
+        let c = config(&[("authurl", &format!("{}/auth/v1.0", server.url()))]);
+        let e = authenticate(&reqwest::Client::new(), &c).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Backend { temporary: true }, "{e}");
+        assert!(!format!("{e} {e:?}").contains("s3cret"), "{e:?}");
+        assert_eq!(server.requests()[0].header("x-auth-key"), Some("s3cret"));
     }
 
     #[test]
