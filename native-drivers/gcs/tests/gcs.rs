@@ -309,23 +309,15 @@ async fn a_missing_bucket_is_a_configuration_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_token_is_permission_denied() {
-    use std::io::{Read, Write};
     // A token endpoint that refuses every grant.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/token", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 16384];
-            let _ = s.read(&mut buf);
-            let body = r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#;
-            let _ = write!(
-                s,
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    let server = wharf_http::testing::MockServer::start();
+    server.handle(|_| {
+        Some(wharf_http::testing::Reply::json(
+            400,
+            r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#,
+        ))
     });
+    let url = format!("{}/token", server.url());
     let mut key = common::key_json();
     key["token_uri"] = serde_json::Value::String(url);
     let file = std::env::temp_dir().join(format!(
