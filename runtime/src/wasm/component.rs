@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use wasmtime::Store;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
 
 use super::bindings::{WitVersion, World, WorldPre};
 use super::deadline::{self, Deadline};
-use super::engine::GuestRuntime;
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
+use super::reserve::{InstanceReserve, ReservedInstances};
 use super::state::State;
 use super::{answer, fault};
 use crate::error::{Error, ErrorKind, Result};
@@ -57,8 +57,12 @@ pub struct Manifest {
 
 /// A compiled, linked component ready to instantiate.
 pub struct GuestComponent {
-    runtime: Arc<GuestRuntime>,
+    /// The engine it was compiled for, where its instances run.
+    engine: Engine,
+    /// Linked against the host once: an instance is only allocation and initialisation.
     pre: WorldPre,
+    /// The engine's pool instances its drivers reserve theirs from.
+    reserve: InstanceReserve,
     /// The version of the world the component exports.
     pub version: WitVersion,
     /// The manifest the guest exported.
@@ -89,13 +93,16 @@ fn compatible(version: &str, with: WitVersion) -> bool {
 }
 
 impl GuestComponent {
+    /// Links `component` (compiled for `engine`, its SHA-256 `digest`) with `linker`, and asks
+    /// it for its manifest; `label` names it in messages.
     pub(crate) async fn new(
-        runtime: Arc<GuestRuntime>,
+        engine: &Engine,
+        linker: &Linker<State>,
+        reserve: InstanceReserve,
         component: Component,
         digest: String,
         label: &str,
     ) -> Result<Arc<Self>> {
-        let engine = runtime.engine();
         let ty = component.component_type();
         let imports = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
@@ -109,8 +116,7 @@ impl GuestComponent {
                 ),
             )
         })?;
-        let pre = runtime
-            .linker()
+        let pre = linker
             .instantiate_pre(&component)
             .and_then(|pre| WorldPre::new(version, pre))
             .map_err(|e| {
@@ -120,8 +126,9 @@ impl GuestComponent {
                 )
             })?;
         let mut this = Self {
-            runtime,
+            engine: engine.clone(),
             pre,
+            reserve,
             version,
             manifest: Manifest {
                 name: String::new(),
@@ -149,9 +156,9 @@ impl GuestComponent {
         Ok(Arc::new(this))
     }
 
-    /// The engine this component runs in.
-    pub(crate) fn runtime(&self) -> &Arc<GuestRuntime> {
-        &self.runtime
+    /// Reserves `count` of the engine's pool instances for `driver`, or says why not.
+    pub(crate) fn reserve(&self, driver: &str, count: u32) -> Result<ReservedInstances> {
+        self.reserve.reserve(driver, count)
     }
 
     async fn describe(&self) -> Result<Manifest> {
@@ -159,7 +166,7 @@ impl GuestComponent {
             call_timeout: DESCRIBE_TIMEOUT,
             ..SandboxPolicy::default()
         };
-        let _share = self.runtime.reserve(&self.label, 1)?;
+        let _reserved = self.reserve(&self.label, 1)?;
         let (mut store, world) = self
             .instantiate("describe", &policy, &GrantQuotas::from([]))
             .await?;
@@ -189,7 +196,7 @@ impl GuestComponent {
         quotas: &GrantQuotas,
     ) -> Result<(Store<State>, World)> {
         let state = State::new(driver, policy, quotas.clone())?;
-        let mut store = Store::new(self.runtime.engine(), state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(usize::try_from(policy.answers.bytes).unwrap_or(usize::MAX));
         deadline::arm(&mut store);

@@ -4,7 +4,6 @@
 //! a sandbox may grant, and the compiled-component cache.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use wasmtime::component::Linker;
@@ -12,11 +11,12 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::cache::{self, ComponentCache};
 use super::component::GuestComponent;
+use super::reserve::InstanceReserve;
 use super::state::State;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 /// Component instances the engine's pool holds, shared out among guest drivers (see
-/// [`GuestRuntime::reserve`]).
+/// `reserve.rs`).
 pub const POOL_INSTANCES: u32 = 1000;
 /// What one component instance may hold: enough for every guest toolchain in use (a Rust
 /// guest has one memory and one or two core instances; a componentize-js guest a few more), so
@@ -44,23 +44,8 @@ pub struct GuestRuntime {
     engine: Engine,
     linker: Linker<State>,
     cache: ComponentCache,
-    /// Pool instances not reserved by a driver (or a component being described).
-    unreserved: Arc<AtomicU32>,
-}
-
-/// Instances of the engine's pool reserved for one driver; given back when dropped. A driver
-/// holds at most as many live instances as its share, so whatever other guests do, its
-/// instances can always be allocated.
-#[derive(Debug)]
-pub(crate) struct PoolShare {
-    count: u32,
-    unreserved: Arc<AtomicU32>,
-}
-
-impl Drop for PoolShare {
-    fn drop(&mut self) {
-        self.unreserved.fetch_add(self.count, Ordering::AcqRel);
-    }
+    /// The engine's pool instances not reserved by a driver; each component shares it.
+    reserve: InstanceReserve,
 }
 
 fn host_error(what: &str, e: wasmtime::Error) -> Error {
@@ -113,7 +98,7 @@ impl GuestRuntime {
             engine,
             linker,
             cache,
-            unreserved: Arc::new(AtomicU32::new(POOL_INSTANCES)),
+            reserve: InstanceReserve::new(POOL_INSTANCES),
         }))
     }
 
@@ -127,36 +112,14 @@ impl GuestRuntime {
         Ok(GLOBAL.get_or_init(|| rt).clone())
     }
 
-    /// Reserves `count` instances of the engine's pool for `driver`, or says why not.
-    pub(crate) fn reserve(&self, driver: &str, count: u32) -> Result<PoolShare> {
-        let taken = self
-            .unreserved
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |free| {
-                free.checked_sub(count)
-            });
-        match taken {
-            Ok(_) => Ok(PoolShare {
-                count,
-                unreserved: self.unreserved.clone(),
-            }),
-            Err(free) => Err(Error::new(ErrorKind::DriverFault).with_detail(format!(
-                "{driver}: the guest instance pool has {free} of its {POOL_INSTANCES} instances left, and this driver needs {count} (its sandbox's `instances`); close other guest drivers or lower `instances`"
-            ))),
-        }
-    }
-
     /// Pool instances not reserved by any driver now.
     pub fn unreserved_instances(&self) -> u32 {
-        self.unreserved.load(Ordering::Acquire)
+        self.reserve.unreserved()
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
-    }
-
-    pub(crate) fn linker(&self) -> &Linker<State> {
-        &self.linker
     }
 
     /// Loads (compiling or taking from the cache) the component in `path`.
@@ -180,6 +143,15 @@ impl GuestRuntime {
             tokio::task::spawn_blocking(move || rt.cache.load(&rt.engine, &wasm, &named))
                 .await
                 .map_err(|e| Error::backend("component compilation failed").with_source(e))??;
-        GuestComponent::new(self.clone(), component, digest, label).await
+        let reserve = self.reserve.clone();
+        GuestComponent::new(
+            &self.engine,
+            &self.linker,
+            reserve,
+            component,
+            digest,
+            label,
+        )
+        .await
     }
 }

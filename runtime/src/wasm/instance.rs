@@ -28,10 +28,10 @@ use super::bindings::{GuestError, Param, World};
 use super::budget::RestartBudget;
 use super::component::GuestComponent;
 use super::deadline::Deadline;
-use super::engine::PoolShare;
 use super::fault;
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
+use super::reserve::ReservedInstances;
 use super::state::{MemoryLimiter, State};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -82,7 +82,7 @@ pub(crate) struct Pool {
     generation: AtomicU64,
     budget: Mutex<RestartBudget>,
     /// The engine's instances this pool may use; given back when the pool goes.
-    _share: PoolShare,
+    _reserved: ReservedInstances,
     /// The disk quotas of the directory grants, shared by every instance.
     quotas: GrantQuotas,
 }
@@ -102,12 +102,10 @@ impl Pool {
         } else {
             policy.instances.max(1)
         };
-        let share = component
-            .runtime()
-            .reserve(name, u32::try_from(count).unwrap_or(u32::MAX))?;
+        let reserved = component.reserve(name, u32::try_from(count).unwrap_or(u32::MAX))?;
         let budget = RestartBudget::new(policy.restart_budget, policy.restart_window);
         Ok(Arc::new(Self {
-            _share: share,
+            _reserved: reserved,
             quotas,
             name: name.to_owned(),
             component,

@@ -5,7 +5,8 @@
 //!
 //! - [`engine`]: one engine per runtime (pooling allocator, epoch interruption), linker, cache;
 //! - [`cache`]: compiled components on disk;
-//! - [`component`]: a loaded component, its manifest and world;
+//! - [`component`]: a loaded component (its engine and pre-instance), its manifest and world;
+//! - `reserve`: the engine's pool instances, shared out among drivers;
 //! - [`policy`]: the sandbox policy;
 //! - `deadline`: deadlines of every step that runs guest code; `budget`: the restart budget;
 //! - [`answer`]: checks of a guest's answers (texts, URLs, records) before the host uses them;
@@ -30,6 +31,7 @@ mod instance;
 pub mod policy;
 mod quota;
 pub mod register;
+mod reserve;
 mod state;
 mod streams;
 
