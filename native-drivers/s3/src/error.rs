@@ -166,11 +166,6 @@ pub(crate) fn from_body(err: impl StdError + Send + Sync + 'static, op: &str, pa
     Error::temporary(format!("{op} {path}: reading the answer failed")).with_source(err)
 }
 
-/// A background task (a part upload or copy) that panicked or was cancelled.
-pub(crate) fn from_join(err: tokio::task::JoinError, op: &str, path: &str) -> Error {
-    Error::backend(format!("{op} {path}: a background task failed")).with_source(err)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,49 +7,14 @@
 //! is never taken for a file, and [`name_is_visible`] hides it (and any other key no contract path
 //! can spell, such as directory markers `dir/`) from listings and walks.
 
-use wharf_runtime::path::{ROOT, is_valid};
+use wharf_runtime::path::is_valid;
 
-/// Maps contract paths to keys and back for one `rootdirectory`.
-#[derive(Debug, Clone)]
-pub(crate) struct Layout {
-    /// The root without leading or trailing `/`; empty for the bucket's root.
-    root: String,
-}
+/// Maps contract paths to keys and back for one `rootdirectory`: the object stores' one layout.
+pub(crate) use wharf_object_store::KeyLayout as Layout;
 
-impl Layout {
-    pub(crate) fn new(root: &str) -> Self {
-        Self {
-            root: root.trim_matches('/').to_owned(),
-        }
-    }
-
-    /// The object key of a (non-root) path.
-    pub(crate) fn key(&self, path: &str) -> String {
-        let rel = path.trim_start_matches('/');
-        if self.root.is_empty() {
-            rel.to_owned()
-        } else {
-            format!("{}/{rel}", self.root)
-        }
-    }
-
-    /// The key prefix of everything under `path` (`<key>/`, or the root's prefix for `/`).
-    pub(crate) fn dir_prefix(&self, path: &str) -> String {
-        if path == ROOT {
-            if self.root.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", self.root)
-            }
-        } else {
-            format!("{}/", self.key(path))
-        }
-    }
-
-    /// The key of the saved tail of an upload to `path`.
-    pub(crate) fn tail_key(&self, path: &str) -> String {
-        tail_of_key(&self.key(path))
-    }
+/// The key of the saved tail of an upload to `path`.
+pub(crate) fn tail_key(layout: &Layout, path: &str) -> String {
+    tail_of_key(&layout.key(path))
 }
 
 /// The key of the saved tail of an upload to the object key `key`.
@@ -84,8 +49,8 @@ mod tests {
 
     #[test]
     fn tails_sit_beside_their_target_under_a_hidden_name() {
-        assert_eq!(Layout::new("").tail_key("/a"), "~a.upload");
-        assert_eq!(Layout::new("r").tail_key("/a/b"), "r/a/~b.upload");
+        assert_eq!(tail_key(&Layout::new(""), "/a"), "~a.upload");
+        assert_eq!(tail_key(&Layout::new("r"), "/a/b"), "r/a/~b.upload");
         assert!(!name_is_visible("~b.upload"));
     }
 

@@ -24,18 +24,18 @@
 //! UploadPartCopy, its last partial part downloaded into the buffer; nothing there at all is
 //! `PathNotFound`. Dropping an open writer closes it in the background.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use bytes::{Bytes, BytesMut};
-use tokio::task::JoinSet;
+use bytes::Bytes;
+use wharf_object_store::PartPipeline;
 use wharf_runtime::{Error, FileWriter, Result};
 
-use crate::error::{from_body, from_join, from_sdk, has_code, is_not_found, is_not_implemented};
-use crate::layout::tail_of_key;
+use crate::error::{from_body, from_sdk, has_code, is_not_found, is_not_implemented};
+use crate::layout::{tail_key, tail_of_key};
 use crate::{Shared, client, object_options};
 
 /// Part uploads (or copies) one writer keeps in flight at once.
@@ -162,48 +162,49 @@ struct Upload {
     /// The multipart upload, once created or found.
     upload_id: Option<String>,
     part_size: u64,
-    /// Confirmed parts: number → ETag.
-    parts: BTreeMap<i32, String>,
+    /// The buffer and the parts: number and ETag of each confirmed one, in order.
+    parts: PartPipeline<(i32, String)>,
     next_part: i32,
-    in_flight: JoinSet<Result<(i32, String)>>,
-    buffer: BytesMut,
-    /// Bytes in confirmed parts (plus the saved tail, after `close`).
-    persisted: u64,
+    /// Bytes at the start of the buffer that S3 already keeps (a loaded tail, or the end of the
+    /// committed object a resume started from), after the parts confirmed when it was loaded.
+    kept: (u64, u64),
     /// A tail object may exist for this upload (loaded or saved by it).
     tail_saved: bool,
-    /// A part failed: bytes after the last confirmed part are lost.
-    failed: bool,
 }
 
 impl Upload {
     fn new(s: Arc<Shared>, path: &str) -> Self {
         let key = s.layout.key(path);
         Self {
-            tail_key: s.layout.tail_key(path),
+            tail_key: tail_key(&s.layout, path),
             part_size: s.config.chunk_size,
             s,
             path: path.to_owned(),
             key,
             upload_id: None,
-            parts: BTreeMap::new(),
+            parts: PartPipeline::new(path, WINDOW, 0),
             next_part: 1,
-            in_flight: JoinSet::new(),
-            buffer: BytesMut::new(),
-            persisted: 0,
+            kept: (0, 0),
             tail_saved: false,
-            failed: false,
         }
     }
 
-    fn refuse_if_failed(&self) -> Result<()> {
-        if self.failed {
-            return Err(Error::backend(format!(
-                "upload to {}: an earlier part failed; {} bytes are kept (close to keep them, or \
-                 cancel)",
-                self.path, self.persisted
-            )));
-        }
-        Ok(())
+    /// The bytes S3 keeps for this upload: its confirmed parts, or the kept bytes after the
+    /// parts confirmed before them (the first new part holds those bytes again).
+    fn persisted(&self) -> u64 {
+        let (after, kept) = self.kept;
+        self.parts.acknowledged().max(after + kept)
+    }
+
+    /// Bytes in the confirmed parts.
+    fn in_parts(&self) -> u64 {
+        self.parts.settled().len() as u64 * self.part_size
+    }
+
+    /// Puts bytes S3 already keeps into the buffer (a loaded tail, the end of committed content).
+    fn keep(&mut self, bytes: &[u8]) {
+        self.parts.buffer(bytes);
+        self.kept = (self.parts.acknowledged(), bytes.len() as u64);
     }
 
     /// Creates the multipart upload if there is none yet.
@@ -230,64 +231,26 @@ impl Upload {
         Ok(id.to_owned())
     }
 
-    /// Records one finished part upload.
-    fn settle(
-        &mut self,
-        joined: std::result::Result<Result<(i32, String)>, tokio::task::JoinError>,
-    ) -> Result<()> {
-        match joined {
-            Ok(Ok((number, etag))) => {
-                self.parts.insert(number, etag);
-                self.persisted += self.part_size;
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                self.failed = true;
-                Err(e)
-            }
-            Err(e) => {
-                self.failed = true;
-                Err(from_join(e, "upload part of", &self.path))
-            }
-        }
-    }
-
-    /// Waits for every part in flight; the first failure is returned (after all have ended).
-    async fn drain(&mut self) -> Result<()> {
-        let mut first = None;
-        while let Some(joined) = self.in_flight.join_next().await {
-            if let Err(e) = self.settle(joined) {
-                first.get_or_insert(e);
-            }
-        }
-        first.map_or(Ok(()), Err)
-    }
-
     /// Starts uploading `data` as the next part, once the window has room.
     async fn send_part(&mut self, data: Bytes) -> Result<()> {
         let upload_id = self.upload_id().await?;
-        while self.in_flight.len() >= WINDOW {
-            if let Some(joined) = self.in_flight.join_next().await {
-                self.settle(joined)?;
-            }
-        }
         let number = self.next_part;
         self.next_part += 1;
         let (s, key, path) = (self.s.clone(), self.key.clone(), self.path.clone());
-        self.in_flight.spawn(async move {
-            let etag = upload_part(&s, &key, &upload_id, number, data, &path).await?;
-            Ok((number, etag))
-        });
-        Ok(())
+        let len = data.len() as u64;
+        self.parts
+            .send(len, async move {
+                let etag = upload_part(&s, &key, &upload_id, number, data, &path).await?;
+                Ok((number, etag))
+            })
+            .await
     }
 
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        self.refuse_if_failed()?;
-        self.buffer.extend_from_slice(&data);
-        let part = self.part_size as usize;
-        while self.buffer.len() >= part {
-            let chunk = self.buffer.split_to(part).freeze();
-            self.send_part(chunk).await?;
+        self.parts.check()?;
+        self.parts.buffer(&data);
+        while let Some(part) = self.parts.next_part(self.part_size as usize, false) {
+            self.send_part(part).await?;
         }
         Ok(())
     }
@@ -295,6 +258,7 @@ impl Upload {
     /// The parts to complete the upload with, in order.
     fn completed_parts(&self) -> Vec<CompletedPart> {
         self.parts
+            .settled()
             .iter()
             .map(|(number, etag)| {
                 CompletedPart::builder()
@@ -315,15 +279,13 @@ impl Upload {
     }
 
     async fn close(&mut self) -> Result<()> {
-        self.drain().await?;
-        self.refuse_if_failed()?;
+        self.parts.settle_all().await?;
+        self.parts.check()?;
         // Even an empty upload must be found again by a resume.
         let upload_id = self.upload_id().await?;
-        if self.buffer.is_empty() {
-            self.remove_tail().await?;
-        } else {
-            let offset = self.parts.len() as u64 * self.part_size;
-            let tail = self.buffer.clone().freeze();
+        if self.parts.buffered() > 0 {
+            let offset = self.in_parts();
+            let tail = self.parts.buffered_copy();
             let len = tail.len() as u64;
             let s = &self.s;
             object_options!(s.s3.put_object(), &s.config)
@@ -338,33 +300,35 @@ impl Upload {
                 .await
                 .map_err(|e| from_sdk(e, "save upload of", &self.path))?;
             self.tail_saved = true;
-            self.persisted = offset + len;
+            // The buffer stays: S3 keeps it now.
+            self.kept = (self.parts.acknowledged(), len);
+        } else {
+            self.remove_tail().await?;
         }
-        tracing::debug!(path = %self.path, size = self.persisted, "upload closed");
+        tracing::debug!(path = %self.path, size = self.persisted(), "upload closed");
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.drain().await?;
-        self.refuse_if_failed()?;
+        self.parts.settle_all().await?;
+        self.parts.check()?;
         let s = self.s.clone();
-        let total = self.parts.len() as u64 * self.part_size + self.buffer.len() as u64;
-        if self.parts.is_empty() {
+        // The last bytes stay buffered until S3 has them, for a close after a failed commit.
+        let last = self.parts.buffered_copy();
+        let total = self.in_parts() + last.len() as u64;
+        if self.parts.settled().is_empty() {
             // Less than one part in all: one PutObject.
-            let content = self.buffer.clone().freeze();
-            s.put_object(&self.key, content, &self.path).await?;
+            s.put_object(&self.key, last, &self.path).await?;
             if let Some(id) = self.upload_id.take() {
                 abort_upload(&s, &self.key, &id, &self.path).await;
             }
         } else {
             let upload_id = self.upload_id().await?;
-            if !self.buffer.is_empty() {
+            if !last.is_empty() {
                 let number = self.next_part;
-                let last = self.buffer.clone().freeze();
                 let etag = upload_part(&s, &self.key, &upload_id, number, last, &self.path).await?;
-                self.parts.insert(number, etag);
+                self.parts.extend_settled([(number, etag)]);
                 self.next_part += 1;
-                self.buffer.clear();
             }
             s.s3.complete_multipart_upload()
                 .bucket(s.bucket())
@@ -382,7 +346,8 @@ impl Upload {
                 .map_err(|e| from_sdk(e, "commit", &self.path))?;
             self.upload_id = None;
         }
-        self.persisted = total;
+        self.parts.clear_buffer();
+        self.kept = (0, total);
         if let Err(e) = self.remove_tail().await {
             tracing::warn!(path = %self.path, error = %e,
                 "committed, but could not remove the saved tail (it is ignored from now on)");
@@ -392,9 +357,8 @@ impl Upload {
     }
 
     async fn cancel(&mut self) -> Result<()> {
-        self.in_flight.abort_all();
-        while self.in_flight.join_next().await.is_some() {}
-        self.buffer.clear();
+        self.parts.abort_all().await;
+        self.parts.clear_buffer();
         if let Some(id) = self.upload_id.take() {
             abort_upload(&self.s, &self.key, &id, &self.path).await;
             // A tail saved by an earlier writer of this upload goes too.
@@ -432,7 +396,7 @@ async fn upload_part(
 impl S3Writer {
     fn open(upload: Upload) -> Self {
         Self {
-            final_size: upload.persisted,
+            final_size: upload.persisted(),
             upload: Some(upload),
         }
     }
@@ -468,7 +432,7 @@ impl S3Writer {
             Some(in_progress) => resume_upload(&mut upload, in_progress.upload_id).await?,
             None => start_from_committed(&mut upload).await?,
         }
-        tracing::debug!(path, size = upload.persisted, "upload resumed");
+        tracing::debug!(path, size = upload.persisted(), "upload resumed");
         Ok(Self::open(upload))
     }
 
@@ -514,15 +478,18 @@ async fn resume_upload(upload: &mut Upload, upload_id: String) -> Result<()> {
         .filter(|(number, size, _)| *number == 1 && *size >= crate::MIN_CHUNK_SIZE)
         .map(|(_, size, _)| *size)
         .unwrap_or(s.config.chunk_size);
+    let mut confirmed = Vec::new();
     for (number, size, etag) in listed {
         if number != upload.next_part || size != part_size {
             break;
         }
-        upload.parts.insert(number, etag);
+        confirmed.push((number, etag));
         upload.next_part += 1;
     }
     upload.part_size = part_size;
-    upload.persisted = upload.parts.len() as u64 * part_size;
+    let in_parts = confirmed.len() as u64 * part_size;
+    upload.parts = PartPipeline::new(&path, WINDOW, in_parts);
+    upload.parts.extend_settled(confirmed);
     upload.upload_id = Some(upload_id.clone());
 
     let tail =
@@ -540,7 +507,7 @@ async fn resume_upload(upload: &mut Upload, upload_id: String) -> Result<()> {
     upload.tail_saved = true;
     let meta: HashMap<String, String> = tail.metadata().cloned().unwrap_or_default();
     let matches = meta.get(META_UPLOAD) == Some(&upload_id)
-        && meta.get(META_OFFSET) == Some(&upload.persisted.to_string())
+        && meta.get(META_OFFSET) == Some(&in_parts.to_string())
         && meta.get(META_PART_SIZE) == Some(&part_size.to_string());
     if !matches {
         tracing::debug!(path, "ignoring a saved tail that does not match the upload");
@@ -552,8 +519,7 @@ async fn resume_upload(upload: &mut Upload, upload_id: String) -> Result<()> {
         .await
         .map_err(|e| from_body(e, "load upload of", &path))?
         .into_bytes();
-    upload.persisted += bytes.len() as u64;
-    upload.buffer.extend_from_slice(&bytes);
+    upload.keep(&bytes);
     Ok(())
 }
 
@@ -569,13 +535,7 @@ async fn start_from_committed(upload: &mut Upload) -> Result<()> {
     if full_parts > 0 {
         let upload_id = upload.upload_id().await?;
         let source = s.copy_source(&upload.key);
-        let mut copies = JoinSet::new();
         for i in 0..full_parts {
-            if copies.len() >= WINDOW
-                && let Some(joined) = copies.join_next().await
-            {
-                settle_copy(upload, joined)?;
-            }
             let (s, key, id, source, path) = (
                 s.clone(),
                 upload.key.clone(),
@@ -583,7 +543,7 @@ async fn start_from_committed(upload: &mut Upload) -> Result<()> {
                 source.clone(),
                 path.clone(),
             );
-            copies.spawn(async move {
+            let copy = async move {
                 let number = i as i32 + 1;
                 let out =
                     s.s3.upload_part_copy()
@@ -602,11 +562,10 @@ async fn start_from_committed(upload: &mut Upload) -> Result<()> {
                     .unwrap_or_default()
                     .to_owned();
                 Ok((number, etag))
-            });
+            };
+            upload.parts.send(part, copy).await?;
         }
-        while let Some(joined) = copies.join_next().await {
-            settle_copy(upload, joined)?;
-        }
+        upload.parts.settle_all().await?;
         upload.next_part = full_parts as i32 + 1;
     }
     let rest = size - full_parts * part;
@@ -625,19 +584,8 @@ async fn start_from_committed(upload: &mut Upload) -> Result<()> {
             .await
             .map_err(|e| from_body(e, "read committed content of", &path))?
             .into_bytes();
-        upload.persisted += bytes.len() as u64;
-        upload.buffer.extend_from_slice(&bytes);
+        upload.keep(&bytes);
     }
-    Ok(())
-}
-
-fn settle_copy(
-    upload: &mut Upload,
-    joined: std::result::Result<Result<(i32, String)>, tokio::task::JoinError>,
-) -> Result<()> {
-    let (number, etag) = joined.map_err(|e| from_join(e, "copy", &upload.path))??;
-    upload.parts.insert(number, etag);
-    upload.persisted += upload.part_size;
     Ok(())
 }
 
@@ -652,7 +600,7 @@ impl FileWriter for S3Writer {
 
     fn size(&self) -> u64 {
         match &self.upload {
-            Some(upload) => upload.persisted,
+            Some(upload) => upload.persisted(),
             None => self.final_size,
         }
     }
@@ -663,7 +611,7 @@ impl FileWriter for S3Writer {
             return Ok(());
         };
         let closed = upload.close().await;
-        self.final_size = upload.persisted;
+        self.final_size = upload.persisted();
         self.upload = None;
         closed
     }
@@ -671,7 +619,7 @@ impl FileWriter for S3Writer {
     async fn commit(&mut self) -> Result<()> {
         let upload = self.upload()?;
         upload.commit().await?;
-        self.final_size = upload.persisted;
+        self.final_size = upload.persisted();
         self.upload = None;
         Ok(())
     }
