@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::{Method, Url};
-use tokio::sync::Mutex;
-use wharf_http::{Answer, Backoff, HttpClient, Idempotency, Request, RetryConfig, Sign, encode};
+use wharf_http::{
+    Answer, Backoff, HttpClient, Idempotency, Request, RetryConfig, Sign, Token, TokenCache, encode,
+};
 use wharf_runtime::{Error, Result};
 
 pub(crate) use wharf_http::Failure;
@@ -45,8 +46,8 @@ pub(crate) struct Client {
     auth: Auth,
     max_retries: u32,
     retry_delay: Duration,
-    /// A user delegation key for SAS tokens (token credentials only), with its expiry.
-    delegation: Mutex<Option<(DelegationKey, SystemTime)>>,
+    /// A user delegation key for SAS tokens (token credentials only).
+    delegation: TokenCache<DelegationKey>,
 }
 
 impl std::fmt::Debug for Client {
@@ -128,7 +129,7 @@ impl Client {
             auth,
             max_retries: config.max_retries,
             retry_delay: config.retry_delay,
-            delegation: Mutex::new(None),
+            delegation: TokenCache::new(DELEGATION_KEY_GRACE),
         }))
     }
 
@@ -221,13 +222,13 @@ impl Client {
     /// A user delegation key valid at least until `until` (capped at the service's 7 days),
     /// cached and renewed half an hour before it runs out.
     async fn delegation_key(&self, until: SystemTime) -> Result<DelegationKey> {
-        let mut cached = self.delegation.lock().await;
-        if let Some((key, expires)) = cached.as_ref()
-            && *expires > SystemTime::now() + DELEGATION_KEY_GRACE
-            && *expires >= until
-        {
-            return Ok(key.clone());
-        }
+        self.delegation
+            .get_lasting(until, || self.fetch_delegation_key(until))
+            .await
+    }
+
+    /// Get User Delegation Key, for at least two days and at least until `until`.
+    async fn fetch_delegation_key(&self, until: SystemTime) -> Result<Token<DelegationKey>> {
         let start = SystemTime::now() - Duration::from_secs(60);
         let lifetime = until
             .duration_since(start)
@@ -268,7 +269,9 @@ impl Client {
             version: fields.5,
             value,
         };
-        *cached = Some((key.clone(), expiry));
-        Ok(key)
+        Ok(Token {
+            value: key,
+            expires: Some(expiry),
+        })
     }
 }

@@ -89,10 +89,14 @@ impl<T: Clone> TokenCache<T> {
 
     /// The cached credential, if it is still good for a while.
     pub fn cached(&self) -> Option<T> {
+        self.cached_lasting(SystemTime::UNIX_EPOCH)
+    }
+
+    fn cached_lasting(&self, until: SystemTime) -> Option<T> {
         let now = SystemTime::now();
         self.lock()
             .as_ref()
-            .filter(|t| t.good_at(now, self.refresh_before))
+            .filter(|t| t.good_at(now, self.refresh_before) && t.expires.is_none_or(|e| e >= until))
             .map(|t| t.value.clone())
     }
 
@@ -104,11 +108,21 @@ impl<T: Clone> TokenCache<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Token<T>>>,
     {
-        if let Some(value) = self.cached() {
+        self.get_lasting(SystemTime::UNIX_EPOCH, fetch).await
+    }
+
+    /// As [`TokenCache::get_or_fetch`], for a credential that must also last until `until` (a
+    /// key that signs URLs valid until then): a cached one that runs out sooner is replaced.
+    pub async fn get_lasting<F, Fut>(&self, until: SystemTime, fetch: F) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Token<T>>>,
+    {
+        if let Some(value) = self.cached_lasting(until) {
             return Ok(value);
         }
         let _fetching = self.fetching.lock().await;
-        if let Some(value) = self.cached() {
+        if let Some(value) = self.cached_lasting(until) {
             return Ok(value);
         }
         let token = fetch().await?;
@@ -197,6 +211,39 @@ mod tests {
         cache.forget_if(|t| t == "t1");
         assert_eq!(cache.cached(), None);
         assert_eq!(cache.get_or_fetch(|| fetch(3600)).await.unwrap(), "t2");
+    }
+
+    #[tokio::test]
+    async fn a_credential_that_runs_out_too_soon_is_replaced() {
+        let cache = TokenCache::new(Duration::from_secs(60));
+        let day = Duration::from_secs(24 * 3600);
+        let fetch = |name: &'static str, lifetime: Duration| async move {
+            Ok(Token::valid_for(name, lifetime))
+        };
+        let soon = SystemTime::now() + day;
+        assert_eq!(
+            cache
+                .get_lasting(soon, || fetch("two days", 2 * day))
+                .await
+                .unwrap(),
+            "two days"
+        );
+        assert_eq!(
+            cache
+                .get_lasting(soon, || fetch("unused", 2 * day))
+                .await
+                .unwrap(),
+            "two days"
+        );
+        let later = SystemTime::now() + 3 * day;
+        assert_eq!(
+            cache
+                .get_lasting(later, || fetch("four days", 4 * day))
+                .await
+                .unwrap(),
+            "four days"
+        );
+        assert_eq!(cache.cached(), Some("four days"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
