@@ -13,11 +13,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use wharf_runtime::{ByteStream, Error, Result};
 
-use crate::Shared;
+use crate::Bucket;
 use crate::error::{from_body, from_sdk, has_code, status};
 
 /// The whole content of `path`.
-pub(crate) async fn get_content(s: &Shared, path: &str) -> Result<Bytes> {
+pub(crate) async fn get_content(s: &Bucket, path: &str) -> Result<Bytes> {
     let out =
         s.s3.get_object()
             .bucket(s.bucket())
@@ -34,7 +34,7 @@ pub(crate) async fn get_content(s: &Shared, path: &str) -> Result<Bytes> {
 }
 
 /// `path` from `offset` to its end.
-pub(crate) async fn reader(s: &Shared, path: &str, offset: u64) -> Result<ByteStream> {
+pub(crate) async fn reader(s: &Bucket, path: &str, offset: u64) -> Result<ByteStream> {
     let key = s.layout.key(path);
     let mut request = s.s3.get_object().bucket(s.bucket()).key(&key);
     if offset > 0 {

@@ -27,7 +27,7 @@ use wharf_runtime::{Error, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
 use crate::error::from_sdk;
 use crate::layout::name_is_visible;
-use crate::{PAGE, Shared};
+use crate::{Bucket, PAGE};
 use wharf_runtime::deletion_log::Verdict;
 
 /// A path's sort key in walk order: its bytes, with `/` as the smallest byte.
@@ -45,7 +45,7 @@ struct Pending {
 
 /// Where the walk's buffer stands.
 struct Walker<'a> {
-    s: &'a Shared,
+    s: &'a Bucket,
     root: &'a str,
     prefix: String,
     start_after: Option<&'a str>,
@@ -162,7 +162,7 @@ impl Walker<'_> {
 
 /// Walks `root` in the contract's order.
 pub(crate) async fn walk(
-    s: &Shared,
+    s: &Bucket,
     root: &str,
     options: &WalkOptions,
     visitor: &mut Visitor<'_>,

@@ -36,7 +36,7 @@ use wharf_runtime::{Error, FileWriter, Result};
 
 use crate::error::{from_body, from_sdk, has_code, is_not_found, is_not_implemented};
 use crate::layout::{tail_key, tail_of_key};
-use crate::{Shared, client, object_options};
+use crate::{Bucket, client, object_options};
 
 /// Part uploads (or copies) one writer keeps in flight at once.
 pub(crate) const WINDOW: usize = 4;
@@ -55,7 +55,7 @@ struct InProgress {
 /// Every upload in progress whose key is `key` exactly (`exact`) or starts with `key/`
 /// (`!exact`; the key itself included). `Ok(None)` when the store lacks ListMultipartUploads.
 async fn uploads(
-    s: &Shared,
+    s: &Bucket,
     key: &str,
     exact: bool,
     path: &str,
@@ -105,7 +105,7 @@ async fn uploads(
 }
 
 /// Aborts one upload; an upload already gone is fine, other failures are logged.
-pub(crate) async fn abort_upload(s: &Shared, key: &str, upload_id: &str, path: &str) {
+pub(crate) async fn abort_upload(s: &Bucket, key: &str, upload_id: &str, path: &str) {
     let aborted =
         s.s3.abort_multipart_upload()
             .bucket(s.bucket())
@@ -124,7 +124,7 @@ pub(crate) async fn abort_upload(s: &Shared, key: &str, upload_id: &str, path: &
 
 /// Aborts every upload in progress at `key` or under `key/`, with their saved tails; returns how
 /// many. Best effort: failures are logged, stores without ListMultipartUploads abort nothing.
-pub(crate) async fn abort_uploads_under(s: &Shared, key: &str, path: &str) -> usize {
+pub(crate) async fn abort_uploads_under(s: &Bucket, key: &str, path: &str) -> usize {
     let found = match uploads(s, key, false, path).await {
         Ok(Some(found)) => found,
         Ok(None) => return 0,
@@ -155,7 +155,7 @@ pub(crate) struct S3Writer {
 
 /// The state of one upload.
 struct Upload {
-    s: Arc<Shared>,
+    s: Arc<Bucket>,
     path: String,
     key: String,
     tail_key: String,
@@ -173,7 +173,7 @@ struct Upload {
 }
 
 impl Upload {
-    fn new(s: Arc<Shared>, path: &str) -> Self {
+    fn new(s: Arc<Bucket>, path: &str) -> Self {
         let key = s.layout.key(path);
         Self {
             tail_key: tail_key(&s.layout, path),
@@ -372,7 +372,7 @@ impl Upload {
 
 /// UploadPart of `data` as part `number`; returns its ETag.
 async fn upload_part(
-    s: &Shared,
+    s: &Bucket,
     key: &str,
     upload_id: &str,
     number: i32,
@@ -402,7 +402,7 @@ impl S3Writer {
     }
 
     /// A new upload to `path`; earlier uploads in progress for it are aborted.
-    pub(crate) async fn create(s: Arc<Shared>, path: &str) -> Result<Self> {
+    pub(crate) async fn create(s: Arc<Bucket>, path: &str) -> Result<Self> {
         let upload = Upload::new(s.clone(), path);
         match uploads(&s, &upload.key, true, path).await? {
             Some(stale) if !stale.is_empty() => {
@@ -418,7 +418,7 @@ impl S3Writer {
     }
 
     /// Resumes the upload in progress for `path`, or starts one from its committed content.
-    pub(crate) async fn resume(s: Arc<Shared>, path: &str) -> Result<Self> {
+    pub(crate) async fn resume(s: Arc<Bucket>, path: &str) -> Result<Self> {
         let mut upload = Upload::new(s.clone(), path);
         let found = uploads(&s, &upload.key, true, path).await?.ok_or_else(|| {
             Error::unsupported("resuming an upload: the store does not list multipart uploads")
