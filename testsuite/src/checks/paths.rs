@@ -16,52 +16,7 @@ use crate::support::{
 };
 use crate::{Fixture, RunOptions};
 
-/// The reference's valid paths.
-const REFERENCE_VALID: [&str; 16] = [
-    "/a",
-    "/2",
-    "/aa",
-    "/a.a",
-    "/0-9/abcdefg",
-    "/abcdefg/z.75",
-    "/abc/1.2.3.4.5-6_zyx/123.z/4",
-    "/docker/docker-registry",
-    "/123.abc",
-    "/abc./abc",
-    "/.abc",
-    "/a--b",
-    "/a-.b",
-    "/_.abc",
-    "/Docker/docker-registry",
-    "/Abc/Cba",
-];
-
-/// Valid under CONTRACT §1 although they look odd: only `.` and `..` themselves are refused.
-const DOTTED_VALID: [&str; 3] = ["/...", "/..x/y..", "/-/_/.z"];
-
-/// Invalid non-root paths: the reference's, the contract's, and the stricter `.`/`..` rule.
-const INVALID: [&str; 20] = [
-    "",
-    "abc",
-    "123.abc",
-    "//bcd",
-    "/abc_123/",
-    "/a/../b",
-    "/a/./b",
-    "/a b",
-    "/a*",
-    "/ä",
-    "/.",
-    "/..",
-    "/a/.",
-    "/a/..",
-    "/a//b",
-    "a/b",
-    "/a\\b",
-    "/a\n",
-    "/a:b",
-    "/%2e",
-];
+use wharf_contract::path::examples::{DOTTED_VALID, INVALID, REFERENCE_VALID};
 
 /// `list("/")` succeeds on empty storage and returns nothing.
 pub(crate) async fn root_exists(fx: Arc<dyn Fixture>, _: RunOptions) -> CheckResult {
