@@ -19,8 +19,8 @@ use super::bindings::{
     Content, Param, PartKind, RedirectMethod as GuestMethod, ResumePoint, WitVersion,
 };
 use super::component::GuestComponent;
-use super::instance::{GuestCall, Placed, Pool, Slot, Target};
 use super::policy::SandboxPolicy;
+use super::pool::{GuestCall, InstancePool, PinnedResource, Placed, Target};
 use super::streams;
 use crate::driver::{
     ByteStream, FileInfo, FileWriter, RedirectMethod, StorageDriver, Visitor, WalkControl,
@@ -41,11 +41,11 @@ const WALK_PAGE: u32 = 512;
 /// Builds a [`GuestCall`] on the driver resource: `guest!(|world, store, driver| expr)`.
 macro_rules! guest {
     (|$world:ident, $store:ident, $driver:ident| $body:expr) => {
-        Box::new(move |live: &mut super::instance::Live| {
+        Box::new(move |instance: &mut super::instance::GuestInstance| {
             Box::pin(async move {
-                let $driver = live.driver;
-                let $store = &mut live.store;
-                let $world = &live.world;
+                let $driver = instance.driver;
+                let $store = &mut instance.store;
+                let $world = &instance.world;
                 $body.await
             })
         })
@@ -57,10 +57,10 @@ macro_rules! guest {
 macro_rules! on_resource {
     ($resource:expr, |$world:ident, $store:ident, $r:ident| $body:expr) => {{
         let $r = $resource;
-        Box::new(move |live: &mut super::instance::Live| {
+        Box::new(move |instance: &mut super::instance::GuestInstance| {
             Box::pin(async move {
-                let $store = &mut live.store;
-                let $world = &live.world;
+                let $store = &mut instance.store;
+                let $world = &instance.world;
                 $body.await
             })
         })
@@ -76,7 +76,7 @@ enum Got {
 /// A guest component serving as a storage driver.
 pub struct GuestDriver {
     name: String,
-    pool: Arc<Pool>,
+    pool: Arc<InstancePool>,
 }
 
 /// Parameters as the guest receives them: text values, nested values as JSON.
@@ -131,7 +131,7 @@ impl GuestDriver {
         let quotas = tokio::task::spawn_blocking(move || super::quota::for_grants(&dirs))
             .await
             .map_err(|e| Error::backend("measuring the quotas failed").with_source(e))??;
-        let pool = Pool::new(name, component, policy, guest_params(params), quotas)?;
+        let pool = InstancePool::new(name, component, policy, guest_params(params), quotas)?;
         let driver = Self {
             name: name.to_owned(),
             pool,
@@ -164,17 +164,12 @@ impl GuestDriver {
         Ok(self.run(Target::Any, op, call).await?.value)
     }
 
-    /// Fails a call whose answer broke the contract, discarding the instance that gave it.
-    async fn breach(&self, slot: &Slot, generation: u64, op: &str, what: String) -> Error {
-        self.pool.breach(slot, generation, op, what).await
-    }
-
     /// Writes `content` into the stream of a put the guest began, then finishes the put with
     /// the count written (short after a failure, so the guest changes nothing).
     async fn stream_put(
         &self,
         path: &str,
-        put: Handle,
+        put: PinnedResource,
         mut stream: DynOutputStream,
         content: Bytes,
     ) -> Result<()> {
@@ -235,12 +230,11 @@ impl StorageDriver for GuestDriver {
         };
         // The stream is read whole, as the caller asked; the sandbox's answer bound keeps a
         // stream that never ends from taking the host's memory.
-        let keep = Handle::new(
+        let keep = PinnedResource::new(
             self.pool.clone(),
             Placed {
                 value: keep,
-                slot: placed.slot,
-                generation: placed.generation,
+                instance: placed.instance,
             },
         );
         let limit = self.pool.policy.answers.bytes;
@@ -291,12 +285,11 @@ impl StorageDriver for GuestDriver {
                 )
                 .await?;
             if let Some((put, stream)) = placed.value {
-                let put = Handle::new(
+                let put = PinnedResource::new(
                     self.pool.clone(),
                     Placed {
                         value: put,
-                        slot: placed.slot,
-                        generation: placed.generation,
+                        instance: placed.instance,
                     },
                 );
                 return self.stream_put(path, put, stream, content).await;
@@ -334,17 +327,16 @@ impl StorageDriver for GuestDriver {
             )
             .await?;
         let (reader, stream) = placed.value;
-        let handle = Handle::new(
+        let reader = PinnedResource::new(
             self.pool.clone(),
             Placed {
                 value: reader,
-                slot: placed.slot,
-                generation: placed.generation,
+                instance: placed.instance,
             },
         );
         Ok(match stream {
-            Some(stream) => streamed(handle, stream, path),
-            None => chunked(handle),
+            Some(stream) => streamed(reader, stream, path),
+            None => chunked(reader),
         })
     }
 
@@ -359,12 +351,11 @@ impl StorageDriver for GuestDriver {
             .await?;
         let opened = placed.value;
         let mut writer = GuestWriter {
-            handle: Handle::new(
+            writer: PinnedResource::new(
                 self.pool.clone(),
                 Placed {
                     value: opened.writer,
-                    slot: placed.slot,
-                    generation: placed.generation,
+                    instance: placed.instance,
                 },
             ),
             path: path.to_owned(),
@@ -402,7 +393,8 @@ impl StorageDriver for GuestDriver {
         match checked {
             Ok(info) => Ok(info),
             Err(what) => Err(self
-                .breach(&placed.slot, placed.generation, "stat", what)
+                .pool
+                .fault_broken_contract(&placed.instance, "stat", what)
                 .await),
         }
     }
@@ -423,7 +415,8 @@ impl StorageDriver for GuestDriver {
                 limits.list_bytes
             );
             return Err(self
-                .breach(&placed.slot, placed.generation, "list", what)
+                .pool
+                .fault_broken_contract(&placed.instance, "list", what)
                 .await);
         }
         if let Some(bad) = children.iter().find(|c| !is_valid(c) || parent(c) != path) {
@@ -432,7 +425,8 @@ impl StorageDriver for GuestDriver {
                 answer::clean_text_within(bad, 120)
             );
             return Err(self
-                .breach(&placed.slot, placed.generation, "list", what)
+                .pool
+                .fault_broken_contract(&placed.instance, "list", what)
                 .await);
         }
         // Sorting costs nothing on a sorted answer and holds every guest to byte order.
@@ -484,7 +478,8 @@ impl StorageDriver for GuestDriver {
         {
             Ok(url) => Ok(url),
             Err(what) => Err(self
-                .breach(&placed.slot, placed.generation, "redirect_url", what)
+                .pool
+                .fault_broken_contract(&placed.instance, "redirect_url", what)
                 .await),
         }
     }
@@ -512,15 +507,19 @@ impl StorageDriver for GuestDriver {
                     guest!(|d, s, r| d.walk(s, r, &p, from.as_ref(), WALK_PAGE)),
                 )
                 .await?;
-            let (page, slot, generation) = (placed.value, placed.slot, placed.generation);
-            let breach = async |what: String| self.breach(&slot, generation, "walk", what).await;
+            let (page, instance) = (placed.value, placed.instance);
+            let broken = async |what: String| {
+                self.pool
+                    .fault_broken_contract(&instance, "walk", what)
+                    .await
+            };
             if page.entries.len() > WALK_PAGE as usize {
-                return Err(breach(format!("a page of {} entries", page.entries.len())).await);
+                return Err(broken(format!("a page of {} entries", page.entries.len())).await);
             }
             // Checked on every page, not only the first: resuming at the same point again
             // and again would never end.
             if page.entries.is_empty() && !page.done {
-                return Err(breach("an empty page that does not end the walk".into()).await);
+                return Err(broken("an empty page that does not end the walk".into()).await);
             }
             let mut refetch = false;
             for (i, entry) in page.entries.into_iter().enumerate() {
@@ -533,15 +532,15 @@ impl StorageDriver for GuestDriver {
                 }
                 let info = match file_info(entry) {
                     Ok(info) => info,
-                    Err(what) => return Err(breach(what).await),
+                    Err(what) => return Err(broken(what).await),
                 };
                 if !(path == "/" || is_ancestor(path, &info.path)) || info.path == path {
-                    return Err(breach(format!("{} is not under {path}", info.path)).await);
+                    return Err(broken(format!("{} is not under {path}", info.path)).await);
                 }
                 if let Some(prev) = &last
                     && walk_order(prev, &info.path).is_ge()
                 {
-                    return Err(breach(format!("{} came after {prev}", info.path)).await);
+                    return Err(broken(format!("{} came after {prev}", info.path)).await);
                 }
                 // Counted as visited, not as fetched: a page fetched again after a change is
                 // not a longer walk.
@@ -552,7 +551,7 @@ impl StorageDriver for GuestDriver {
                         "a walk of more than {} entries or {} bytes of paths (the sandbox's bounds)",
                         limits.walk_entries, limits.walk_bytes
                     );
-                    return Err(breach(what).await);
+                    return Err(broken(what).await);
                 }
                 last = Some(info.path.clone());
                 match visitor(&info)? {
@@ -573,56 +572,19 @@ impl StorageDriver for GuestDriver {
     }
 }
 
-/// A reader's or writer's resource in the instance that holds it; released when dropped.
-struct Handle {
-    pool: Arc<Pool>,
-    slot: Arc<Slot>,
-    generation: u64,
-    resource: ResourceAny,
-    /// Close the (writer) resource before dropping it.
-    close_writer: bool,
-}
-
-impl Handle {
-    fn new(pool: Arc<Pool>, placed: Placed<ResourceAny>) -> Self {
-        Self {
-            pool,
-            slot: placed.slot,
-            generation: placed.generation,
-            resource: placed.value,
-            close_writer: false,
-        }
-    }
-
-    fn target(&self) -> Target {
-        Target::Pinned(self.slot.clone(), self.generation)
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.pool.release(
-            self.slot.clone(),
-            self.generation,
-            self.resource,
-            self.close_writer,
-        );
-    }
-}
-
 /// A reader that calls the guest's `read` for every chunk (0.1.0 guests, and 0.2.0 readers that
 /// gave no stream).
-fn chunked(handle: Handle) -> ByteStream {
-    let stream = futures::stream::try_unfold(Some(handle), |state| async move {
-        let Some(handle) = state else {
+fn chunked(reader: PinnedResource) -> ByteStream {
+    let stream = futures::stream::try_unfold(Some(reader), |state| async move {
+        let Some(reader) = state else {
             return Ok(None);
         };
-        let chunk = handle
+        let chunk = reader
             .pool
             .call(
-                handle.target(),
+                reader.target(),
                 "read",
-                on_resource!(handle.resource, |w, s, r| w.read(s, r, CHUNK as u32)),
+                on_resource!(reader.resource, |w, s, r| w.read(s, r, CHUNK as u32)),
             )
             .await?
             .value;
@@ -631,27 +593,27 @@ fn chunked(handle: Handle) -> ByteStream {
                 "a chunk of {} bytes, asked for at most {CHUNK}",
                 chunk.len()
             );
-            let pool = &handle.pool;
+            let pool = &reader.pool;
             return Err(pool
-                .breach(&handle.slot, handle.generation, "read", what)
+                .fault_broken_contract(&reader.instance, "read", what)
                 .await);
         }
         if chunk.is_empty() {
             return Ok(None);
         }
-        Ok(Some((Bytes::from(chunk), Some(handle))))
+        Ok(Some((Bytes::from(chunk), Some(reader))))
     });
     Box::pin(stream)
 }
 
 /// A reader over the input stream the guest's reader handed over: the host reads it directly.
-/// The guest's reader (`handle`) stays alive until the stream is done with, since the stream
+/// The guest's reader (`reader`) stays alive until the stream is done with, since the stream
 /// may depend on what it holds.
-fn streamed(handle: Handle, stream: DynInputStream, path: &str) -> ByteStream {
+fn streamed(reader: PinnedResource, stream: DynInputStream, path: &str) -> ByteStream {
     struct Streamed {
         // Declared first: dropped before the guest's reader.
         stream: DynInputStream,
-        handle: Handle,
+        reader: PinnedResource,
         what: String,
         /// Chunks read and not yet handed on (at most [`CHUNK`] bytes together).
         pending: std::collections::VecDeque<Bytes>,
@@ -661,7 +623,7 @@ fn streamed(handle: Handle, stream: DynInputStream, path: &str) -> ByteStream {
     }
     let state = Streamed {
         stream,
-        handle,
+        reader,
         what: format!("read {path}"),
         pending: std::collections::VecDeque::new(),
         ended: false,
@@ -678,7 +640,7 @@ fn streamed(handle: Handle, stream: DynInputStream, path: &str) -> ByteStream {
             if state.ended {
                 return Ok(None);
             }
-            let pool = &state.handle.pool;
+            let pool = &state.reader.pool;
             let (blocking, timeout) = (pool.blocking(), pool.policy.call_timeout);
             let read =
                 streams::read(&mut state.stream, CHUNK, blocking, timeout, &state.what).await?;
@@ -696,7 +658,7 @@ pub const MAX_PART: usize = 64 << 20;
 
 /// A guest writer seen from the host.
 struct GuestWriter {
-    handle: Handle,
+    writer: PinnedResource,
     path: String,
     /// Bytes the guest acknowledged (parts ended, or `size` after writes).
     size: u64,
@@ -716,21 +678,21 @@ struct GuestWriter {
 
 impl GuestWriter {
     async fn writer_call(&self, op: &'static str, call: GuestCall<()>) -> Result<()> {
-        self.handle
+        self.writer
             .pool
-            .call(self.handle.target(), op, call)
+            .call(self.writer.target(), op, call)
             .await?;
         Ok(())
     }
 
     async fn query_size(&self) -> Result<u64> {
         Ok(self
-            .handle
+            .writer
             .pool
             .call(
-                self.handle.target(),
+                self.writer.target(),
                 "size",
-                on_resource!(self.handle.resource, |w, s, r| async move {
+                on_resource!(self.writer.resource, |w, s, r| async move {
                     w.size(s, r).await.map(Ok)
                 }),
             )
@@ -741,7 +703,7 @@ impl GuestWriter {
     async fn finish(&mut self, op: &'static str, which: Finish) -> Result<()> {
         self.writer_call(
             op,
-            on_resource!(self.handle.resource, |w, s, r| async move {
+            on_resource!(self.writer.resource, |w, s, r| async move {
                 match which {
                     Finish::Close => w.close(s, r).await,
                     Finish::Commit => w.commit(s, r).await,
@@ -768,13 +730,13 @@ impl GuestWriter {
             part.push(first);
         }
         self.gathered_len -= len;
-        let pool = self.handle.pool.clone();
-        let target = self.handle.target();
+        let pool = self.writer.pool.clone();
+        let target = self.writer.target();
         let placed = pool
             .call(
                 target,
                 "begin_part",
-                on_resource!(self.handle.resource, |w, s, r| async move {
+                on_resource!(self.writer.resource, |w, s, r| async move {
                     match w.begin_part(s, r, len as u64, kind).await? {
                         Ok(stream) => Ok(Ok(s.data_mut().take_output(stream)?)),
                         Err(e) => Ok(Err(e)),
@@ -801,7 +763,7 @@ impl GuestWriter {
         let ended = self
             .writer_call(
                 "end_part",
-                on_resource!(self.handle.resource, |w, s, r| w.end_part(s, r, written)),
+                on_resource!(self.writer.resource, |w, s, r| w.end_part(s, r, written)),
             )
             .await;
         match (failure, ended) {
@@ -848,12 +810,12 @@ impl GuestWriter {
     /// Writes through the guest's `write`, in chunks of at most [`CHUNK`].
     async fn write_chunks(&mut self, data: Bytes) -> Result<()> {
         let placed = self
-            .handle
+            .writer
             .pool
             .call(
-                self.handle.target(),
+                self.writer.target(),
                 "write",
-                on_resource!(self.handle.resource, |w, s, r| async move {
+                on_resource!(self.writer.resource, |w, s, r| async move {
                     for piece in data.chunks(CHUNK) {
                         if let Err(e) = w.write(s, r, piece).await? {
                             return Ok(Err(e));
@@ -866,9 +828,9 @@ impl GuestWriter {
         let size = placed.value;
         if size < self.size {
             let what = format!("size went back from {} to {size}", self.size);
-            let pool = &self.handle.pool;
+            let pool = &self.writer.pool;
             return Err(pool
-                .breach(&placed.slot, placed.generation, "write", what)
+                .fault_broken_contract(&placed.instance, "write", what)
                 .await);
         }
         self.size = size;
@@ -923,7 +885,7 @@ impl FileWriter for GuestWriter {
         if self.part == 0 {
             self.size = self.query_size().await?;
         }
-        self.handle
+        self.writer
             .pool
             .component
             .mutations
@@ -943,6 +905,6 @@ impl FileWriter for GuestWriter {
 impl Drop for GuestWriter {
     /// A writer dropped while open is closed (its upload stays resumable), never committed.
     fn drop(&mut self) {
-        self.handle.close_writer = self.open;
+        self.writer.close_writer = self.open;
     }
 }

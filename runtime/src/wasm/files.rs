@@ -253,7 +253,7 @@ enum StreamAt {
 
 /// A file's output stream whose writes are counted against a grant's quota.
 struct CountedStream {
-    inner: DynOutputStream,
+    file_stream: DynOutputStream,
     quota: Arc<DiskQuota>,
     /// Where the next write lands (`None`: appending), and the file's size as far as known.
     position: Option<u64>,
@@ -299,7 +299,7 @@ impl CountedStream {
 #[async_trait::async_trait]
 impl Pollable for CountedStream {
     async fn ready(&mut self) {
-        self.inner.ready().await;
+        self.file_stream.ready().await;
     }
 }
 
@@ -308,7 +308,7 @@ impl OutputStream for CountedStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         let len = bytes.len() as u64;
         let growth = self.admit(len)?;
-        let written = self.inner.write(bytes);
+        let written = self.file_stream.write(bytes);
         self.settle(len, growth, written)
     }
 
@@ -317,20 +317,20 @@ impl OutputStream for CountedStream {
     async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
         let len = bytes.len() as u64;
         let growth = self.admit(len)?;
-        let written = self.inner.blocking_write_and_flush(bytes).await;
+        let written = self.file_stream.blocking_write_and_flush(bytes).await;
         self.settle(len, growth, written)
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        self.inner.flush()
+        self.file_stream.flush()
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        self.inner.check_write()
+        self.file_stream.check_write()
     }
 
     async fn cancel(&mut self) {
-        self.inner.cancel().await;
+        self.file_stream.cancel().await;
     }
 }
 
@@ -377,13 +377,13 @@ impl State {
             return Ok(stream);
         };
         let table = self.table_mut();
-        let inner = table.delete(stream).map_err(|_| ErrorCode::Io)?;
+        let file_stream = table.delete(stream).map_err(|_| ErrorCode::Io)?;
         let (position, size) = match at {
             StreamAt::Offset(offset, size) => (Some(offset), size),
             StreamAt::End => (None, 0),
         };
         let counted: DynOutputStream = Box::new(CountedStream {
-            inner,
+            file_stream,
             quota,
             position,
             size,

@@ -12,7 +12,8 @@
 //! - [`answer`]: checks of a guest's answers (texts, URLs, records) before the host uses them;
 //! - `fault`: how the failure of an instance is told;
 //! - `state`, `files`, `quota`, `http`: what an instance may reach, and the bounds on it;
-//! - `instance`: pools of instances, fault handling and the restart budget;
+//! - `instance`: one instance and the cell of a pool it lives in; `pool`: a driver's
+//!   instances, how calls reach them, faults; `detached`: calls that outlive their caller;
 //! - [`driver`]: the adapter that makes a component a `StorageDriver`;
 //! - [`register`]: guest drivers in the factory and from `wharf.toml`.
 
@@ -22,6 +23,7 @@ mod budget;
 pub mod cache;
 pub mod component;
 mod deadline;
+mod detached;
 pub mod driver;
 pub mod engine;
 mod fault;
@@ -29,6 +31,7 @@ mod files;
 mod http;
 mod instance;
 pub mod policy;
+mod pool;
 mod quota;
 pub mod register;
 mod reserve;

@@ -42,7 +42,7 @@ struct GuestFactory {
     policy: SandboxPolicy,
     prepare: Option<Prepare>,
     /// Drivers of a stateful guest by configuration, so identical configurations share state.
-    shared: Mutex<HashMap<String, Weak<GuestDriver>>>,
+    by_configuration: Mutex<HashMap<String, Weak<GuestDriver>>>,
 }
 
 impl GuestFactory {
@@ -74,7 +74,7 @@ impl GuestFactory {
         let key = format!("{:?}|{policy:?}", super::driver::guest_params(&params));
         if stateful {
             let found = self
-                .shared
+                .by_configuration
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&key)
@@ -85,7 +85,10 @@ impl GuestFactory {
         }
         let driver = Arc::new(GuestDriver::start(&self.name, component, policy, &params).await?);
         if stateful {
-            let mut map = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+            let mut map = self
+                .by_configuration
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             map.retain(|_, w| w.strong_count() > 0);
             map.insert(key, Arc::downgrade(&driver));
         }
@@ -127,7 +130,7 @@ pub fn register_guest_with(
             source: Source::Loaded(component),
             policy,
             prepare,
-            shared: Mutex::default(),
+            by_configuration: Mutex::default(),
         },
     )
 }
@@ -165,7 +168,7 @@ pub fn register_bundled(
             },
             policy,
             prepare,
-            shared: Mutex::default(),
+            by_configuration: Mutex::default(),
         },
     )
 }
