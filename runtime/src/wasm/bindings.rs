@@ -42,16 +42,14 @@ pub use v1::wharf::storage::host_log::Level;
 pub use v1::wharf::storage::types::{Datetime, FileInfo as GuestFileInfo, Param, RedirectMethod};
 pub use v2::exports::wharf::storage::driver::PartKind;
 
-/// Adds what both worlds import from the host itself (logging; the types instances) to
-/// `linker`, which already holds WASI.
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<State>,
+/// Adds the `types` instances of both worlds to `linker`: `types` holds only types, so its
+/// instances are empty (the worlds' one host interface, `host-log`, is `guest_log.rs`'s).
+pub(crate) fn add_types_to_linker<T>(
+    linker: &mut wasmtime::component::Linker<T>,
 ) -> wasmtime::Result<()> {
-    use wasmtime::component::HasSelf;
-    v1::StorageDriver::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
-    v2::wharf::storage::host_log::add_to_linker::<State, HasSelf<State>>(linker, |s| s)?;
-    // `types` holds only types; its 0.2.0 instance is empty, as 0.1.0's is.
-    linker.instance("wharf:storage/types@0.2.0")?;
+    for version in WitVersion::ALL {
+        linker.instance(&format!("wharf:storage/types@{}", version.as_str()))?;
+    }
     Ok(())
 }
 

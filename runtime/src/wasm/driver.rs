@@ -216,9 +216,11 @@ impl StorageDriver for GuestDriver {
                 guest!(|d, s, r| async move {
                     Ok(match d.get_content(s, r, &p).await? {
                         Ok(Content::Bytes(bytes)) => Ok(Got::Bytes(bytes)),
-                        Ok(Content::Stream { keep, stream, size }) => {
-                            Ok(Got::Stream(keep, s.data_mut().take_input(stream)?, size))
-                        }
+                        Ok(Content::Stream { keep, stream, size }) => Ok(Got::Stream(
+                            keep,
+                            streams::take_input(s.data_mut().table_mut(), stream)?,
+                            size,
+                        )),
                         Err(e) => Err(e),
                     })
                 }),
@@ -275,9 +277,10 @@ impl StorageDriver for GuestDriver {
                     "put_content",
                     guest!(|d, s, r| async move {
                         Ok(match d.begin_put(s, r, &p, length).await? {
-                            Ok(Some((put, stream))) => {
-                                Ok(Some((put, s.data_mut().take_output(stream)?)))
-                            }
+                            Ok(Some((put, stream))) => Ok(Some((
+                                put,
+                                streams::take_output(s.data_mut().table_mut(), stream)?,
+                            ))),
                             Ok(None) => Ok(None),
                             Err(e) => Err(e),
                         })
@@ -319,7 +322,9 @@ impl StorageDriver for GuestDriver {
                     // A stream leaves the instance's table for the host's reader: the host
                     // reads it without entering the guest again.
                     let stream = match opened.stream {
-                        Some(stream) => Some(s.data_mut().take_input(stream)?),
+                        Some(stream) => {
+                            Some(streams::take_input(s.data_mut().table_mut(), stream)?)
+                        }
                         None => None,
                     };
                     Ok(Ok((opened.reader, stream)))
@@ -738,7 +743,9 @@ impl GuestWriter {
                 "begin_part",
                 on_resource!(self.writer.resource, |w, s, r| async move {
                     match w.begin_part(s, r, len as u64, kind).await? {
-                        Ok(stream) => Ok(Ok(s.data_mut().take_output(stream)?)),
+                        Ok(stream) => {
+                            Ok(Ok(streams::take_output(s.data_mut().table_mut(), stream)?))
+                        }
                         Err(e) => Ok(Err(e)),
                     }
                 }),

@@ -79,11 +79,12 @@ impl GuestRuntime {
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| host_error("cannot link WASI", e))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        super::http::add_to_linker(&mut linker, State::http)
             .map_err(|e| host_error("cannot link WASI HTTP", e))?;
-        super::files::add_to_linker(&mut linker)
+        super::files::add_to_linker(&mut linker, State::files)
             .map_err(|e| host_error("cannot link the checked filesystem functions", e))?;
-        super::bindings::add_to_linker(&mut linker)
+        super::guest_log::add_to_linker(&mut linker, State::log)
+            .and_then(|()| super::bindings::add_types_to_linker(&mut linker))
             .map_err(|e| host_error("cannot link the storage worlds", e))?;
 
         let dir = if options.no_cache {

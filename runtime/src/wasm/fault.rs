@@ -5,8 +5,8 @@
 use wasmtime::Trap;
 
 use super::deadline;
+use super::memory::MemoryLimiter;
 use super::policy::SandboxPolicy;
-use super::state::MemoryLimiter;
 use crate::error::{Error, ErrorKind};
 
 /// What wasmtime says when the bytes lifted out of a guest for one answer (or one host call's

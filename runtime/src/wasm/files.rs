@@ -18,6 +18,7 @@
 //!   fail with `cross-device`. Which grant a descriptor is under is followed from
 //!   `get-directories` through `open-at`.
 
+use std::collections::HashMap;
 use std::path::{Component, Path};
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ use bytes::Bytes;
 
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
-use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView};
 use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     self, DescriptorFlags, ErrorCode, HostDescriptor, OpenFlags, PathFlags,
@@ -35,8 +36,8 @@ use wasmtime_wasi::p2::{
     StreamResult,
 };
 
-use super::quota::DiskQuota;
-use super::state::State;
+use super::policy::SandboxPolicy;
+use super::quota::{DiskQuota, GrantQuotas};
 
 /// The interface whose functions are replaced, at the version wasmtime-wasi links.
 const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
@@ -47,13 +48,49 @@ pub(crate) const MAX_LISTINGS: usize = 64;
 /// The interface that hands out the preopens, at the version wasmtime-wasi links.
 const FILESYSTEM_PREOPENS: &str = "wasi:filesystem/preopens@0.2.12";
 
-/// Replaces `open-at` and `symlink-at` in `linker` (which already holds wasmtime-wasi's).
-pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+/// What the checked functions need of an instance besides wasmtime-wasi's filesystem context:
+/// the bound on open files, and which grant (and quota) each descriptor is under.
+pub(crate) struct FilesCtx {
+    /// Descriptors and streams the instance may hold at once.
+    max_open_files: usize,
+    /// The disk quotas of the directory grants, in the policy's order.
+    quotas: GrantQuotas,
+    /// Guest paths of the directory grants, in the policy's order.
+    grant_paths: Vec<String>,
+    /// Which grant each live descriptor (by resource number) is under.
+    grant_of: HashMap<u32, usize>,
+}
+
+impl FilesCtx {
+    /// The context of an instance sandboxed by `policy`, counting writes against `quotas`.
+    pub(crate) fn new(policy: &SandboxPolicy, quotas: GrantQuotas) -> Self {
+        Self {
+            max_open_files: policy.open_files,
+            quotas,
+            grant_paths: policy.dirs.iter().map(|g| g.guest.clone()).collect(),
+            grant_of: HashMap::new(),
+        }
+    }
+}
+
+/// What the checked functions work on: their own context, and wasmtime-wasi's filesystem view
+/// (the instance's resource table with it).
+pub(crate) struct FilesCtxView<'a> {
+    pub files: &'a mut FilesCtx,
+    pub fs: WasiFilesystemCtxView<'a>,
+}
+
+/// Replaces the checked functions in `linker` (which already holds wasmtime-wasi's); `get`
+/// finds an instance's [`FilesCtxView`].
+pub(crate) fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> FilesCtxView<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut fs = linker.instance(FILESYSTEM_TYPES)?;
     fs.func_wrap_async(
         "[method]descriptor.open-at",
-        |mut store: StoreContextMut<'_, State>,
+        move |mut store: StoreContextMut<'_, T>,
          (dir, path_flags, path, open_flags, flags): (
             Resource<Descriptor>,
             PathFlags,
@@ -62,21 +99,20 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
             DescriptorFlags,
         )| {
             Box::new(async move {
-                let state = store.data_mut();
-                let held = state.open_files();
-                if held >= state.max_open_files {
+                let mut view = get(store.data_mut());
+                let held = view.open_files();
+                if held >= view.files.max_open_files {
                     wasmtime::bail!(
                         "the guest holds {held} open files and streams, the sandbox's bound (open_files)"
                     );
                 }
-                let grant = state.grant_of.get(&dir.rep()).copied();
-                let mut view = state.filesystem();
+                let grant = view.files.grant_of.get(&dir.rep()).copied();
                 let opened =
-                    HostDescriptor::open_at(&mut view, dir, path_flags, path, open_flags, flags)
+                    HostDescriptor::open_at(&mut view.fs, dir, path_flags, path, open_flags, flags)
                         .await;
-                let opened = answer(&mut view, opened)?;
+                let opened = answer(&mut view.fs, opened)?;
                 if let (Ok(file), Some(grant)) = (&opened, grant) {
-                    store.data_mut().grant_of.insert(file.rep(), grant);
+                    view.files.grant_of.insert(file.rep(), grant);
                 }
                 Ok((opened,))
             })
@@ -84,31 +120,30 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
     )?;
     fs.func_wrap_async(
         "[method]descriptor.symlink-at",
-        |mut store: StoreContextMut<'_, State>,
-         (dir, target, link): (Resource<Descriptor>, String, String)| {
+        move |mut store: StoreContextMut<'_, T>,
+              (dir, target, link): (Resource<Descriptor>, String, String)| {
             Box::new(async move {
                 if !stays_inside(&target) {
                     return Ok((Err(ErrorCode::NotPermitted),));
                 }
-                let mut view = store.data_mut().filesystem();
-                let made = HostDescriptor::symlink_at(&mut view, dir, target, link).await;
-                Ok((answer(&mut view, made)?,))
+                let mut view = get(store.data_mut());
+                let made = HostDescriptor::symlink_at(&mut view.fs, dir, target, link).await;
+                Ok((answer(&mut view.fs, made)?,))
             })
         },
     )?;
     fs.func_wrap_async(
         "[method]descriptor.write",
-        |mut store: StoreContextMut<'_, State>,
-         (file, data, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
+        move |mut store: StoreContextMut<'_, T>,
+              (file, data, offset): (Resource<Descriptor>, Vec<u8>, u64)| {
             Box::new(async move {
                 let end = offset.saturating_add(data.len() as u64);
-                let state = store.data_mut();
-                let Some(taken) = state.take_growth(&file, |size| end.saturating_sub(size))? else {
+                let mut view = get(store.data_mut());
+                let Some(taken) = view.take_growth(&file, |size| end.saturating_sub(size))? else {
                     return Ok((Err(ErrorCode::InsufficientSpace),));
                 };
-                let mut view = state.filesystem();
-                let written = HostDescriptor::write(&mut view, file, data, offset).await;
-                let written = answer(&mut view, written)?;
+                let written = HostDescriptor::write(&mut view.fs, file, data, offset).await;
+                let written = answer(&mut view.fs, written)?;
                 if written.is_err() {
                     taken.give_back();
                 }
@@ -118,15 +153,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
     )?;
     fs.func_wrap_async(
         "[method]descriptor.set-size",
-        |mut store: StoreContextMut<'_, State>, (file, size): (Resource<Descriptor>, u64)| {
+        move |mut store: StoreContextMut<'_, T>, (file, size): (Resource<Descriptor>, u64)| {
             Box::new(async move {
-                let state = store.data_mut();
-                let Some(taken) = state.take_growth(&file, |now| size.saturating_sub(now))? else {
+                let mut view = get(store.data_mut());
+                let Some(taken) = view.take_growth(&file, |now| size.saturating_sub(now))? else {
                     return Ok((Err(ErrorCode::InsufficientSpace),));
                 };
-                let mut view = state.filesystem();
-                let done = HostDescriptor::set_size(&mut view, file, size).await;
-                let done = answer(&mut view, done)?;
+                let done = HostDescriptor::set_size(&mut view.fs, file, size).await;
+                let done = answer(&mut view.fs, done)?;
                 if done.is_err() {
                     taken.give_back();
                 }
@@ -136,66 +170,67 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
     )?;
     fs.func_wrap(
         "[method]descriptor.write-via-stream",
-        |mut store: StoreContextMut<'_, State>, (file, offset): (Resource<Descriptor>, u64)| {
-            let state = store.data_mut();
-            let quota = state.quota_of(&file);
+        move |mut store: StoreContextMut<'_, T>, (file, offset): (Resource<Descriptor>, u64)| {
+            let mut view = get(store.data_mut());
+            let quota = view.quota_of(&file);
             let size = match quota {
-                Some(_) => state.file_size(&file)?,
+                Some(_) => view.file_size(&file)?,
                 None => 0,
             };
-            let mut view = state.filesystem();
-            let stream = HostDescriptor::write_via_stream(&mut view, file, offset);
-            let stream = answer(&mut view, stream)?;
-            Ok((stream.and_then(|s| state.counted(s, quota, StreamAt::Offset(offset, size))),))
+            let stream = HostDescriptor::write_via_stream(&mut view.fs, file, offset);
+            let stream = answer(&mut view.fs, stream)?;
+            Ok((stream.and_then(|s| view.counted(s, quota, StreamAt::Offset(offset, size))),))
         },
     )?;
     fs.func_wrap(
         "[method]descriptor.append-via-stream",
-        |mut store: StoreContextMut<'_, State>, (file,): (Resource<Descriptor>,)| {
-            let state = store.data_mut();
-            let quota = state.quota_of(&file);
-            let mut view = state.filesystem();
-            let stream = HostDescriptor::append_via_stream(&mut view, file);
-            let stream = answer(&mut view, stream)?;
-            Ok((stream.and_then(|s| state.counted(s, quota, StreamAt::End)),))
+        move |mut store: StoreContextMut<'_, T>, (file,): (Resource<Descriptor>,)| {
+            let mut view = get(store.data_mut());
+            let quota = view.quota_of(&file);
+            let stream = HostDescriptor::append_via_stream(&mut view.fs, file);
+            let stream = answer(&mut view.fs, stream)?;
+            Ok((stream.and_then(|s| view.counted(s, quota, StreamAt::End)),))
         },
     )?;
     fs.func_wrap_async(
         "[method]descriptor.read-directory",
-        |mut store: StoreContextMut<'_, State>, (dir,): (Resource<Descriptor>,)| {
+        move |mut store: StoreContextMut<'_, T>, (dir,): (Resource<Descriptor>,)| {
             Box::new(async move {
-                let state = store.data_mut();
-                let held = state.listings();
+                let mut view = get(store.data_mut());
+                let held = view.listings();
                 if held >= MAX_LISTINGS {
                     wasmtime::bail!(
                         "the guest holds {held} directory listings, the sandbox's bound ({MAX_LISTINGS})"
                     );
                 }
-                let mut view = state.filesystem();
-                let listing = HostDescriptor::read_directory(&mut view, dir).await;
-                Ok((answer(&mut view, listing)?,))
+                let listing = HostDescriptor::read_directory(&mut view.fs, dir).await;
+                Ok((answer(&mut view.fs, listing)?,))
             })
         },
     )?;
     fs.func_wrap_async(
         "[method]descriptor.rename-at",
-        |mut store: StoreContextMut<'_, State>,
-         (dir, from, to_dir, to): (Resource<Descriptor>, String, Resource<Descriptor>, String)| {
+        move |mut store: StoreContextMut<'_, T>,
+              (dir, from, to_dir, to): (
+            Resource<Descriptor>,
+            String,
+            Resource<Descriptor>,
+            String,
+        )| {
             Box::new(async move {
-                let state = store.data_mut();
-                if state.crosses_a_quota(&dir, &to_dir) {
+                let mut view = get(store.data_mut());
+                if view.crosses_a_quota(&dir, &to_dir) {
                     return Ok((Err(ErrorCode::CrossDevice),));
                 }
-                let mut view = state.filesystem();
-                let moved = HostDescriptor::rename_at(&mut view, dir, from, to_dir, to).await;
-                Ok((answer(&mut view, moved)?,))
+                let moved = HostDescriptor::rename_at(&mut view.fs, dir, from, to_dir, to).await;
+                Ok((answer(&mut view.fs, moved)?,))
             })
         },
     )?;
     fs.func_wrap_async(
         "[method]descriptor.link-at",
-        |mut store: StoreContextMut<'_, State>,
-         (dir, flags, from, to_dir, to): (
+        move |mut store: StoreContextMut<'_, T>,
+              (dir, flags, from, to_dir, to): (
             Resource<Descriptor>,
             PathFlags,
             String,
@@ -203,25 +238,25 @@ pub(crate) fn add_to_linker(linker: &mut Linker<State>) -> wasmtime::Result<()> 
             String,
         )| {
             Box::new(async move {
-                let state = store.data_mut();
-                if state.crosses_a_quota(&dir, &to_dir) {
+                let mut view = get(store.data_mut());
+                if view.crosses_a_quota(&dir, &to_dir) {
                     return Ok((Err(ErrorCode::CrossDevice),));
                 }
-                let mut view = state.filesystem();
-                let linked = HostDescriptor::link_at(&mut view, dir, flags, from, to_dir, to).await;
-                Ok((answer(&mut view, linked)?,))
+                let linked =
+                    HostDescriptor::link_at(&mut view.fs, dir, flags, from, to_dir, to).await;
+                Ok((answer(&mut view.fs, linked)?,))
             })
         },
     )?;
     let mut preopens = linker.instance(FILESYSTEM_PREOPENS)?;
     preopens.func_wrap(
         "get-directories",
-        |mut store: StoreContextMut<'_, State>, (): ()| {
-            let state = store.data_mut();
-            let dirs = preopens::Host::get_directories(&mut state.filesystem())?;
+        move |mut store: StoreContextMut<'_, T>, (): ()| {
+            let mut view = get(store.data_mut());
+            let dirs = preopens::Host::get_directories(&mut view.fs)?;
             for (dir, guest) in &dirs {
-                if let Some(grant) = state.grant_paths.iter().position(|g| g == guest) {
-                    state.grant_of.insert(dir.rep(), grant);
+                if let Some(grant) = view.files.grant_paths.iter().position(|g| g == guest) {
+                    view.files.grant_of.insert(dir.rep(), grant);
                 }
             }
             Ok((dirs,))
@@ -337,11 +372,11 @@ impl OutputStream for CountedStream {
 /// Linux's ENOSPC, which wasmtime-wasi reports to the guest as `insufficient-space`.
 const ENOSPC: i32 = 28;
 
-impl State {
+impl FilesCtxView<'_> {
     /// The quota of the grant `file` is under, if it has one.
     fn quota_of(&self, file: &Resource<Descriptor>) -> Option<Arc<DiskQuota>> {
-        let grant = *self.grant_of.get(&file.rep())?;
-        self.quotas.get(grant).cloned().flatten()
+        let grant = *self.files.grant_of.get(&file.rep())?;
+        self.files.quotas.get(grant).cloned().flatten()
     }
 
     /// Takes the growth `grow(size now)` of `file` from its grant's quota: what was taken
@@ -360,7 +395,7 @@ impl State {
 
     /// The size of `file` now (0 for a directory, or when it cannot be told).
     fn file_size(&mut self, file: &Resource<Descriptor>) -> wasmtime::Result<u64> {
-        Ok(match self.table_mut().get(file)? {
+        Ok(match self.fs.table.get(file)? {
             Descriptor::File(f) => f.file.metadata().map(|m| m.len()).unwrap_or(0),
             Descriptor::Dir(_) => 0,
         })
@@ -376,7 +411,7 @@ impl State {
         let Some(quota) = quota else {
             return Ok(stream);
         };
-        let table = self.table_mut();
+        let table = &mut *self.fs.table;
         let file_stream = table.delete(stream).map_err(|_| ErrorCode::Io)?;
         let (position, size) = match at {
             StreamAt::Offset(offset, size) => (Some(offset), size),
@@ -394,7 +429,7 @@ impl State {
 
 /// A filesystem result as the guest receives it (a trap stays a trap).
 fn answer<T>(
-    view: &mut wasmtime_wasi::filesystem::WasiFilesystemCtxView<'_>,
+    view: &mut WasiFilesystemCtxView<'_>,
     result: Result<T, FsError>,
 ) -> wasmtime::Result<Result<T, ErrorCode>> {
     match result {
@@ -412,11 +447,12 @@ fn stays_inside(target: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
-impl State {
+impl FilesCtxView<'_> {
     /// Directory listings the instance holds now (wasmtime-wasi reads a whole directory into
     /// host memory for each).
     fn listings(&mut self) -> usize {
-        self.table_mut()
+        self.fs
+            .table
             .iter_mut()
             .filter(|entry| entry.is::<ReaddirIterator>())
             .count()
@@ -425,15 +461,20 @@ impl State {
     /// True when `from` and `to` are under different grants and either has a quota: moving or
     /// linking a file between them would escape the count.
     fn crosses_a_quota(&self, from: &Resource<Descriptor>, to: &Resource<Descriptor>) -> bool {
-        let (a, b) = (self.grant_of.get(&from.rep()), self.grant_of.get(&to.rep()));
-        let quota =
-            |g: Option<&usize>| g.is_some_and(|g| matches!(self.quotas.get(*g), Some(Some(_))));
+        let (a, b) = (
+            self.files.grant_of.get(&from.rep()),
+            self.files.grant_of.get(&to.rep()),
+        );
+        let quota = |g: Option<&usize>| {
+            g.is_some_and(|g| matches!(self.files.quotas.get(*g), Some(Some(_))))
+        };
         a != b && (quota(a) || quota(b))
     }
 
     /// Descriptors and streams the instance holds now.
     fn open_files(&mut self) -> usize {
-        self.table_mut()
+        self.fs
+            .table
             .iter_mut()
             .filter(|entry| {
                 entry.is::<Descriptor>()

@@ -26,7 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http::uri::{Authority, Scheme};
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttp, WasiHttpCtxView, WasiHttpHooks};
 
 use crate::error::{Error, Result};
 
@@ -275,6 +276,18 @@ async fn resolve(
     } else {
         "the name does not resolve"
     })
+}
+
+/// Adds `wasi:http` (its types and outgoing handler) to `linker`; `get` finds an instance's
+/// context, whose hooks are its [`HttpAllowList`].
+pub(crate) fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> WasiHttpCtxView<'_>,
+) -> wasmtime::Result<()> {
+    use wasmtime_wasi_http::p2::bindings::{LinkOptions, http};
+    http::outgoing_handler::add_to_linker::<T, WasiHttp>(linker, get)?;
+    http::types::add_to_linker::<T, WasiHttp>(linker, &(&LinkOptions::default()).into(), get)?;
+    Ok(())
 }
 
 fn denied(uri: &http::Uri, why: Denied) -> wasmtime_wasi_http::Error {

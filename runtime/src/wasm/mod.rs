@@ -11,7 +11,9 @@
 //! - `deadline`: deadlines of every step that runs guest code; `budget`: the restart budget;
 //! - [`answer`]: checks of a guest's answers (texts, URLs, records) before the host uses them;
 //! - `fault`: how the failure of an instance is told;
-//! - `state`, `files`, `quota`, `http`: what an instance may reach, and the bounds on it;
+//! - `state`: an instance's store data, one narrow context per host interface: `files` (with
+//!   `quota`), `http`, `guest_log`; `memory`: the memory limit; `streams`: the streams a guest
+//!   hands the host;
 //! - `instance`: one instance and the cell of a pool it lives in; `pool`: a driver's
 //!   instances, how calls reach them, faults; `detached`: calls that outlive their caller;
 //! - [`driver`]: the adapter that makes a component a `StorageDriver`;
@@ -28,8 +30,10 @@ pub mod driver;
 pub mod engine;
 mod fault;
 mod files;
+mod guest_log;
 mod http;
 mod instance;
+mod memory;
 pub mod policy;
 mod pool;
 mod quota;

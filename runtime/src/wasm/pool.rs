@@ -23,10 +23,10 @@ use super::deadline::Deadline;
 use super::detached::Detached;
 use super::fault;
 use super::instance::{EnteredCell, GuestInstance, InstanceCell, InstanceRef};
+use super::memory::MemoryLimiter;
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
 use super::reserve::ReservedInstances;
-use super::state::MemoryLimiter;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Where a call must run.

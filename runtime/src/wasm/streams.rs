@@ -14,10 +14,28 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, StreamError};
 
 use super::deadline::wait_on_stream;
 use crate::error::{Error, Result};
+
+/// Takes an input stream the guest handed over out of its instance's table: the host owns it
+/// from now on. Fails (a trap) for a handle the table does not hold.
+pub(crate) fn take_input(
+    table: &mut ResourceTable,
+    stream: Resource<DynInputStream>,
+) -> wasmtime::Result<DynInputStream> {
+    Ok(table.delete(stream)?)
+}
+
+/// Takes an output stream the guest handed over out of its instance's table.
+pub(crate) fn take_output(
+    table: &mut ResourceTable,
+    stream: Resource<DynOutputStream>,
+) -> wasmtime::Result<DynOutputStream> {
+    Ok(table.delete(stream)?)
+}
 
 /// Largest piece written into an output stream in one wait.
 pub(crate) const PIECE: usize = 1 << 20;
