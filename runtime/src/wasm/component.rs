@@ -9,12 +9,13 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
-use super::bindings::{WitVersion, World, WorldPre};
+use super::bindings::WitVersion;
 use super::deadline::{self, Deadline};
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
 use super::reserve::{InstanceReserve, ReservedInstances};
 use super::state::State;
+use super::world::{World, WorldPre};
 use super::{answer, fault};
 use crate::error::{Error, ErrorKind, Result};
 

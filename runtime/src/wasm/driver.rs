@@ -15,13 +15,12 @@ use wasmtime::component::ResourceAny;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use super::answer::{self, file_info};
-use super::bindings::{
-    Content, Param, PartKind, RedirectMethod as GuestMethod, ResumePoint, WitVersion,
-};
+use super::bindings::{Param, PartKind, RedirectMethod as GuestMethod, ResumePoint, WitVersion};
 use super::component::GuestComponent;
 use super::policy::SandboxPolicy;
 use super::pool::{GuestCall, InstancePool, PinnedResource, Placed, Target};
 use super::streams;
+use super::world::Content;
 use crate::driver::{
     ByteStream, FileInfo, FileWriter, RedirectMethod, StorageDriver, Visitor, WalkControl,
     WalkOptions,

@@ -10,8 +10,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-use super::bindings::World;
 use super::state::State;
+use super::world::World;
 
 /// A live instance with its driver resource.
 pub(crate) struct GuestInstance {

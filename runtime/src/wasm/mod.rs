@@ -5,6 +5,8 @@
 //!
 //! - [`engine`]: one engine per runtime (pooling allocator, epoch interruption), linker, cache;
 //! - [`cache`]: compiled components on disk;
+//! - [`bindings`]: the two versions of the world; `world`: a component's exports, whatever the
+//!   version;
 //! - [`component`]: a loaded component (its engine and pre-instance), its manifest and world;
 //! - `reserve`: the engine's pool instances, shared out among drivers;
 //! - [`policy`]: the sandbox policy;
@@ -41,6 +43,7 @@ pub mod register;
 mod reserve;
 mod state;
 mod streams;
+mod world;
 
 pub use bindings::WitVersion;
 pub use component::{GuestComponent, Manifest, RequestedCapability, WIT_VERSION};
