@@ -3,7 +3,8 @@
 //! and writers stay on the instance that holds their resource, and the walk is fetched in pages.
 //! Answers are checked before they are believed: a guest that returns a path outside what was
 //! asked, an unordered walk or an oversized chunk has broken the contract (`DriverFault`), and
-//! the instance that answered is discarded as if it had trapped.
+//! the instance that answered is discarded as if it had trapped. Readers are `driver/reader.rs`,
+//! writers `driver/writer.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -15,7 +16,7 @@ use wasmtime::component::ResourceAny;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream};
 
 use super::answer::{self, file_info};
-use super::bindings::{Param, PartKind, RedirectMethod as GuestMethod, ResumePoint, WitVersion};
+use super::bindings::{Param, RedirectMethod as GuestMethod, ResumePoint, WitVersion};
 use super::component::GuestComponent;
 use super::policy::SandboxPolicy;
 use super::pool::{GuestCall, InstancePool, PinnedResource, Placed, Target};
@@ -40,14 +41,16 @@ const WALK_PAGE: u32 = 512;
 /// Builds a [`GuestCall`] on the driver resource: `guest!(|world, store, driver| expr)`.
 macro_rules! guest {
     (|$world:ident, $store:ident, $driver:ident| $body:expr) => {
-        Box::new(move |instance: &mut super::instance::GuestInstance| {
-            Box::pin(async move {
-                let $driver = instance.driver;
-                let $store = &mut instance.store;
-                let $world = &instance.world;
-                $body.await
-            })
-        })
+        Box::new(
+            move |instance: &mut $crate::wasm::instance::GuestInstance| {
+                Box::pin(async move {
+                    let $driver = instance.driver;
+                    let $store = &mut instance.store;
+                    let $world = &instance.world;
+                    $body.await
+                })
+            },
+        )
     };
 }
 
@@ -56,15 +59,24 @@ macro_rules! guest {
 macro_rules! on_resource {
     ($resource:expr, |$world:ident, $store:ident, $r:ident| $body:expr) => {{
         let $r = $resource;
-        Box::new(move |instance: &mut super::instance::GuestInstance| {
-            Box::pin(async move {
-                let $store = &mut instance.store;
-                let $world = &instance.world;
-                $body.await
-            })
-        })
+        Box::new(
+            move |instance: &mut $crate::wasm::instance::GuestInstance| {
+                Box::pin(async move {
+                    let $store = &mut instance.store;
+                    let $world = &instance.world;
+                    $body.await
+                })
+            },
+        )
     }};
 }
+
+mod reader;
+mod writer;
+
+use reader::{chunked, streamed};
+use writer::GuestWriter;
+pub use writer::MAX_PART;
 
 /// What `get-content` gave, with its stream taken out of the instance.
 enum Got {
@@ -353,32 +365,7 @@ impl StorageDriver for GuestDriver {
                 guest!(|d, s, r| d.open_writer(s, r, &p, append)),
             )
             .await?;
-        let opened = placed.value;
-        let mut writer = GuestWriter {
-            writer: PinnedResource::new(
-                self.pool.clone(),
-                Placed {
-                    value: opened.writer,
-                    instance: placed.instance,
-                },
-            ),
-            path: path.to_owned(),
-            size: 0,
-            open: true,
-            part: usize::try_from(opened.part_size)
-                .unwrap_or(MAX_PART)
-                .min(MAX_PART),
-            first_part: usize::try_from(opened.first_part)
-                .unwrap_or(MAX_PART)
-                .min(MAX_PART),
-            gathered: std::collections::VecDeque::new(),
-            gathered_len: 0,
-            broken: false,
-        };
-        writer.size = match opened.size {
-            Some(size) => size,
-            None => writer.query_size().await?,
-        };
+        let writer = GuestWriter::new(self.pool.clone(), path, placed).await?;
         Ok(Box::new(writer))
     }
 
@@ -573,344 +560,5 @@ impl StorageDriver for GuestDriver {
                 return Ok(());
             }
         }
-    }
-}
-
-/// A reader that calls the guest's `read` for every chunk (0.1.0 guests, and 0.2.0 readers that
-/// gave no stream).
-fn chunked(reader: PinnedResource) -> ByteStream {
-    let stream = futures::stream::try_unfold(Some(reader), |state| async move {
-        let Some(reader) = state else {
-            return Ok(None);
-        };
-        let chunk = reader
-            .pool
-            .call(
-                reader.target(),
-                "read",
-                on_resource!(reader.resource, |w, s, r| w.read(s, r, CHUNK as u32)),
-            )
-            .await?
-            .value;
-        if chunk.len() > CHUNK {
-            let what = format!(
-                "a chunk of {} bytes, asked for at most {CHUNK}",
-                chunk.len()
-            );
-            let pool = &reader.pool;
-            return Err(pool
-                .fault_broken_contract(&reader.instance, "read", what)
-                .await);
-        }
-        if chunk.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some((Bytes::from(chunk), Some(reader))))
-    });
-    Box::pin(stream)
-}
-
-/// A reader over the input stream the guest's reader handed over: the host reads it directly.
-/// The guest's reader (`reader`) stays alive until the stream is done with, since the stream
-/// may depend on what it holds.
-fn streamed(reader: PinnedResource, stream: DynInputStream, path: &str) -> ByteStream {
-    struct Streamed {
-        // Declared first: dropped before the guest's reader.
-        stream: DynInputStream,
-        reader: PinnedResource,
-        what: String,
-        /// Chunks read and not yet handed on (at most [`CHUNK`] bytes together).
-        pending: std::collections::VecDeque<Bytes>,
-        ended: bool,
-        /// A failure met after the pending chunks, for after them.
-        failed: Option<Error>,
-    }
-    let state = Streamed {
-        stream,
-        reader,
-        what: format!("read {path}"),
-        pending: std::collections::VecDeque::new(),
-        ended: false,
-        failed: None,
-    };
-    let stream = futures::stream::try_unfold(state, |mut state| async move {
-        loop {
-            if let Some(bytes) = state.pending.pop_front() {
-                return Ok(Some((bytes, state)));
-            }
-            if let Some(e) = state.failed.take() {
-                return Err(e);
-            }
-            if state.ended {
-                return Ok(None);
-            }
-            let pool = &state.reader.pool;
-            let (blocking, timeout) = (pool.blocking(), pool.policy.call_timeout);
-            let read =
-                streams::read(&mut state.stream, CHUNK, blocking, timeout, &state.what).await?;
-            state.pending.extend(read.chunks);
-            state.ended = read.ended;
-            state.failed = read.failed;
-        }
-    });
-    Box::pin(stream)
-}
-
-/// The largest part the host gathers for a writer that takes parts, whatever part size it asks
-/// for: the host's memory per open writer.
-pub const MAX_PART: usize = 64 << 20;
-
-/// A guest writer seen from the host.
-struct GuestWriter {
-    writer: PinnedResource,
-    path: String,
-    /// Bytes the guest acknowledged (parts ended, or `size` after writes).
-    size: u64,
-    /// False once closed, committed or cancelled: a drop then only releases the resource.
-    open: bool,
-    /// The part size (0: bytes go through `write`).
-    part: usize,
-    /// The length of the next full part when it is not `part` (a resumed upload's first), else 0.
-    first_part: usize,
-    /// Bytes gathered for the next part, not yet handed to the guest.
-    gathered: std::collections::VecDeque<Bytes>,
-    gathered_len: usize,
-    /// A part failed: what was gathered is gone, so the writer takes nothing more (the upload
-    /// resumes from `size` through a new writer).
-    broken: bool,
-}
-
-impl GuestWriter {
-    async fn writer_call(&self, op: &'static str, call: GuestCall<()>) -> Result<()> {
-        self.writer
-            .pool
-            .call(self.writer.target(), op, call)
-            .await?;
-        Ok(())
-    }
-
-    async fn query_size(&self) -> Result<u64> {
-        Ok(self
-            .writer
-            .pool
-            .call(
-                self.writer.target(),
-                "size",
-                on_resource!(self.writer.resource, |w, s, r| async move {
-                    w.size(s, r).await.map(Ok)
-                }),
-            )
-            .await?
-            .value)
-    }
-
-    async fn finish(&mut self, op: &'static str, which: Finish) -> Result<()> {
-        self.writer_call(
-            op,
-            on_resource!(self.writer.resource, |w, s, r| async move {
-                match which {
-                    Finish::Close => w.close(s, r).await,
-                    Finish::Commit => w.commit(s, r).await,
-                    Finish::Cancel => w.cancel(s, r).await,
-                }
-            }),
-        )
-        .await
-    }
-
-    /// Hands `len` gathered bytes to the guest as one part: `begin-part`, the bytes written into
-    /// the part's stream by the host, `end-part` with the count written.
-    async fn send_part(&mut self, len: usize, kind: PartKind) -> Result<()> {
-        let mut part = Vec::new();
-        let mut left = len;
-        while left > 0 {
-            let Some(mut first) = self.gathered.pop_front() else {
-                break;
-            };
-            if first.len() > left {
-                self.gathered.push_front(first.split_off(left));
-            }
-            left -= first.len();
-            part.push(first);
-        }
-        self.gathered_len -= len;
-        let pool = self.writer.pool.clone();
-        let target = self.writer.target();
-        let placed = pool
-            .call(
-                target,
-                "begin_part",
-                on_resource!(self.writer.resource, |w, s, r| async move {
-                    match w.begin_part(s, r, len as u64, kind).await? {
-                        Ok(stream) => {
-                            Ok(Ok(streams::take_output(s.data_mut().table_mut(), stream)?))
-                        }
-                        Err(e) => Ok(Err(e)),
-                    }
-                }),
-            )
-            .await?;
-        let mut stream = placed.value;
-        let what = format!("write {}", self.path);
-        let (blocking, timeout) = (pool.blocking(), pool.policy.call_timeout);
-        let mut written = 0u64;
-        let mut failure = None;
-        for bytes in part {
-            let n = bytes.len() as u64;
-            match streams::write_all(&mut stream, bytes, blocking, timeout, &what).await {
-                Ok(()) => written += n,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(stream);
-        let ended = self
-            .writer_call(
-                "end_part",
-                on_resource!(self.writer.resource, |w, s, r| w.end_part(s, r, written)),
-            )
-            .await;
-        match (failure, ended) {
-            (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(())) => {
-                self.size += len as u64;
-                Ok(())
-            }
-        }
-    }
-
-    /// Sends every whole part gathered; with `last` (before close or commit), what is left too,
-    /// the last part of all marked as such.
-    async fn send_parts(&mut self, last: Option<PartKind>) -> Result<()> {
-        if self.broken {
-            return Err(Error::backend(format!(
-                "write {}: an earlier part failed; open a new writer to resume at {} bytes",
-                self.path, self.size
-            )));
-        }
-        loop {
-            let whole = match self.first_part {
-                0 => self.part,
-                first => first,
-            };
-            if self.gathered_len < whole.max(1) && (last.is_none() || self.gathered_len == 0) {
-                return Ok(());
-            }
-            let len = self.gathered_len.min(whole);
-            let kind = match last {
-                Some(kind) if len == self.gathered_len => kind,
-                _ => PartKind::Full,
-            };
-            if let Err(e) = self.send_part(len, kind).await {
-                self.broken = true;
-                self.gathered.clear();
-                self.gathered_len = 0;
-                return Err(e);
-            }
-            self.first_part = 0;
-        }
-    }
-
-    /// Writes through the guest's `write`, in chunks of at most [`CHUNK`].
-    async fn write_chunks(&mut self, data: Bytes) -> Result<()> {
-        let placed = self
-            .writer
-            .pool
-            .call(
-                self.writer.target(),
-                "write",
-                on_resource!(self.writer.resource, |w, s, r| async move {
-                    for piece in data.chunks(CHUNK) {
-                        if let Err(e) = w.write(s, r, piece).await? {
-                            return Ok(Err(e));
-                        }
-                    }
-                    w.size(s, r).await.map(Ok)
-                }),
-            )
-            .await?;
-        let size = placed.value;
-        if size < self.size {
-            let what = format!("size went back from {} to {size}", self.size);
-            let pool = &self.writer.pool;
-            return Err(pool
-                .fault_broken_contract(&placed.instance, "write", what)
-                .await);
-        }
-        self.size = size;
-        Ok(())
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Finish {
-    Close,
-    Commit,
-    Cancel,
-}
-
-#[async_trait]
-impl FileWriter for GuestWriter {
-    async fn write(&mut self, data: Bytes) -> Result<()> {
-        if self.part == 0 {
-            return self.write_chunks(data).await;
-        }
-        if !data.is_empty() {
-            self.gathered_len += data.len();
-            self.gathered.push_back(data);
-        }
-        self.send_parts(None).await
-    }
-
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    async fn close(&mut self) -> Result<()> {
-        let was_open = self.open;
-        if was_open && self.part > 0 {
-            self.send_parts(Some(PartKind::BeforeClose)).await?;
-        }
-        self.open = false;
-        self.finish("close", Finish::Close).await?;
-        // A writer that takes parts has just had every byte acknowledged, part by part.
-        if was_open && self.part == 0 {
-            self.size = self.query_size().await?;
-        }
-        Ok(())
-    }
-
-    async fn commit(&mut self) -> Result<()> {
-        if self.open && self.part > 0 {
-            self.send_parts(Some(PartKind::BeforeCommit)).await?;
-        }
-        self.finish("commit", Finish::Commit).await?;
-        self.open = false;
-        if self.part == 0 {
-            self.size = self.query_size().await?;
-        }
-        self.writer
-            .pool
-            .component
-            .mutations
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn cancel(&mut self) -> Result<()> {
-        self.gathered.clear();
-        self.gathered_len = 0;
-        self.finish("cancel", Finish::Cancel).await?;
-        self.open = false;
-        Ok(())
-    }
-}
-
-impl Drop for GuestWriter {
-    /// A writer dropped while open is closed (its upload stays resumable), never committed.
-    fn drop(&mut self) {
-        self.writer.close_writer = self.open;
     }
 }
