@@ -108,7 +108,7 @@ async fn run_driver(
                 }
                 result.map_err(|e| e.to_string())
             }
-            Err(e) => Err(format!("cannot create the driver: {e}")),
+            Err(e) => Err(format!("cannot create the driver: {e:#}")),
         };
         let took = started.elapsed();
         let line = match &result {

@@ -127,25 +127,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("wharf: {}", report(&e));
+            // The error and its causes on one line.
+            eprintln!("wharf: {e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// `e` and its causes on one line, each cause once: Wharf's errors already show their source
-/// in their own message, so a cause the line ends with is not repeated.
-fn report(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if line.is_empty() {
-            line = text;
-        } else if !line.ends_with(&text) {
-            line = format!("{line}: {text}");
-        }
-    }
-    line
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -187,15 +173,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 mod tests {
     use anyhow::Context;
 
-    use super::report;
-
     #[test]
     fn each_cause_is_reported_once() {
         let io = std::io::Error::other("connection refused");
         let e = wharf::Error::backend("list /").with_source(io);
         let e = Err::<(), _>(e).context("checking s3").unwrap_err();
-        assert_eq!(report(&e), "checking s3: list /: connection refused");
+        assert_eq!(format!("{e:#}"), "checking s3: list /: connection refused");
         let plain = anyhow::anyhow!("no such file").context("reading wharf.toml");
-        assert_eq!(report(&plain), "reading wharf.toml: no such file");
+        assert_eq!(format!("{plain:#}"), "reading wharf.toml: no such file");
     }
 }

@@ -6,7 +6,6 @@
 //! (`None` or `false` here, a named error there).
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod params;
 pub mod path;

@@ -38,7 +38,10 @@ pub enum ErrorKind {
 
 /// Wharf's error: a kind, the driver it came from, a human detail and an optional cause.
 ///
-/// Displayed as `"<driver>: <kind text>[: <detail>]"`, e.g. `"s3: path not found: /a/b"`.
+/// Displayed as `"<driver>: <kind text>[: <detail>]"`, e.g. `"s3: path not found: /a/b"`. The
+/// cause is not part of that text: it is [`std::error::Error::source`], and the alternate form
+/// (`{:#}`, as anyhow's) appends the whole chain of causes, e.g. `"s3: backend error: list /:
+/// connection refused"`.
 pub struct Error {
     kind: ErrorKind,
     driver: Option<String>,
@@ -179,21 +182,42 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Error {
+    /// The error's own text: driver, kind and detail, without its causes.
+    fn message(&self) -> String {
+        let mut text = String::new();
         if let Some(driver) = &self.driver {
-            write!(f, "{driver}: ")?;
+            text.push_str(driver);
+            text.push_str(": ");
         }
         match (&self.kind, &self.detail) {
             // For these kinds the detail says it all; the kind text would only repeat it.
             (ErrorKind::WriterState | ErrorKind::Registry | ErrorKind::Backend { .. }, Some(d)) => {
-                f.write_str(d)?
+                text.push_str(d)
             }
-            (kind, Some(d)) => write!(f, "{kind}: {d}")?,
-            (kind, None) => write!(f, "{kind}")?,
+            (kind, Some(d)) => text.push_str(&format!("{kind}: {d}")),
+            (kind, None) => text.push_str(&kind.to_string()),
         }
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+        text
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut previous = self.message();
+        f.write_str(&previous)?;
+        if f.alternate() {
+            // Each cause once: one whose text the previous one already ends with (an error that
+            // shows its own source) is left out.
+            let mut cause = self.source();
+            while let Some(error) = cause {
+                let text = error.to_string();
+                if !previous.ends_with(&text) {
+                    write!(f, ": {text}")?;
+                }
+                previous = text;
+                cause = error.source();
+            }
         }
         Ok(())
     }
@@ -244,7 +268,15 @@ mod tests {
     fn source_is_kept_and_shown() {
         let io = std::io::Error::other("disk on fire");
         let e = Error::backend("write failed").with_source(io);
-        assert_eq!(e.to_string(), "write failed: disk on fire");
-        assert!(StdError::source(&e).is_some());
+        assert_eq!(e.to_string(), "write failed");
+        assert_eq!(format!("{e:#}"), "write failed: disk on fire");
+        assert_eq!(
+            StdError::source(&e).map(|s| s.to_string()).as_deref(),
+            Some("disk on fire")
+        );
+        // A chain: each cause once, even when a cause shows its own source too.
+        let inner = Error::backend("connect").with_source(std::io::Error::other("refused"));
+        let outer = Error::temporary("list /").with_source(inner);
+        assert_eq!(format!("{outer:#}"), "list /: connect: refused");
     }
 }

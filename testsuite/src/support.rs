@@ -57,7 +57,7 @@ impl std::error::Error for CheckError {}
 
 impl From<Error> for CheckError {
     fn from(e: Error) -> Self {
-        Self::new(format!("unexpected error: {e}"))
+        Self::new(format!("unexpected error: {e:#}"))
     }
 }
 
@@ -72,7 +72,7 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for wharf_runtime::Result<T> {
     fn context(self, what: impl Display) -> Result<T, CheckError> {
-        self.map_err(|e| CheckError::new(format!("{what} failed: {e}")))
+        self.map_err(|e| CheckError::new(format!("{what} failed: {e:#}")))
     }
 }
 
@@ -147,7 +147,7 @@ pub(crate) fn expect_error<T>(
     };
     ensure!(
         matches(err.kind()),
-        "{what}: failed with \"{err}\" (kind {:?}), expected {expected}",
+        "{what}: failed with \"{err:#}\" (kind {:?}), expected {expected}",
         err.kind()
     );
     ensure_named(&err, driver, &what)?;

@@ -99,7 +99,7 @@ mod tests {
         ] {
             let e = service(status, code).into_error("get_content", "/a");
             assert_eq!(e.kind(), &ErrorKind::PermissionDenied, "{status} {code}");
-            assert!(e.to_string().contains(&status.to_string()), "{e}");
+            assert!(format!("{e:#}").contains(&status.to_string()), "{e:#}");
         }
     }
 
@@ -116,8 +116,10 @@ mod tests {
         }
         let e = service(409, "InvalidBlobType").into_error("writer", "/a");
         assert_eq!(e.kind(), &ErrorKind::Backend { temporary: false });
+        // The service's answer is the cause, shown in the alternate form.
+        assert_eq!(e.to_string(), "writer /a");
         assert_eq!(
-            e.to_string(),
+            format!("{e:#}"),
             "writer /a: HTTP 409 InvalidBlobType: the message"
         );
     }

@@ -359,7 +359,7 @@ mod tests {
         for status in [401, 403] {
             let e = Failure::from(answer(status, "no")).into_error("stat", "/a");
             assert_eq!(e.kind(), &ErrorKind::PermissionDenied);
-            assert!(e.to_string().contains(&status.to_string()), "{e}");
+            assert!(format!("{e:#}").contains(&status.to_string()), "{e:#}");
         }
         for status in [408, 429, 500, 502, 503, 504] {
             let f = Failure::from(answer(status, ""));
@@ -369,7 +369,7 @@ mod tests {
         let e = Failure::from(answer(409, "\n  Conflict here \nmore").with_code("Busy"))
             .into_error("move", "/a");
         assert_eq!(e.kind(), &ErrorKind::Backend { temporary: false });
-        assert_eq!(e.to_string(), "move /a: HTTP 409 Busy: Conflict here");
+        assert_eq!(format!("{e:#}"), "move /a: HTTP 409 Busy: Conflict here");
     }
 
     #[test]
@@ -380,7 +380,7 @@ mod tests {
         let e = f.into_error("list", "/");
         assert_eq!(e.kind(), &ErrorKind::Backend { temporary: false });
         assert_eq!(
-            e.to_string(),
+            format!("{e:#}"),
             "list /: the configured bucket \"b\" does not exist: HTTP 404"
         );
     }

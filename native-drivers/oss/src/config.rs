@@ -19,17 +19,24 @@ pub const MULTIPART_COPY_MAX_CONCURRENCY: usize = 10;
 /// Everything an oss driver is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// `accesskeyid`.
     pub access_key_id: Secret,
+    /// `accesskeysecret`.
     pub access_key_secret: Secret,
     /// The region id without the `oss-` prefix (`cn-beijing`): the region requests are signed
     /// for, and the one the endpoint is derived from.
     pub region: String,
+    /// `bucket`.
     pub bucket: String,
     /// `endpoint` as a URL, when given: it replaces the derived endpoint.
     pub endpoint: Option<String>,
+    /// `internal`: the region's internal endpoint (from inside Alibaba Cloud).
     pub internal: bool,
+    /// `encrypt`: server-side encryption of new objects.
     pub encrypt: bool,
+    /// `secure`: HTTPS (the default) rather than HTTP.
     pub secure: bool,
+    /// `chunksize`: the size of a writer's parts.
     pub chunk_size: u64,
     /// The key prefix, without leading or trailing `/` (empty for the bucket's root).
     pub root: String,

@@ -84,7 +84,8 @@ mod tests {
         assert!(!full.is_temporary());
         assert!(full.to_string().contains("full"), "{full}");
         let other = from_errno("stat", "/a/b", Errno::EIO);
-        assert_eq!(other.to_string(), "stat /a/b: EIO: Input/output error");
+        assert_eq!(other.to_string(), "stat /a/b");
+        assert_eq!(format!("{other:#}"), "stat /a/b: EIO: Input/output error");
     }
 
     #[test]

@@ -76,6 +76,7 @@ pub enum Checksums {
 pub struct Dialect {
     /// What `StorageDriver::name` answers.
     pub name: &'static str,
+    /// When requests carry a checksum of their body.
     pub checksums: Checksums,
 }
 
@@ -90,8 +91,11 @@ impl Dialect {
 /// Static credentials (`accesskey` + `secretkey`, optionally `sessiontoken`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaticCredentials {
+    /// `accesskey`.
     pub access_key: Secret,
+    /// `secretkey`.
     pub secret_key: Secret,
+    /// `sessiontoken`, for temporary credentials.
     pub session_token: Option<Secret>,
 }
 
@@ -103,7 +107,10 @@ pub enum Encryption {
     /// `encrypt: true` without `keyid`: SSE-S3 (`AES256`).
     Aes256,
     /// `encrypt: true` with `keyid`: SSE-KMS with that key.
-    Kms { key_id: String },
+    Kms {
+        /// The KMS key id or ARN (`keyid`).
+        key_id: String,
+    },
 }
 
 /// Everything an s3 driver is built from.
@@ -112,25 +119,40 @@ pub struct Config {
     /// `None` means the SDK's default credential chain (environment, profile, web identity,
     /// container and instance metadata).
     pub credentials: Option<StaticCredentials>,
+    /// `region`: the region requests are signed for (and the AWS endpoint's, without
+    /// `regionendpoint`).
     pub region: String,
     /// A full URL (`scheme://host[:port]`) of an S3-compatible service, if any.
     pub region_endpoint: Option<String>,
+    /// `forcepathstyle`: `endpoint/bucket/key` instead of `bucket.endpoint/key`.
     pub force_path_style: bool,
+    /// `bucket`.
     pub bucket: String,
+    /// `encrypt` and `keyid`.
     pub encryption: Encryption,
+    /// `secure`: HTTPS (the default) rather than HTTP where the endpoint has no scheme.
     pub secure: bool,
+    /// `chunksize`: the size of a writer's parts.
     pub chunk_size: u64,
+    /// `multipartcopychunksize`: the size of a large move's copied parts.
     pub multipart_copy_chunk_size: u64,
+    /// `multipartcopymaxconcurrency`: copied parts in flight at once.
     pub multipart_copy_max_concurrency: usize,
+    /// `multipartcopythresholdsize`: objects larger than this move in copied parts.
     pub multipart_copy_threshold_size: u64,
     /// The key prefix, without leading or trailing `/` (empty for the bucket's root).
     pub root: String,
     /// `None` for `NONE`.
     pub storage_class: Option<String>,
+    /// `objectacl`: the canned ACL of new objects.
     pub object_acl: String,
+    /// `useragent`: added to the SDK's user agent.
     pub user_agent: Option<String>,
+    /// `usedualstack`: AWS's dual-stack (IPv4 and IPv6) endpoints.
     pub use_dual_stack: bool,
+    /// `accelerate`: S3 Transfer Acceleration endpoints.
     pub accelerate: bool,
+    /// `usefipsendpoint`: AWS's FIPS endpoints.
     pub use_fips_endpoint: bool,
     /// True unless `loglevel` is `off`: every request is logged at debug level.
     pub log_requests: bool,

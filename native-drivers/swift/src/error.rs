@@ -80,6 +80,6 @@ mod tests {
         assert!(status(498).is_temporary());
         let e = status(409).into_error("move", "/a");
         assert_eq!(e.kind(), &ErrorKind::Backend { temporary: false });
-        assert_eq!(e.to_string(), "move /a: HTTP 409: nope");
+        assert_eq!(format!("{e:#}"), "move /a: HTTP 409: nope");
     }
 }
