@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::bindings::{Capability, Datetime, GuestError, GuestFileInfo, Info};
-use super::component::{Manifest, RequestedCapability};
+use super::manifest::{Manifest, RequestedCapability};
 use crate::driver::FileInfo;
 use crate::error::{Error, ErrorKind};
 use crate::path::is_valid;

@@ -11,6 +11,7 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::WitVersion;
 use super::deadline::{self, Deadline};
+pub use super::manifest::{Manifest, RequestedCapability};
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
 use super::reserve::{InstanceReserve, ReservedInstances};
@@ -25,36 +26,6 @@ pub const WIT_VERSION: &str = "0.2.0";
 
 /// How long `describe` may take when a component is loaded.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A capability a guest asks for in its manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestedCapability {
-    /// A directory preopened at this guest path.
-    Directory(String),
-    /// Outbound HTTP to this host.
-    Http(String),
-    /// This environment variable.
-    Environment(String),
-}
-
-impl std::fmt::Display for RequestedCapability {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RequestedCapability::Directory(p) => write!(f, "directory {p}"),
-            RequestedCapability::Http(h) => write!(f, "http {h}"),
-            RequestedCapability::Environment(v) => write!(f, "environment {v}"),
-        }
-    }
-}
-
-/// What a guest says about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Manifest {
-    pub name: String,
-    pub wit_version: String,
-    pub stateful: bool,
-    pub requested: Vec<RequestedCapability>,
-}
 
 /// A compiled, linked component ready to instantiate.
 pub struct GuestComponent {

@@ -139,15 +139,11 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
             Box::new(async move {
                 let end = offset.saturating_add(data.len() as u64);
                 let mut view = get(store.data_mut());
-                let Some(taken) = view.take_growth(&file, |size| end.saturating_sub(size))? else {
-                    return Ok((Err(ErrorCode::InsufficientSpace),));
+                let grow = |size| end.saturating_sub(size);
+                let write = async |fs: &mut WasiFilesystemCtxView<'_>, file| {
+                    HostDescriptor::write(fs, file, data, offset).await
                 };
-                let written = HostDescriptor::write(&mut view.fs, file, data, offset).await;
-                let written = answer(&mut view.fs, written)?;
-                if written.is_err() {
-                    taken.give_back();
-                }
-                Ok((written,))
+                Ok((view.grow_within_quota(file, grow, write).await?,))
             })
         },
     )?;
@@ -156,15 +152,11 @@ pub(crate) fn add_to_linker<T: Send + 'static>(
         move |mut store: StoreContextMut<'_, T>, (file, size): (Resource<Descriptor>, u64)| {
             Box::new(async move {
                 let mut view = get(store.data_mut());
-                let Some(taken) = view.take_growth(&file, |now| size.saturating_sub(now))? else {
-                    return Ok((Err(ErrorCode::InsufficientSpace),));
+                let grow = |now| size.saturating_sub(now);
+                let set_size = async |fs: &mut WasiFilesystemCtxView<'_>, file| {
+                    HostDescriptor::set_size(fs, file, size).await
                 };
-                let done = HostDescriptor::set_size(&mut view.fs, file, size).await;
-                let done = answer(&mut view.fs, done)?;
-                if done.is_err() {
-                    taken.give_back();
-                }
-                Ok((done,))
+                Ok((view.grow_within_quota(file, grow, set_size).await?,))
             })
         },
     )?;
@@ -391,6 +383,29 @@ impl FilesCtxView<'_> {
         };
         let bytes = grow(self.file_size(file)?);
         Ok(quota.take(bytes).then_some(Taken(Some((quota, bytes)))))
+    }
+
+    /// Runs `write`, which grows `file` by `grow(its size now)`, with that growth taken from its
+    /// grant's quota first (`insufficient-space` when there is no room) and given back if the
+    /// write fails.
+    async fn grow_within_quota<R>(
+        &mut self,
+        file: Resource<Descriptor>,
+        grow: impl FnOnce(u64) -> u64,
+        write: impl AsyncFnOnce(
+            &mut WasiFilesystemCtxView<'_>,
+            Resource<Descriptor>,
+        ) -> Result<R, FsError>,
+    ) -> wasmtime::Result<Result<R, ErrorCode>> {
+        let Some(taken) = self.take_growth(&file, grow)? else {
+            return Ok(Err(ErrorCode::InsufficientSpace));
+        };
+        let done = write(&mut self.fs, file).await;
+        let done = answer(&mut self.fs, done)?;
+        if done.is_err() {
+            taken.give_back();
+        }
+        Ok(done)
     }
 
     /// The size of `file` now (0 for a directory, or when it cannot be told).

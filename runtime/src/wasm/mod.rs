@@ -8,6 +8,7 @@
 //! - [`bindings`]: the two versions of the world; `world`: a component's exports, whatever the
 //!   version;
 //! - [`component`]: a loaded component (its engine and pre-instance), its manifest and world;
+//!   `manifest`: what a guest says about itself;
 //! - `reserve`: the engine's pool instances, shared out among drivers;
 //! - [`policy`]: the sandbox policy;
 //! - `deadline`: deadlines of every step that runs guest code; `budget`: the restart budget;
@@ -35,6 +36,7 @@ mod files;
 mod guest_log;
 mod http;
 mod instance;
+mod manifest;
 mod memory;
 pub mod policy;
 mod pool;
@@ -46,10 +48,11 @@ mod streams;
 mod world;
 
 pub use bindings::WitVersion;
-pub use component::{GuestComponent, Manifest, RequestedCapability, WIT_VERSION};
+pub use component::{GuestComponent, WIT_VERSION};
 pub use deadline::TICK;
 pub use driver::GuestDriver;
 pub use engine::{GuestRuntime, RuntimeOptions};
+pub use manifest::{Manifest, RequestedCapability};
 pub use policy::{AnswerLimits, DirGrant, SandboxPolicy};
 pub use register::{
     Prepare, register_bundled, register_config, register_guest, register_guest_with,
