@@ -96,7 +96,7 @@ impl<R: Reopen> Resumable<R> {
                 }
                 None => return None,
                 Some(Err(e)) if self.resumes_left > 0 && self.version.is_some() => {
-                    tracing::debug!(path = %self.path, offset = self.offset, error = %e,
+                    tracing::debug!(path = %self.path, offset = self.offset, error = %format_args!("{e:#}"),
                         "{}: download broke off; resuming", R::DRIVER);
                     self.resumes_left -= 1;
                     self.body = None;

@@ -96,7 +96,7 @@ fn move_up(dir: &Dir, name: &OsString, top: &Dir, moved: &mut u64) -> io::Result
         match dir.rename(name, top, &hidden) {
             Err(e) if top.symlink_metadata(&hidden).is_ok() => {
                 // Taken (left by an earlier, interrupted delete): try the next name.
-                tracing::debug!(hidden, error = %e, "name taken while deleting a deep tree");
+                tracing::debug!(hidden, error = %format_args!("{e:#}"), "name taken while deleting a deep tree");
             }
             other => return other,
         }

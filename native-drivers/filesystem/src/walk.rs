@@ -113,7 +113,7 @@ fn entry_metadata(
     match root.metadata(relative(path)) {
         Ok(target) => Ok((Some(target), true)),
         Err(e) => {
-            tracing::warn!(path, error = %e, "walk leaves out a link that cannot be followed inside the root");
+            tracing::warn!(path, error = %format_args!("{e:#}"), "walk leaves out a link that cannot be followed inside the root");
             Ok((None, true))
         }
     }

@@ -131,7 +131,7 @@ impl Store {
         match self.remove_data(object).await {
             Ok(()) | Err(Errno::ENOENT) => 0,
             Err(e) => {
-                tracing::warn!(object, error = %e, "rados: cannot remove a data object");
+                tracing::warn!(object, error = %format_args!("{e:#}"), "rados: cannot remove a data object");
                 1
             }
         }

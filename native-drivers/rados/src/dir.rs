@@ -193,7 +193,7 @@ impl Store {
                     Ok(read) => read.entries.into_iter().next().map(|(_, raw)| raw),
                     Err(Errno::ENOENT) => None,
                     Err(e) => {
-                        tracing::debug!(dir, error = %e, "prune: cannot read the parent entry");
+                        tracing::debug!(dir, error = %format_args!("{e:#}"), "prune: cannot read the parent entry");
                         return;
                     }
                 }
@@ -207,14 +207,14 @@ impl Store {
                         .full_try();
                     if let Err(e) = self.write_dir(&object, remove).await {
                         // Changed or gone meanwhile: whoever changed it carries on.
-                        tracing::trace!(dir, error = %e, "prune: directory changed");
+                        tracing::trace!(dir, error = %format_args!("{e:#}"), "prune: directory changed");
                         return;
                     }
                 }
                 // Already gone; its parent entry (if any) is stale.
                 Err(Errno::ENOENT) => {}
                 Err(e) => {
-                    tracing::debug!(dir, error = %e, "prune: cannot read the directory");
+                    tracing::debug!(dir, error = %format_args!("{e:#}"), "prune: cannot read the directory");
                     return;
                 }
             }
@@ -230,7 +230,7 @@ impl Store {
                 .omap_rm(vec![name.to_owned()])
                 .full_try();
             if let Err(e) = self.write_dir(&dir_object(parent), unlink).await {
-                tracing::trace!(dir, error = %e, "prune: relinked meanwhile");
+                tracing::trace!(dir, error = %format_args!("{e:#}"), "prune: relinked meanwhile");
                 return;
             }
             dir = parent.to_owned();

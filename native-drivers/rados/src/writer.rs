@@ -310,7 +310,7 @@ impl Inner {
                 }
             }
             Err(e) => {
-                tracing::warn!(path = %self.path, error = %e, "rados: cannot check a lost upload");
+                tracing::warn!(path = %self.path, error = %format_args!("{e:#}"), "rados: cannot check a lost upload");
             }
         }
         self.lost_error()
@@ -436,7 +436,7 @@ impl Drop for RadosWriter {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if let Err(e) = inner.close().await {
-                    tracing::debug!(path = %inner.path, error = %e, "closing a dropped writer");
+                    tracing::debug!(path = %inner.path, error = %format_args!("{e:#}"), "closing a dropped writer");
                 }
             });
         }

@@ -129,7 +129,7 @@ pub(crate) async fn abort_uploads_under(s: &Bucket, key: &str, path: &str) -> us
         Ok(Some(found)) => found,
         Ok(None) => return 0,
         Err(e) => {
-            tracing::warn!(path, error = %e, "could not list the uploads under a deleted path");
+            tracing::warn!(path, error = %format_args!("{e:#}"), "could not list the uploads under a deleted path");
             return 0;
         }
     };
@@ -140,7 +140,7 @@ pub(crate) async fn abort_uploads_under(s: &Bucket, key: &str, path: &str) -> us
     if found.iter().any(|(k, _)| k == key)
         && let Err(e) = s.delete_key(&tail_of_key(key), path).await
     {
-        tracing::warn!(path, error = %e, "could not remove the saved tail of an aborted upload");
+        tracing::warn!(path, error = %format_args!("{e:#}"), "could not remove the saved tail of an aborted upload");
     }
     found.len()
 }
@@ -349,7 +349,7 @@ impl Upload {
         self.parts.clear_buffer();
         self.kept = (0, total);
         if let Err(e) = self.remove_tail().await {
-            tracing::warn!(path = %self.path, error = %e,
+            tracing::warn!(path = %self.path, error = %format_args!("{e:#}"),
                 "committed, but could not remove the saved tail (it is ignored from now on)");
         }
         tracing::debug!(path = %self.path, size = total, "upload committed");
@@ -644,7 +644,7 @@ impl Drop for S3Writer {
             Ok(handle) => {
                 handle.spawn(async move {
                     if let Err(e) = upload.close().await {
-                        tracing::warn!(path = %upload.path, error = %e,
+                        tracing::warn!(path = %upload.path, error = %format_args!("{e:#}"),
                             "upload dropped without close; closing it failed");
                     }
                 });

@@ -66,7 +66,7 @@ impl Inner {
         let inner = self.clone();
         tokio::spawn(async move {
             if let Err(e) = inner.sweep(GRACE).await {
-                tracing::warn!(error = %e, "swift: sweeping replaced segments failed");
+                tracing::warn!(error = %format_args!("{e:#}"), "swift: sweeping replaced segments failed");
             }
         });
     }

@@ -462,7 +462,7 @@ impl Connection {
         if let Err(e) = &read
             && *e != Errno::ENOENT
         {
-            tracing::debug!(object, error = %e, "omap read failed");
+            tracing::debug!(object, error = %format_args!("{e:#}"), "omap read failed");
         }
         read
     }
