@@ -15,7 +15,7 @@ pub use super::manifest::{Manifest, RequestedCapability};
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
 use super::reserve::{InstanceReserve, ReservedInstances};
-use super::state::State;
+use super::state::InstanceState;
 use super::world::{World, WorldPre};
 use super::{answer, fault};
 use crate::error::{Error, ErrorKind, Result};
@@ -69,7 +69,7 @@ impl GuestComponent {
     /// it for its manifest; `label` names it in messages.
     pub(crate) async fn new(
         engine: &Engine,
-        linker: &Linker<State>,
+        linker: &Linker<InstanceState>,
         reserve: InstanceReserve,
         component: Component,
         digest: String,
@@ -166,8 +166,8 @@ impl GuestComponent {
         driver: &str,
         policy: &SandboxPolicy,
         quotas: &GrantQuotas,
-    ) -> Result<(Store<State>, World)> {
-        let state = State::new(driver, policy, quotas.clone())?;
+    ) -> Result<(Store<InstanceState>, World)> {
+        let state = InstanceState::new(driver, policy, quotas.clone())?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(usize::try_from(policy.answers.bytes).unwrap_or(usize::MAX));

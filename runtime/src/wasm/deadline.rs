@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use super::state::State;
+use super::state::InstanceState;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How often the epoch advances: the granularity of deadlines and of cooperative yields.
@@ -39,8 +39,8 @@ pub(crate) fn start_ticker(engine: &Engine) -> Result<()> {
 }
 
 /// Makes guest code in `store` yield at every tick and stop at the deadline of the step in
-/// force (`State::deadline`, set by [`Deadline::start`]).
-pub(crate) fn arm(store: &mut Store<State>) {
+/// force (`InstanceState::deadline`, set by [`Deadline::start`]).
+pub(crate) fn arm(store: &mut Store<InstanceState>) {
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx| {
         if Instant::now() >= ctx.data().deadline {
@@ -61,7 +61,7 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     /// Starts a step in `store` that must end within `timeout`: guest code is interrupted then.
-    pub(crate) fn start(store: &mut Store<State>, timeout: Duration) -> Self {
+    pub(crate) fn start(store: &mut Store<InstanceState>, timeout: Duration) -> Self {
         let state = store.data_mut();
         state.deadline = Instant::now() + timeout;
         Self::current(store)
@@ -69,7 +69,7 @@ impl Deadline {
 
     /// The deadline of the step in force in `store` (a step that goes on in another call, as
     /// `describe` and `create` go on from instantiation).
-    pub(crate) fn current(store: &Store<State>) -> Self {
+    pub(crate) fn current(store: &Store<InstanceState>) -> Self {
         let state = store.data();
         Self {
             until: state.deadline,

@@ -12,7 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use super::cache::{self, ComponentCache};
 use super::component::GuestComponent;
 use super::reserve::InstanceReserve;
-use super::state::State;
+use super::state::InstanceState;
 use crate::error::{Error, Result};
 
 /// Component instances the engine's pool holds, shared out among guest drivers (see
@@ -42,7 +42,7 @@ pub struct RuntimeOptions {
 /// The component host: engine, linker and cache, shared by every guest driver.
 pub struct GuestRuntime {
     engine: Engine,
-    linker: Linker<State>,
+    linker: Linker<InstanceState>,
     cache: ComponentCache,
     /// The engine's pool instances not reserved by a driver; each component shares it.
     reserve: InstanceReserve,
@@ -76,14 +76,14 @@ impl GuestRuntime {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| host_error("cannot create the engine", e))?;
 
-        let mut linker: Linker<State> = Linker::new(&engine);
+        let mut linker: Linker<InstanceState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| host_error("cannot link WASI", e))?;
-        super::http::add_to_linker(&mut linker, State::http)
+        super::http::add_to_linker(&mut linker, InstanceState::http)
             .map_err(|e| host_error("cannot link WASI HTTP", e))?;
-        super::files::add_to_linker(&mut linker, State::files)
+        super::files::add_to_linker(&mut linker, InstanceState::files)
             .map_err(|e| host_error("cannot link the checked filesystem functions", e))?;
-        super::guest_log::add_to_linker(&mut linker, State::log)
+        super::guest_log::add_to_linker(&mut linker, InstanceState::log)
             .and_then(|()| super::bindings::add_types_to_linker(&mut linker))
             .map_err(|e| host_error("cannot link the storage worlds", e))?;
 

@@ -10,12 +10,12 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
-use super::state::State;
+use super::state::InstanceState;
 use super::world::World;
 
 /// A live instance with its driver resource.
 pub(crate) struct GuestInstance {
-    pub store: Store<State>,
+    pub store: Store<InstanceState>,
     pub world: World,
     pub driver: ResourceAny,
     /// Tells this instance from the others its cell held or will hold.

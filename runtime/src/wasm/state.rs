@@ -34,7 +34,7 @@ fn max_host_resources(memory_limit: u64) -> usize {
 }
 
 /// The store data of one guest instance.
-pub struct State {
+pub struct InstanceState {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -52,7 +52,7 @@ pub struct State {
     pub blocking: bool,
 }
 
-impl State {
+impl InstanceState {
     /// A sandbox that grants exactly what `policy` says, counting writes against `quotas` (one
     /// per directory grant, or none at all).
     pub fn new(driver: &str, policy: &SandboxPolicy, quotas: GrantQuotas) -> Result<Self> {
@@ -145,7 +145,7 @@ fn wasi_ctx(policy: &SandboxPolicy) -> Result<WasiCtx> {
 }
 
 /// wasmtime-wasi's interfaces see its context and the resource table.
-impl WasiView for State {
+impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,

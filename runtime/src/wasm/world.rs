@@ -10,18 +10,18 @@ use super::bindings::{
     Capability, GuestError, GuestFileInfo, Info, Param, PartKind, RedirectMethod, ResumePoint,
     WalkPage, WitVersion, v1, v2,
 };
-use super::state::State;
+use super::state::InstanceState;
 
 /// A component linked against one version of the world.
 pub(crate) enum WorldPre {
-    V1(v1::StorageDriverPre<State>),
-    V2(v2::StorageDriverPre<State>),
+    V1(v1::StorageDriverPre<InstanceState>),
+    V2(v2::StorageDriverPre<InstanceState>),
 }
 
 impl WorldPre {
     pub fn new(
         version: WitVersion,
-        pre: wasmtime::component::InstancePre<State>,
+        pre: wasmtime::component::InstancePre<InstanceState>,
     ) -> wasmtime::Result<Self> {
         Ok(match version {
             WitVersion::V1 => WorldPre::V1(v1::StorageDriverPre::new(pre)?),
@@ -29,7 +29,7 @@ impl WorldPre {
         })
     }
 
-    pub async fn instantiate(&self, store: &mut Store<State>) -> wasmtime::Result<World> {
+    pub async fn instantiate(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<World> {
         Ok(match self {
             WorldPre::V1(pre) => World::V1(pre.instantiate_async(store).await?),
             WorldPre::V2(pre) => World::V2(pre.instantiate_async(store).await?),
@@ -89,7 +89,7 @@ macro_rules! either {
 }
 
 impl World {
-    pub async fn describe(&self, store: &mut Store<State>) -> wasmtime::Result<Info> {
+    pub async fn describe(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<Info> {
         match self {
             World::V1(w) => w.wharf_storage_manifest().call_describe(store).await,
             World::V2(w) => {
@@ -113,13 +113,17 @@ impl World {
         }
     }
 
-    pub async fn create(&self, store: &mut Store<State>, params: &[Param]) -> Answer<ResourceAny> {
+    pub async fn create(
+        &self,
+        store: &mut Store<InstanceState>,
+        params: &[Param],
+    ) -> Answer<ResourceAny> {
         either!(self, |d| d.driver().call_create(store, params).await)
     }
 
     pub async fn get_content(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         path: &str,
     ) -> Answer<Content> {
@@ -150,7 +154,7 @@ impl World {
     /// `begin-put` (0.2.0; none from a 0.1.0 guest, which takes contents through `put-content`).
     pub async fn begin_put(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         path: &str,
         length: u64,
@@ -169,7 +173,7 @@ impl World {
     /// `put.finish` (0.2.0).
     pub async fn finish_put(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         put: ResourceAny,
         written: u64,
     ) -> Answer<()> {
@@ -186,7 +190,7 @@ impl World {
 
     pub async fn put_content(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         path: &str,
         content: &[u8],
@@ -199,7 +203,7 @@ impl World {
 
     pub async fn open_reader(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         path: &str,
         offset: u64,
@@ -228,7 +232,7 @@ impl World {
 
     pub async fn open_writer(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         path: &str,
         append: bool,
@@ -261,7 +265,7 @@ impl World {
 
     pub async fn stat(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         path: &str,
     ) -> Answer<GuestFileInfo> {
@@ -270,7 +274,7 @@ impl World {
 
     pub async fn list(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         path: &str,
     ) -> Answer<Vec<String>> {
@@ -279,7 +283,7 @@ impl World {
 
     pub async fn rename(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         from: &str,
         to: &str,
@@ -287,13 +291,18 @@ impl World {
         either!(self, |d| d.driver().call_move(s, r, from, to).await)
     }
 
-    pub async fn delete(&self, s: &mut Store<State>, r: ResourceAny, path: &str) -> Answer<()> {
+    pub async fn delete(
+        &self,
+        s: &mut Store<InstanceState>,
+        r: ResourceAny,
+        path: &str,
+    ) -> Answer<()> {
         either!(self, |d| d.driver().call_delete(s, r, path).await)
     }
 
     pub async fn redirect_url(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         method: RedirectMethod,
         path: &str,
@@ -307,7 +316,7 @@ impl World {
 
     pub async fn walk(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         r: ResourceAny,
         path: &str,
         resume: Option<&ResumePoint>,
@@ -341,7 +350,7 @@ impl World {
 
     pub async fn read(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         reader: ResourceAny,
         max: u32,
     ) -> Answer<Vec<u8>> {
@@ -350,26 +359,30 @@ impl World {
 
     pub async fn write(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         writer: ResourceAny,
         data: &[u8],
     ) -> Answer<()> {
         either!(self, |d| d.writer().call_write(s, writer, data).await)
     }
 
-    pub async fn size(&self, s: &mut Store<State>, writer: ResourceAny) -> wasmtime::Result<u64> {
+    pub async fn size(
+        &self,
+        s: &mut Store<InstanceState>,
+        writer: ResourceAny,
+    ) -> wasmtime::Result<u64> {
         either!(self, |d| d.writer().call_size(s, writer).await)
     }
 
-    pub async fn close(&self, s: &mut Store<State>, writer: ResourceAny) -> Answer<()> {
+    pub async fn close(&self, s: &mut Store<InstanceState>, writer: ResourceAny) -> Answer<()> {
         either!(self, |d| d.writer().call_close(s, writer).await)
     }
 
-    pub async fn commit(&self, s: &mut Store<State>, writer: ResourceAny) -> Answer<()> {
+    pub async fn commit(&self, s: &mut Store<InstanceState>, writer: ResourceAny) -> Answer<()> {
         either!(self, |d| d.writer().call_commit(s, writer).await)
     }
 
-    pub async fn cancel(&self, s: &mut Store<State>, writer: ResourceAny) -> Answer<()> {
+    pub async fn cancel(&self, s: &mut Store<InstanceState>, writer: ResourceAny) -> Answer<()> {
         either!(self, |d| d.writer().call_cancel(s, writer).await)
     }
 
@@ -377,7 +390,7 @@ impl World {
     /// size, which 0.1.0 writers cannot).
     pub async fn begin_part(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         writer: ResourceAny,
         length: u64,
         kind: PartKind,
@@ -396,7 +409,7 @@ impl World {
     /// `end-part` (0.2.0 only).
     pub async fn end_part(
         &self,
-        s: &mut Store<State>,
+        s: &mut Store<InstanceState>,
         writer: ResourceAny,
         written: u64,
     ) -> Answer<()> {
