@@ -32,7 +32,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use wharf_runtime::path::{ROOT, is_valid};
+use wharf_object_store::KeyLayout;
+use wharf_runtime::path::ROOT;
 use wharf_runtime::{
     ByteStream, DriverRegistry, Error, FileInfo, FileWriter, Params, RedirectMethod, Result,
     StorageDriver,
@@ -75,6 +76,8 @@ pub fn register(registry: &mut DriverRegistry) -> Result<()> {
 pub struct AzureDriver {
     client: Arc<Client>,
     config: Config,
+    /// Where contract paths live in the container: under `rootdirectory`.
+    layout: KeyLayout,
     /// Set once the account refused a batch: deletes then go one blob at a time.
     batch_unsupported: AtomicBool,
 }
@@ -87,6 +90,7 @@ impl AzureDriver {
             credentials = config.credentials.type_name(), "azure driver created");
         Ok(Self {
             client,
+            layout: KeyLayout::new(&config.root_directory),
             config,
             batch_unsupported: AtomicBool::new(false),
         })
@@ -104,41 +108,6 @@ impl AzureDriver {
             .create_container()
             .await
             .map_err(|f| f.into_error("create container", ROOT).with_driver(NAME))
-    }
-
-    /// The blob name of a contract path (the reference's layout).
-    fn blob_name(&self, path: &str) -> String {
-        let rel = path.trim_start_matches('/');
-        if self.config.root_directory.is_empty() {
-            rel.to_owned()
-        } else {
-            format!("{}/{rel}", self.config.root_directory)
-        }
-    }
-
-    /// The blob name prefix of everything under the directory `path`.
-    fn dir_prefix(&self, path: &str) -> String {
-        if path == ROOT {
-            if self.config.root_directory.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", self.config.root_directory)
-            }
-        } else {
-            format!("{}/", self.blob_name(path))
-        }
-    }
-
-    /// The contract path of a blob name, if it lies under the root and is a valid path.
-    fn path_of(&self, name: &str) -> Option<String> {
-        let rel = if self.config.root_directory.is_empty() {
-            name
-        } else {
-            name.strip_prefix(&self.config.root_directory)?
-                .strip_prefix('/')?
-        };
-        let path = format!("/{rel}");
-        is_valid(&path).then_some(path)
     }
 
     async fn put_blob(&self, blob: &str, path: &str, content: Bytes) -> Result<()> {
@@ -306,19 +275,19 @@ impl StorageDriver for AzureDriver {
     }
 
     async fn get_content(&self, path: &str) -> Result<Bytes> {
-        reader::get_content(&self.client, &self.blob_name(path), path).await
+        reader::get_content(&self.client, &self.layout.key(path), path).await
     }
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
-        self.put_blob(&self.blob_name(path), path, content).await
+        self.put_blob(&self.layout.key(path), path, content).await
     }
 
     async fn reader(&self, path: &str, offset: u64) -> Result<ByteStream> {
-        reader::reader(self.client.clone(), &self.blob_name(path), path, offset).await
+        reader::reader(self.client.clone(), &self.layout.key(path), path, offset).await
     }
 
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
-        let blob = self.blob_name(path);
+        let blob = self.layout.key(path);
         let opened = writer::open(&self.client, &blob, path, append).await?;
         tracing::debug!(path, append, "upload opened");
         Ok(Box::new(AzureWriter::new(
@@ -338,7 +307,7 @@ impl StorageDriver for AzureDriver {
     }
 
     async fn rename(&self, source: &str, dest: &str) -> Result<()> {
-        let (from, to) = (self.blob_name(source), self.blob_name(dest));
+        let (from, to) = (self.layout.key(source), self.layout.key(dest));
         let started = match self.client.start_copy(&from, &to).await {
             Ok(started) => started,
             Err(f) if f.is_not_found() => {
@@ -390,7 +359,7 @@ impl StorageDriver for AzureDriver {
         }
         let deleted = self
             .client
-            .delete_blob(&self.blob_name(path), None)
+            .delete_blob(&self.layout.key(path), None)
             .await
             .map_err(|f| f.into_error("delete", path))?;
         if found || deleted {
@@ -409,7 +378,7 @@ impl StorageDriver for AzureDriver {
         // One read SAS serves both GET and HEAD (Get Blob and Get Blob Properties).
         let url = self
             .client
-            .signed_url(&self.blob_name(path), SystemTime::now() + expiry)
+            .signed_url(&self.layout.key(path), SystemTime::now() + expiry)
             .await?;
         Ok(Some(url))
     }
@@ -449,19 +418,19 @@ mod tests {
     #[test]
     fn layout_follows_the_reference() {
         let d = driver("");
-        assert_eq!(d.blob_name("/a/b"), "a/b");
-        assert_eq!(d.dir_prefix("/"), "");
-        assert_eq!(d.dir_prefix("/a"), "a/");
-        assert_eq!(d.path_of("a/b").as_deref(), Some("/a/b"));
-        assert_eq!(d.path_of("a b"), None);
-        assert_eq!(d.path_of("a//b"), None);
+        assert_eq!(d.layout.key("/a/b"), "a/b");
+        assert_eq!(d.layout.dir_prefix("/"), "");
+        assert_eq!(d.layout.dir_prefix("/a"), "a/");
+        assert_eq!(d.layout.path_of("a/b").as_deref(), Some("/a/b"));
+        assert_eq!(d.layout.path_of("a b"), None);
+        assert_eq!(d.layout.path_of("a//b"), None);
 
         let d = driver("/docker/registry/");
-        assert_eq!(d.blob_name("/a/b"), "docker/registry/a/b");
-        assert_eq!(d.dir_prefix("/"), "docker/registry/");
-        assert_eq!(d.dir_prefix("/a"), "docker/registry/a/");
-        assert_eq!(d.path_of("docker/registry/a").as_deref(), Some("/a"));
-        assert_eq!(d.path_of("docker/registryx/a"), None);
-        assert_eq!(d.path_of("other/a"), None);
+        assert_eq!(d.layout.key("/a/b"), "docker/registry/a/b");
+        assert_eq!(d.layout.dir_prefix("/"), "docker/registry/");
+        assert_eq!(d.layout.dir_prefix("/a"), "docker/registry/a/");
+        assert_eq!(d.layout.path_of("docker/registry/a").as_deref(), Some("/a"));
+        assert_eq!(d.layout.path_of("docker/registryx/a"), None);
+        assert_eq!(d.layout.path_of("other/a"), None);
     }
 }

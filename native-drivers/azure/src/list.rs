@@ -18,7 +18,7 @@ pub(crate) const PAGE: u32 = 5000;
 impl AzureDriver {
     /// The direct children of the directory `path`, sorted by byte order.
     pub(crate) async fn list_dir(&self, path: &str) -> Result<Vec<String>> {
-        let prefix = self.dir_prefix(path);
+        let prefix = self.layout.dir_prefix(path);
         let mut children = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -34,7 +34,7 @@ impl AzureDriver {
                 .chain(page.prefixes.iter().map(|p| p.trim_end_matches('/')));
             for name in names {
                 // Names no contract path can spell (written by other tools) are not shown.
-                if let Some(child) = self.path_of(name)
+                if let Some(child) = self.layout.path_of(name)
                     && wharf_runtime::path::parent(&child) == path
                 {
                     children.push(child);
@@ -58,7 +58,7 @@ impl AzureDriver {
         if path == ROOT {
             return Ok(FileInfo::dir(ROOT, UNIX_EPOCH));
         }
-        let blob = self.blob_name(path);
+        let blob = self.layout.key(path);
         if let Some(props) = self
             .client
             .properties(&blob)
@@ -78,7 +78,7 @@ impl AzureDriver {
     pub(crate) async fn has_blob_under(&self, path: &str, op: &str) -> Result<bool> {
         let page = self
             .client
-            .list_page(&self.dir_prefix(path), None, None, Some(1))
+            .list_page(&self.layout.dir_prefix(path), None, None, Some(1))
             .await
             .map_err(|f| f.into_error(op, path))?;
         Ok(!page.blobs.is_empty())
@@ -94,7 +94,7 @@ impl AzureDriver {
     ) -> Result<(Vec<ListedBlob>, Option<String>)> {
         let page = self
             .client
-            .list_page(&self.dir_prefix(path), None, marker, Some(PAGE))
+            .list_page(&self.layout.dir_prefix(path), None, marker, Some(PAGE))
             .await
             .map_err(|f| f.into_error(op, path))?;
         Ok((page.blobs, page.next_marker))

@@ -27,7 +27,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use wharf_runtime::path::{ROOT, is_valid};
+use wharf_object_store::KeyLayout;
+use wharf_runtime::path::ROOT;
 use wharf_runtime::{
     ByteStream, DriverRegistry, Error, FileInfo, FileWriter, Params, RedirectMethod, Result,
     StorageDriver,
@@ -69,8 +70,8 @@ pub fn register(registry: &mut DriverRegistry) -> Result<()> {
 pub struct GcsDriver {
     client: Arc<Client>,
     config: Config,
-    /// The object name prefix of the storage root: empty, or `rootdirectory/`.
-    root: String,
+    /// Where contract paths live in the bucket: under `rootdirectory`.
+    layout: KeyLayout,
 }
 
 impl GcsDriver {
@@ -79,15 +80,10 @@ impl GcsDriver {
         let client = Arc::new(Client::new(&config)?);
         tracing::debug!(endpoint = %config.endpoint, bucket = %config.bucket,
             credentials = config.credentials.kind(), "gcs driver created");
-        let root = if config.root_directory.is_empty() {
-            String::new()
-        } else {
-            format!("{}/", config.root_directory)
-        };
         Ok(Self {
             client,
+            layout: KeyLayout::new(&config.root_directory),
             config,
-            root,
         })
     }
 
@@ -107,34 +103,19 @@ impl GcsDriver {
 
     /// The object name of a contract path (the reference's layout).
     pub fn object_name(&self, path: &str) -> String {
-        format!("{}{}", self.root, path.trim_start_matches('/'))
+        self.layout.key(path)
     }
 
     /// The object name of the upload placeholder of a contract path.
     pub fn placeholder_name(&self, path: &str) -> String {
-        format!("{}{UPLOADS_FOLDER}{path}", self.root)
-    }
-
-    /// The object name prefix of everything under the directory `path`.
-    fn dir_prefix(&self, path: &str) -> String {
-        if path == ROOT {
-            self.root.clone()
-        } else {
-            format!("{}/", self.object_name(path))
-        }
-    }
-
-    /// The contract path of an object name, if it lies under the root and is a valid path.
-    fn path_of(&self, name: &str) -> Option<String> {
-        let path = format!("/{}", name.strip_prefix(self.root.as_str())?);
-        is_valid(&path).then_some(path)
+        format!("{}{UPLOADS_FOLDER}{path}", self.layout.root_prefix())
     }
 
     /// True when at least one object lies under `path/`.
     async fn has_object_under(&self, path: &str, op: &str) -> Result<bool> {
         let page = self
             .client
-            .list_page(&self.dir_prefix(path), None, None, 1)
+            .list_page(&self.layout.dir_prefix(path), None, None, 1)
             .await
             .map_err(|f| f.into_error(op, path))?;
         Ok(!page.items.is_empty())
@@ -197,7 +178,7 @@ impl GcsDriver {
     }
 
     async fn list_dir(&self, path: &str) -> Result<Vec<String>> {
-        let prefix = self.dir_prefix(path);
+        let prefix = self.layout.dir_prefix(path);
         let mut children = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -215,7 +196,7 @@ impl GcsDriver {
             for name in files.chain(dirs) {
                 // Names no contract path can spell (other tools' files, upload placeholders)
                 // are not shown.
-                if let Some(child) = self.path_of(name)
+                if let Some(child) = self.layout.path_of(name)
                     && wharf_runtime::path::parent(&child) == path
                 {
                     children.push(child);
@@ -320,7 +301,7 @@ impl StorageDriver for GcsDriver {
 
     async fn delete(&self, path: &str) -> Result<()> {
         let under = self
-            .delete_listed(&self.dir_prefix(path), |_| true, path)
+            .delete_listed(&self.layout.dir_prefix(path), |_| true, path)
             .await?;
         let itself = self
             .client
@@ -371,22 +352,22 @@ mod tests {
     fn layout_follows_the_reference() {
         let d = driver("");
         assert_eq!(d.object_name("/a/b"), "a/b");
-        assert_eq!(d.dir_prefix("/"), "");
-        assert_eq!(d.dir_prefix("/a"), "a/");
-        assert_eq!(d.path_of("a/b").as_deref(), Some("/a/b"));
-        assert_eq!(d.path_of("a b"), None);
-        assert_eq!(d.path_of("a//b"), None);
+        assert_eq!(d.layout.dir_prefix("/"), "");
+        assert_eq!(d.layout.dir_prefix("/a"), "a/");
+        assert_eq!(d.layout.path_of("a/b").as_deref(), Some("/a/b"));
+        assert_eq!(d.layout.path_of("a b"), None);
+        assert_eq!(d.layout.path_of("a//b"), None);
         assert_eq!(d.placeholder_name("/a/b"), "~wharf-uploads/a/b");
-        assert_eq!(d.path_of("~wharf-uploads/a/b"), None);
-        assert_eq!(d.path_of("~wharf-uploads"), None);
+        assert_eq!(d.layout.path_of("~wharf-uploads/a/b"), None);
+        assert_eq!(d.layout.path_of("~wharf-uploads"), None);
 
         let d = driver("/docker/registry/");
         assert_eq!(d.object_name("/a/b"), "docker/registry/a/b");
-        assert_eq!(d.dir_prefix("/"), "docker/registry/");
-        assert_eq!(d.dir_prefix("/a"), "docker/registry/a/");
-        assert_eq!(d.path_of("docker/registry/a").as_deref(), Some("/a"));
-        assert_eq!(d.path_of("docker/registryx/a"), None);
-        assert_eq!(d.path_of("other/a"), None);
+        assert_eq!(d.layout.dir_prefix("/"), "docker/registry/");
+        assert_eq!(d.layout.dir_prefix("/a"), "docker/registry/a/");
+        assert_eq!(d.layout.path_of("docker/registry/a").as_deref(), Some("/a"));
+        assert_eq!(d.layout.path_of("docker/registryx/a"), None);
+        assert_eq!(d.layout.path_of("other/a"), None);
         assert_eq!(d.placeholder_name("/a"), "docker/registry/~wharf-uploads/a");
     }
 }

@@ -33,7 +33,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use sha2::Digest as _;
-use wharf_runtime::path::is_valid;
+use wharf_object_store::KeyLayout;
+use wharf_runtime::path::ROOT;
 use wharf_runtime::{
     ByteStream, DriverRegistry, Error, FileInfo, FileWriter, Params, RedirectMethod, Result,
     StorageDriver,
@@ -82,6 +83,8 @@ pub struct SwiftDriver {
 pub(crate) struct Inner {
     pub client: Client,
     pub config: Config,
+    /// Where contract paths live in the container: under `<prefix>/files`.
+    pub layout: KeyLayout,
     /// The largest segment written: `chunksize`, capped at the cluster's `max_file_size`.
     pub segment_size: u64,
     /// The most segments one manifest may list.
@@ -131,6 +134,7 @@ impl SwiftDriver {
             bulk_max,
             tempurl,
             client,
+            layout: KeyLayout::new(&format!("{}/files", config.prefix)),
             config,
             last_sweep: std::sync::Mutex::new(None),
         };
@@ -182,24 +186,14 @@ impl SwiftDriver {
 }
 
 impl Inner {
-    /// `<prefix>/files<path>` without leading or trailing `/`, as the reference.
+    /// `<prefix>/files<path>` without leading or trailing `/`, as the reference (the root
+    /// itself is `<prefix>/files`).
     pub(crate) fn object_name(&self, path: &str) -> String {
-        format!("{}/files{path}", self.config.prefix)
-            .trim_end_matches('/')
-            .trim_start_matches('/')
-            .to_owned()
-    }
-
-    /// The name prefix of everything under the directory `path`.
-    pub(crate) fn dir_prefix(&self, path: &str) -> String {
-        format!("{}/", self.object_name(path))
-    }
-
-    /// The contract path of an object name, if it lies under the files root and is valid.
-    pub(crate) fn path_of(&self, name: &str) -> Option<String> {
-        let rel = name.strip_prefix(&self.dir_prefix("/"))?;
-        let path = format!("/{rel}");
-        is_valid(&path).then_some(path)
+        if path == ROOT {
+            self.layout.root_prefix().trim_end_matches('/').to_owned()
+        } else {
+            self.layout.key(path)
+        }
     }
 
     /// A fresh, unique segment prefix: `<prefix>/segments/<3 hex>/<37 hex>`, as the reference
@@ -516,7 +510,7 @@ impl StorageDriver for SwiftDriver {
             .head(&name)
             .await
             .map_err(|f| f.into_error("delete", path))?;
-        let prefix = inner.dir_prefix(path);
+        let prefix = inner.layout.dir_prefix(path);
         let mut found = false;
         let mut marker: Option<String> = None;
         loop {
@@ -580,6 +574,7 @@ mod tests {
         .unwrap();
         Inner {
             client: Client::new(&config).unwrap(),
+            layout: KeyLayout::new(&format!("{}/files", config.prefix)),
             config,
             segment_size: 1 << 20,
             max_segments: 1000,
@@ -594,19 +589,22 @@ mod tests {
         let d = inner("");
         assert_eq!(d.object_name("/a/b"), "files/a/b");
         assert_eq!(d.object_name("/"), "files");
-        assert_eq!(d.dir_prefix("/"), "files/");
-        assert_eq!(d.dir_prefix("/a"), "files/a/");
-        assert_eq!(d.path_of("files/a/b").as_deref(), Some("/a/b"));
-        assert_eq!(d.path_of("filesx/a"), None);
-        assert_eq!(d.path_of("files/a b"), None);
+        assert_eq!(d.layout.dir_prefix("/"), "files/");
+        assert_eq!(d.layout.dir_prefix("/a"), "files/a/");
+        assert_eq!(d.layout.path_of("files/a/b").as_deref(), Some("/a/b"));
+        assert_eq!(d.layout.path_of("filesx/a"), None);
+        assert_eq!(d.layout.path_of("files/a b"), None);
         assert!(d.new_segment_prefix().starts_with("segments/"));
         assert_eq!(d.new_segment_prefix().len(), "segments/".len() + 41);
         assert!(d.upload_state_name("/a").starts_with("wharf-uploads/"));
 
         let d = inner("/docker/registry");
         assert_eq!(d.object_name("/a"), "docker/registry/files/a");
-        assert_eq!(d.dir_prefix("/"), "docker/registry/files/");
-        assert_eq!(d.path_of("docker/registry/files/a").as_deref(), Some("/a"));
+        assert_eq!(d.layout.dir_prefix("/"), "docker/registry/files/");
+        assert_eq!(
+            d.layout.path_of("docker/registry/files/a").as_deref(),
+            Some("/a")
+        );
         assert!(
             d.new_segment_prefix()
                 .starts_with("docker/registry/segments/")

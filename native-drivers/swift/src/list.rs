@@ -13,7 +13,7 @@ use crate::{Inner, PAGE};
 impl Inner {
     /// The direct children of the directory `path`, sorted by byte order.
     pub(crate) async fn list_dir(&self, path: &str) -> Result<Vec<String>> {
-        let prefix = self.dir_prefix(path);
+        let prefix = self.layout.dir_prefix(path);
         let mut children = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -27,7 +27,7 @@ impl Inner {
             let full = page.len() == PAGE;
             for entry in &page {
                 // Names no contract path can spell (written by other tools) are not shown.
-                if let Some(child) = self.path_of(entry.key().trim_end_matches('/'))
+                if let Some(child) = self.layout.path_of(entry.key().trim_end_matches('/'))
                     && parent(&child) == path
                 {
                     children.push(child);
@@ -69,7 +69,7 @@ impl Inner {
     pub(crate) async fn has_object_under(&self, path: &str, op: &str) -> Result<bool> {
         let page = self
             .client
-            .list(&self.dir_prefix(path), None, None, 1)
+            .list(&self.layout.dir_prefix(path), None, None, 1)
             .await
             .map_err(|f| f.into_error(op, path))?;
         Ok(!page.is_empty())
