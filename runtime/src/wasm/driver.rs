@@ -148,11 +148,7 @@ impl GuestDriver {
             pool,
         };
         driver
-            .run(
-                Target::Any,
-                "create",
-                Box::new(|_| Box::pin(async { Ok(Ok(())) })),
-            )
+            .run("create", Box::new(|_| Box::pin(async { Ok(Ok(())) })))
             .await?;
         Ok(driver)
     }
@@ -162,17 +158,17 @@ impl GuestDriver {
         &self.pool.component
     }
 
+    /// Runs `call` on any instance of the pool.
     async fn run<T: Send + 'static>(
         &self,
-        target: Target,
         op: &'static str,
         call: GuestCall<T>,
     ) -> Result<Placed<T>> {
-        self.pool.call(target, op, call).await
+        self.pool.call(Target::Any, op, call).await
     }
 
     async fn any<T: Send + 'static>(&self, op: &'static str, call: GuestCall<T>) -> Result<T> {
-        Ok(self.run(Target::Any, op, call).await?.value)
+        Ok(self.run(op, call).await?.value)
     }
 
     /// Writes `content` into the stream of a put the guest began, then finishes the put with
@@ -190,10 +186,8 @@ impl GuestDriver {
         let written = streams::write_all(&mut stream, content, blocking, timeout, &what).await;
         drop(stream);
         let count = if written.is_ok() { length } else { 0 };
-        let finished = self
-            .pool
+        let finished = put
             .call(
-                put.target(),
                 "put_content",
                 on_resource!(put.resource, |w, s, r| w.finish_put(s, r, count)),
             )
@@ -222,7 +216,6 @@ impl StorageDriver for GuestDriver {
         let p = path.to_owned();
         let placed = self
             .run(
-                Target::Any,
                 "get_content",
                 guest!(|d, s, r| async move {
                     Ok(match d.get_content(s, r, &p).await? {
@@ -284,7 +277,6 @@ impl StorageDriver for GuestDriver {
             let (p, length) = (path.to_owned(), content.len() as u64);
             let placed = self
                 .run(
-                    Target::Any,
                     "put_content",
                     guest!(|d, s, r| async move {
                         Ok(match d.begin_put(s, r, &p, length).await? {
@@ -323,7 +315,6 @@ impl StorageDriver for GuestDriver {
         let p = path.to_owned();
         let placed = self
             .run(
-                Target::Any,
                 "reader",
                 guest!(|d, s, r| async move {
                     let opened = match d.open_reader(s, r, &p, offset).await? {
@@ -359,11 +350,7 @@ impl StorageDriver for GuestDriver {
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
         let p = path.to_owned();
         let placed = self
-            .run(
-                Target::Any,
-                "writer",
-                guest!(|d, s, r| d.open_writer(s, r, &p, append)),
-            )
+            .run("writer", guest!(|d, s, r| d.open_writer(s, r, &p, append)))
             .await?;
         let writer = GuestWriter::new(self.pool.clone(), path, placed).await?;
         Ok(Box::new(writer))
@@ -371,9 +358,7 @@ impl StorageDriver for GuestDriver {
 
     async fn stat(&self, path: &str) -> Result<FileInfo> {
         let p = path.to_owned();
-        let placed = self
-            .run(Target::Any, "stat", guest!(|d, s, r| d.stat(s, r, &p)))
-            .await?;
+        let placed = self.run("stat", guest!(|d, s, r| d.stat(s, r, &p))).await?;
         let checked = file_info(placed.value).and_then(|info| {
             if info.path == path {
                 Ok(info)
@@ -392,9 +377,7 @@ impl StorageDriver for GuestDriver {
 
     async fn list(&self, path: &str) -> Result<Vec<String>> {
         let p = path.to_owned();
-        let placed = self
-            .run(Target::Any, "list", guest!(|d, s, r| d.list(s, r, &p)))
-            .await?;
+        let placed = self.run("list", guest!(|d, s, r| d.list(s, r, &p))).await?;
         let mut children = placed.value;
         let limits = &self.pool.policy.answers;
         let bytes: usize = children.iter().map(String::len).sum();
@@ -456,7 +439,6 @@ impl StorageDriver for GuestDriver {
         let secs = expiry.as_secs();
         let placed = self
             .run(
-                Target::Any,
                 "redirect_url",
                 guest!(|d, s, r| d.redirect_url(s, r, m, &p, secs)),
             )
@@ -493,7 +475,6 @@ impl StorageDriver for GuestDriver {
             let (p, from) = (path.to_owned(), resume.clone());
             let placed = self
                 .run(
-                    Target::Any,
                     "walk",
                     guest!(|d, s, r| d.walk(s, r, &p, from.as_ref(), WALK_PAGE)),
                 )

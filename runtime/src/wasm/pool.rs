@@ -293,9 +293,14 @@ impl PinnedResource {
         }
     }
 
-    /// Where calls on the resource run.
-    pub(crate) fn target(&self) -> Target {
-        Target::Pinned(self.instance.clone())
+    /// Runs `call` (on the resource) on the instance that holds it.
+    pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        call: GuestCall<T>,
+    ) -> Result<Placed<T>> {
+        let target = Target::Pinned(self.instance.clone());
+        self.pool.call(target, op, call).await
     }
 }
 

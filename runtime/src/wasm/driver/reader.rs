@@ -18,9 +18,7 @@ pub(super) fn chunked(reader: PinnedResource) -> ByteStream {
             return Ok(None);
         };
         let chunk = reader
-            .pool
             .call(
-                reader.target(),
                 "read",
                 on_resource!(reader.resource, |w, s, r| w.read(s, r, CHUNK as u32)),
             )

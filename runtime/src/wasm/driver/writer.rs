@@ -78,19 +78,14 @@ impl GuestWriter {
     }
 
     async fn writer_call(&self, op: &'static str, call: GuestCall<()>) -> Result<()> {
-        self.writer
-            .pool
-            .call(self.writer.target(), op, call)
-            .await?;
+        self.writer.call(op, call).await?;
         Ok(())
     }
 
     async fn query_size(&self) -> Result<u64> {
         Ok(self
             .writer
-            .pool
             .call(
-                self.writer.target(),
                 "size",
                 on_resource!(self.writer.resource, |w, s, r| async move {
                     w.size(s, r).await.map(Ok)
@@ -131,10 +126,9 @@ impl GuestWriter {
         }
         self.gathered_len -= len;
         let pool = self.writer.pool.clone();
-        let target = self.writer.target();
-        let placed = pool
+        let placed = self
+            .writer
             .call(
-                target,
                 "begin_part",
                 on_resource!(self.writer.resource, |w, s, r| async move {
                     match w.begin_part(s, r, len as u64, kind).await? {
@@ -213,9 +207,7 @@ impl GuestWriter {
     async fn write_chunks(&mut self, data: Bytes) -> Result<()> {
         let placed = self
             .writer
-            .pool
             .call(
-                self.writer.target(),
                 "write",
                 on_resource!(self.writer.resource, |w, s, r| async move {
                     for piece in data.chunks(CHUNK) {
