@@ -20,7 +20,9 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 /// Whether an entry was deleted since a mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// A deletion recorded since covers the entry: skip it.
     Deleted,
+    /// No deletion recorded since covers it: it still exists, as far as this process knows.
     NotDeleted,
     /// The log no longer reaches back that far.
     Unknown,

@@ -4,7 +4,7 @@
 //!
 //! Readers are `Stream<Item = Result<Bytes>>`: chunks arrive as reference-counted `Bytes` so a
 //! driver that already holds the data (in memory, or a network buffer) hands it over without a
-//! copy. Use [`crate::stream::into_async_read`] when an `AsyncRead` is more convenient.
+//! copy. [`crate::stream`] drains one into memory or makes one from bytes already there.
 
 use std::pin::Pin;
 use std::time::Duration;

@@ -12,13 +12,27 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The path (or a needed parent) does not exist.
-    PathNotFound { path: String },
+    PathNotFound {
+        /// The path asked for.
+        path: String,
+    },
     /// The path breaks the path rules of CONTRACT §1.
-    InvalidPath { path: String },
+    InvalidPath {
+        /// The path as given.
+        path: String,
+    },
     /// A reader was asked to start beyond the end of the file.
-    InvalidOffset { path: String, offset: u64 },
+    InvalidOffset {
+        /// The file.
+        path: String,
+        /// The offset asked for.
+        offset: u64,
+    },
     /// The driver does not implement an optional behaviour.
-    Unsupported { operation: String },
+    Unsupported {
+        /// The operation or behaviour.
+        operation: String,
+    },
     /// The backend or the sandbox refused.
     PermissionDenied,
     /// A deadline passed.
@@ -29,11 +43,17 @@ pub enum ErrorKind {
     /// (for example `write` after `commit`).
     WriterState,
     /// A driver parameter is unknown, missing or ill-typed; `key` names it.
-    InvalidParameter { key: String },
+    InvalidParameter {
+        /// The parameter's key.
+        key: String,
+    },
     /// The factory was asked for a driver name it does not know, or to register one twice.
     Registry,
     /// Anything else the backend reported; `temporary` says whether retrying may help.
-    Backend { temporary: bool },
+    Backend {
+        /// True when retrying the same call may succeed.
+        temporary: bool,
+    },
 }
 
 /// Wharf's error: a kind, the driver it came from, a human detail and an optional cause.

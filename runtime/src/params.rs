@@ -18,12 +18,19 @@ use crate::error::{Error, Result};
 /// One parameter value.
 #[derive(Clone, PartialEq)]
 pub enum Value {
+    /// No value (YAML `~`, an empty key): taken as absent.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A number with a fraction.
     Float(f64),
+    /// Text, which getters also read as a boolean, number, size or duration.
     String(String),
+    /// A sequence.
     List(Vec<Value>),
+    /// Nested parameters (lowercase keys).
     Map(BTreeMap<String, Value>),
 }
 

@@ -8,6 +8,7 @@
 //! parameters need no conversion. `world.rs` hides the version from the rest of the host.
 
 /// `wharf:storage@0.1.0`.
+#[allow(missing_docs)] // generated from the WIT, whose comments document it
 pub mod v1 {
     wasmtime::component::bindgen!({
         path: "../wit/0.1.0",
@@ -17,6 +18,7 @@ pub mod v1 {
 }
 
 /// `wharf:storage@0.2.0`.
+#[allow(missing_docs)] // generated from the WIT, whose comments document it
 pub mod v2 {
     wasmtime::component::bindgen!({
         path: "../wit",

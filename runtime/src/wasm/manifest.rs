@@ -26,8 +26,12 @@ impl std::fmt::Display for RequestedCapability {
 /// What a guest says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
+    /// The driver's name.
     pub name: String,
+    /// The WIT package version the component was built against (`0.1.0`, `0.2.0`).
     pub wit_version: String,
+    /// True when the guest keeps state in its instance (one instance, calls serialised).
     pub stateful: bool,
+    /// The capabilities it would like the operator to grant.
     pub requested: Vec<RequestedCapability>,
 }
