@@ -147,13 +147,13 @@ impl Store {
                     replaced: expected.map(|(meta, _)| meta),
                 });
             }
-            let slot = self.read_slot(path, op).await?;
+            let at_path = self.read_path_entry(path, op).await?;
             if let Some(record) = upload
-                && slot.upload.as_ref().map(|(_, raw)| raw.as_slice()) != Some(record)
+                && at_path.upload.as_ref().map(|(_, raw)| raw.as_slice()) != Some(record)
             {
                 return Ok(Switched::GuardFailed);
             }
-            expected = match slot.entry {
+            expected = match at_path.entry {
                 None => None,
                 Some((Entry::File(meta), raw)) => Some((meta, raw)),
                 Some((Entry::Dir(_), _)) => return Err(is_a_directory(path)),

@@ -28,8 +28,8 @@ impl Store {
         let key = upload_key(name);
         let mut found = false;
         for _ in 0..MAX_ATTEMPTS {
-            let slot = self.read_slot(path, "delete").await?;
-            if let Some((upload, raw)) = &slot.upload
+            let at_path = self.read_path_entry(path, "delete").await?;
+            if let Some((upload, raw)) = &at_path.upload
                 && self
                     .swap(
                         dir,
@@ -44,7 +44,7 @@ impl Store {
                 self.free(upload.data, 0..upload.reserved).await;
                 found = true;
             }
-            match slot.entry {
+            match at_path.entry {
                 None => break,
                 Some((Entry::File(meta), raw)) => {
                     let rm = [name.to_owned()];

@@ -32,7 +32,7 @@ pub(crate) const MAX_ATTEMPTS: usize = 64;
 
 /// The child and the upload at one path, as read from its directory.
 #[derive(Debug, Default)]
-pub(crate) struct Slot {
+pub(crate) struct PathEntry {
     /// The child and its raw value.
     pub entry: Option<(Entry, Vec<u8>)>,
     /// The upload in progress and its raw value.
@@ -71,23 +71,23 @@ impl Store {
     }
 
     /// The child and the upload at `path`, in one request.
-    pub(crate) async fn read_slot(&self, path: &str, op: &str) -> Result<Slot> {
+    pub(crate) async fn read_path_entry(&self, path: &str, op: &str) -> Result<PathEntry> {
         let (dir, name) = split(path);
         let key = upload_key(name);
         let read = match self.omap_get(&dir_object(dir), &[name, &key]).await {
             Ok(read) => read,
-            Err(Errno::ENOENT) => return Ok(Slot::default()),
+            Err(Errno::ENOENT) => return Ok(PathEntry::default()),
             Err(e) => return Err(from_errno(op, path, e)),
         };
-        let mut slot = Slot::default();
+        let mut at_path = PathEntry::default();
         for (k, raw) in read.entries {
             if k == name {
-                slot.entry = Some((Entry::decode(&raw, path)?, raw));
+                at_path.entry = Some((Entry::decode(&raw, path)?, raw));
             } else if k == key {
-                slot.upload = Some((Upload::decode(&raw, path)?, raw));
+                at_path.upload = Some((Upload::decode(&raw, path)?, raw));
             }
         }
-        Ok(slot)
+        Ok(at_path)
     }
 
     /// One compare-and-swap on the directory `dir`: if every key in `guards` holds the given

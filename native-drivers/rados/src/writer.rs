@@ -43,12 +43,12 @@ const RESERVE_STEP: u64 = 8;
 pub(crate) async fn open(store: Arc<Store>, path: &str, append: bool) -> Result<RadosWriter> {
     let (dir, name) = split(path);
     let key = upload_key(name);
-    let mut slot = store.read_slot(path, "writer").await?;
+    let mut at_path = store.read_path_entry(path, "writer").await?;
     if append {
-        if let Some((upload, record)) = slot.upload {
+        if let Some((upload, record)) = at_path.upload {
             return Ok(RadosWriter::new(store, path, upload, record));
         }
-        match &slot.entry {
+        match &at_path.entry {
             // An empty committed file resumes from 0: a new upload replaces it on commit.
             Some((Entry::File(meta), _)) if meta.size == 0 => {}
             Some((Entry::File(_), _)) => {
@@ -64,20 +64,20 @@ pub(crate) async fn open(store: Arc<Store>, path: &str, append: bool) -> Result<
     let mut replaced = None;
     let mut stored = false;
     for _ in 0..MAX_ATTEMPTS {
-        if matches!(slot.entry, Some((Entry::Dir(_), _))) {
+        if matches!(at_path.entry, Some((Entry::Dir(_), _))) {
             return Err(is_a_directory(path));
         }
-        let previous = slot.upload.as_ref().map(|(_, raw)| raw.as_slice());
+        let previous = at_path.upload.as_ref().map(|(_, raw)| raw.as_slice());
         let set = [(key.clone(), record.clone())];
         if store
             .swap(dir, &[(&key, previous)], &set, &[], "writer", path)
             .await?
         {
-            replaced = slot.upload.take().map(|(up, _)| up);
+            replaced = at_path.upload.take().map(|(up, _)| up);
             stored = true;
             break;
         }
-        slot = store.read_slot(path, "writer").await?;
+        at_path = store.read_path_entry(path, "writer").await?;
     }
     if !stored {
         return Err(contended("writer", path));
@@ -108,14 +108,14 @@ pub(crate) async fn open(store: Arc<Store>, path: &str, append: bool) -> Result<
 
 /// A resumable upload to one path.
 pub(crate) struct RadosWriter {
-    inner: Option<Inner>,
+    inner: Option<InProgress>,
 }
 
 impl RadosWriter {
     fn new(store: Arc<Store>, path: &str, upload: Upload, record: Vec<u8>) -> Self {
         let (dir, name) = split(path);
         RadosWriter {
-            inner: Some(Inner {
+            inner: Some(InProgress {
                 dir: dir.to_owned(),
                 key: upload_key(name),
                 path: path.to_owned(),
@@ -132,7 +132,7 @@ impl RadosWriter {
         }
     }
 
-    fn inner(&mut self) -> Result<&mut Inner> {
+    fn inner(&mut self) -> Result<&mut InProgress> {
         self.inner
             .as_mut()
             .ok_or_else(|| Error::writer_state("writer already gone"))
@@ -148,7 +148,7 @@ enum State {
     Lost,
 }
 
-struct Inner {
+struct InProgress {
     store: Arc<Store>,
     path: String,
     dir: String,
@@ -166,7 +166,7 @@ struct Inner {
     state: State,
 }
 
-impl Inner {
+impl InProgress {
     fn chunk(&self) -> u64 {
         self.upload.chunk
     }
@@ -300,11 +300,11 @@ impl Inner {
         self.state = State::Lost;
         self.drain().await;
         let data = self.upload.data;
-        match self.store.read_slot(&self.path, "write").await {
-            Ok(slot) => {
-                let resumed = slot.upload.is_some_and(|(up, _)| up.data == data);
+        match self.store.read_path_entry(&self.path, "write").await {
+            Ok(at_path) => {
+                let resumed = at_path.upload.is_some_and(|(up, _)| up.data == data);
                 let committed =
-                    matches!(slot.entry, Some((Entry::File(meta), _)) if meta.data == data);
+                    matches!(at_path.entry, Some((Entry::File(meta), _)) if meta.data == data);
                 if !resumed && !committed {
                     self.store.free(data, 0..self.upload.reserved).await;
                 }
