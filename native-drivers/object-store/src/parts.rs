@@ -61,6 +61,12 @@ impl<T: Send + 'static> PartPipeline<T> {
         &self.settled
     }
 
+    /// Takes the answers of the parts settled so far (for a driver that needs only the latest,
+    /// such as a resumable session's URI).
+    pub fn take_settled(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.settled)
+    }
+
     /// Adds the answers of parts settled elsewhere (those a resumed upload found).
     pub fn extend_settled(&mut self, parts: impl IntoIterator<Item = T>) {
         self.settled.extend(parts);
@@ -109,6 +115,11 @@ impl<T: Send + 'static> PartPipeline<T> {
         Bytes::copy_from_slice(&self.buffer)
     }
 
+    /// Takes every buffered byte (a last part or a saved tail sent in the foreground).
+    pub fn take_buffer(&mut self) -> Bytes {
+        self.buffer.split().freeze()
+    }
+
     /// Drops the buffered bytes (a cancel, or a close after a failure).
     pub fn clear_buffer(&mut self) {
         self.buffer.clear();
@@ -124,6 +135,12 @@ impl<T: Send + 'static> PartPipeline<T> {
         } else {
             None
         }
+    }
+
+    /// Counts `len` bytes the service confirmed outside the pipeline: a last part sent in the
+    /// foreground, such as a commit's.
+    pub fn acknowledge(&mut self, len: u64) {
+        self.acknowledged += len;
     }
 
     /// Starts sending a part of `len` bytes (`send`, the driver's part call) in the background,
@@ -230,6 +247,23 @@ mod tests {
         assert_eq!(pipeline.acknowledged(), 22);
         assert_eq!(pipeline.settled(), [1, 2, 3]);
         pipeline.check().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_foreground_takes_the_buffer_the_answers_and_counts_its_bytes() {
+        let mut pipeline = PartPipeline::new("/a", 1, 2);
+        pipeline.buffer(b"abcde");
+        let part = pipeline.next_part(2, false).unwrap();
+        pipeline.send(2, async { Ok("session") }).await.unwrap();
+        pipeline.settle_all().await.unwrap();
+        assert_eq!(part.as_ref(), b"ab");
+        assert_eq!(pipeline.take_settled(), ["session"]);
+        assert!(pipeline.settled().is_empty());
+        assert_eq!(pipeline.take_buffer().as_ref(), b"cde");
+        assert_eq!(pipeline.buffered(), 0);
+        assert!(pipeline.take_buffer().is_empty());
+        pipeline.acknowledge(3);
+        assert_eq!(pipeline.acknowledged(), 7);
     }
 
     #[tokio::test]
