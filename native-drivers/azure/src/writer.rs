@@ -25,14 +25,14 @@
 //! staged at once. `size()` counts only blocks Azure acknowledged, in order, so it never runs
 //! ahead of what Azure holds.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::{Bytes, BytesMut};
-use tokio::task::JoinHandle;
+use bytes::Bytes;
+use wharf_object_store::PartPipeline;
 use wharf_runtime::{Error, FileWriter, Result};
 
 use crate::blob::Properties;
@@ -344,27 +344,16 @@ async fn stage_marker(
         .map_err(|f| f.into_error("writer", path))
 }
 
-/// A block being staged in the background, with its size.
-struct InFlight {
-    task: JoinHandle<Result<()>>,
-    size: u64,
-}
-
 /// The writer of one upload.
 pub(crate) struct AzureWriter {
     client: Arc<Client>,
     blob: Arc<str>,
-    path: Arc<str>,
     key: UploadKey,
     next_index: u32,
-    /// Bytes in blocks Azure acknowledged.
-    acknowledged: u64,
-    buffer: BytesMut,
-    in_flight: VecDeque<InFlight>,
+    /// The buffer and the blocks being staged; a failed block breaks it, since the upload's
+    /// tail in Azure is then uncertain (closing keeps what Azure holds for a resume).
+    blocks: PartPipeline<()>,
     visible: bool,
-    /// Set when a block failed: the upload's tail in Azure is then uncertain, so no more data
-    /// is accepted (closing keeps what Azure holds for a resume).
-    broken: Option<String>,
     committed: bool,
 }
 
@@ -373,97 +362,36 @@ impl AzureWriter {
         Self {
             client,
             blob: Arc::from(blob),
-            path: Arc::from(path),
             key: opened.key,
             next_index: opened.next_index,
-            acknowledged: opened.size,
-            buffer: BytesMut::new(),
-            in_flight: VecDeque::new(),
+            blocks: PartPipeline::new(path, IN_FLIGHT, opened.size),
             visible: opened.visible,
-            broken: None,
             committed: false,
         }
     }
 
-    fn check_broken(&self) -> Result<()> {
-        match &self.broken {
-            Some(why) => Err(Error::backend(format!(
-                "upload to {} failed earlier ({why}); close it and resume, or cancel it",
-                self.path
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// Waits for the oldest block in flight and counts it.
-    async fn settle_one(&mut self) -> Result<()> {
-        let Some(block) = self.in_flight.pop_front() else {
-            return Ok(());
-        };
-        let result = match block.task.await {
-            Ok(r) => r,
-            Err(e) => Err(
-                Error::backend(format!("staging a block of {} failed", self.path)).with_source(e),
-            ),
-        };
-        match result {
-            Ok(()) => {
-                self.acknowledged += block.size;
-                Ok(())
-            }
-            Err(e) => {
-                self.broken = Some(e.to_string());
-                Err(e)
-            }
-        }
-    }
-
-    async fn settle_all(&mut self) -> Result<()> {
-        let mut first_error = None;
-        while !self.in_flight.is_empty() {
-            if let Err(e) = self.settle_one().await
-                && first_error.is_none()
-            {
-                first_error = Some(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// Starts staging `data` as the next data block.
-    async fn stage(&mut self, data: Bytes) -> Result<()> {
-        while self.in_flight.len() >= IN_FLIGHT {
-            self.settle_one().await?;
-        }
-        let id = block_id(self.key, Kind::Data, self.next_index);
-        self.next_index += 1;
-        self.visible = true;
-        let size = data.len() as u64;
-        let (client, blob, path) = (self.client.clone(), self.blob.clone(), self.path.clone());
-        let task = tokio::spawn(async move {
-            client
-                .put_block(&blob, &id, data)
-                .await
-                .map_err(|f| f.into_error("write", &path))
-        });
-        self.in_flight.push_back(InFlight { task, size });
-        Ok(())
+    fn path(&self) -> &str {
+        self.blocks.path()
     }
 
     /// Stages every full block in the buffer, and the rest too when `all`.
     async fn flush(&mut self, all: bool) -> Result<()> {
-        loop {
-            let size = block_size(self.next_index);
-            if self.buffer.len() >= size {
-                let block = self.buffer.split_to(size).freeze();
-                self.stage(block).await?;
-            } else if all && !self.buffer.is_empty() {
-                let block = self.buffer.split().freeze();
-                self.stage(block).await?;
-            } else {
-                return Ok(());
-            }
+        while let Some(data) = self.blocks.next_part(block_size(self.next_index), all) {
+            let id = block_id(self.key, Kind::Data, self.next_index);
+            self.next_index += 1;
+            self.visible = true;
+            let len = data.len() as u64;
+            let (client, blob) = (self.client.clone(), self.blob.clone());
+            let path: Arc<str> = Arc::from(self.path());
+            let stage = async move {
+                client
+                    .put_block(&blob, &id, data)
+                    .await
+                    .map_err(|f| f.into_error("write", &path))
+            };
+            self.blocks.send(len, stage).await?;
         }
+        Ok(())
     }
 
     fn data_ids(&self) -> Vec<String> {
@@ -476,54 +404,54 @@ impl AzureWriter {
 #[async_trait]
 impl FileWriter for AzureWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        self.check_broken()?;
-        self.buffer.extend_from_slice(&data);
+        self.blocks.check()?;
+        self.blocks.buffer(&data);
         self.flush(false).await
     }
 
     fn size(&self) -> u64 {
-        self.acknowledged
+        self.blocks.acknowledged()
     }
 
     async fn close(&mut self) -> Result<()> {
         if self.committed {
             return Ok(());
         }
-        if self.broken.is_none() {
+        if !self.blocks.is_broken() {
             self.flush(true).await?;
         }
-        self.buffer.clear();
-        self.settle_all().await?;
+        self.blocks.clear_buffer();
+        self.blocks.settle_all().await?;
         if !self.visible {
             // An upload with no data leaves a marker, so that it can be resumed (at size 0).
-            stage_marker(&self.client, &self.blob, &self.path, self.key, Kind::Open).await?;
+            stage_marker(&self.client, &self.blob, self.path(), self.key, Kind::Open).await?;
             self.visible = true;
         }
         Ok(())
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.check_broken()?;
+        self.blocks.check()?;
         self.flush(true).await?;
-        self.settle_all().await?;
+        self.blocks.settle_all().await?;
         let ids = self.data_ids();
         self.client
             .put_block_list(&self.blob, &ids)
             .await
-            .map_err(|f| f.into_error("commit", &self.path))?;
+            .map_err(|f| f.into_error("commit", self.path()))?;
         self.committed = true;
         Ok(())
     }
 
     async fn cancel(&mut self) -> Result<()> {
-        self.buffer.clear();
+        self.blocks.clear_buffer();
         // Blocks in flight may land or not; the cancel marker makes the whole upload void.
-        let _ = self.settle_all().await;
+        let _ = self.blocks.settle_all().await;
         if self.visible {
             stage_marker(
                 &self.client,
                 &self.blob,
-                &self.path,
+                self.path(),
                 self.key,
                 Kind::Cancelled,
             )
