@@ -22,14 +22,13 @@
 //! Writes are buffered up to the segment size and up to four segments are uploaded at once.
 //! `size()` counts only segments Swift acknowledged, in order, so it never runs ahead.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinHandle;
+use wharf_object_store::PartPipeline;
 use wharf_runtime::{Error, FileWriter, Result};
 
 use wharf_http::malformed;
@@ -73,31 +72,22 @@ async fn read_state(inner: &Inner, name: &str, path: &str) -> Result<Option<Stat
     }
 }
 
-/// A segment being uploaded in the background.
-struct InFlight {
-    task: JoinHandle<std::result::Result<Part, Failure>>,
-}
-
 /// The writer of one upload.
 pub(crate) struct SwiftWriter {
     inner: Arc<Inner>,
     path: String,
     state_name: String,
     segments: String,
-    parts: Vec<Part>,
-    /// Bytes in segments Swift acknowledged.
-    acknowledged: u64,
-    buffer: BytesMut,
-    in_flight: VecDeque<InFlight>,
+    /// The buffer and the segments, each one's size and ETag once Swift acknowledged it; a
+    /// failed segment breaks it, since what Swift holds past the acknowledged segments is then
+    /// uncertain (closing keeps the acknowledged ones).
+    parts: PartPipeline<Part>,
     /// The index of the next segment to upload.
     next_index: usize,
     /// True once the state object exists in Swift.
     state_written: bool,
     /// True when the upload was resumed: a writer before it may have left segments behind.
     resumed: bool,
-    /// Set when a segment failed: what Swift holds past the acknowledged segments is then
-    /// uncertain, so no more data is accepted (closing keeps the acknowledged ones).
-    broken: Option<String>,
     committed: bool,
 }
 
@@ -111,21 +101,18 @@ impl SwiftWriter {
             inner,
             path: path.to_owned(),
             state_name,
-            parts: Vec::new(),
-            acknowledged: 0,
-            buffer: BytesMut::new(),
-            in_flight: VecDeque::new(),
+            parts: PartPipeline::new(path, SEGMENTS_IN_FLIGHT, 0),
             next_index: 0,
             state_written: false,
             resumed: false,
-            broken: None,
             committed: false,
         };
         match (append, state) {
             (true, Some(state)) => {
-                w.acknowledged = state.parts.iter().map(|p| p.size).sum();
+                let acknowledged = state.parts.iter().map(|p| p.size).sum();
                 w.next_index = state.parts.len();
-                w.parts = state.parts;
+                w.parts = PartPipeline::new(path, SEGMENTS_IN_FLIGHT, acknowledged);
+                w.parts.extend_settled(state.parts);
                 w.segments = state.segments;
                 w.state_written = true;
                 w.resumed = true;
@@ -170,7 +157,7 @@ impl SwiftWriter {
             version: STATE_VERSION,
             path: self.path.clone(),
             segments: self.segments.clone(),
-            parts: self.parts.clone(),
+            parts: self.parts.settled().to_vec(),
         };
         let body = serde_json::to_vec(&state)
             .map_err(|e| Error::backend(format!("encoding upload state: {e}")))?;
@@ -183,90 +170,29 @@ impl SwiftWriter {
         Ok(())
     }
 
-    fn check_broken(&self) -> Result<()> {
-        match &self.broken {
-            Some(why) => Err(Error::backend(format!(
-                "upload to {} failed earlier ({why}); close it and resume, or cancel it",
-                self.path
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// Waits for the oldest segment in flight and counts it.
-    async fn settle_one(&mut self) -> Result<()> {
-        let Some(segment) = self.in_flight.pop_front() else {
-            return Ok(());
-        };
-        let result = match segment.task.await {
-            Ok(r) => r.map_err(|f| f.into_error("write", &self.path)),
-            Err(e) => Err(
-                Error::backend(format!("uploading a segment of {} failed", self.path))
-                    .with_source(e),
-            ),
-        };
-        match result {
-            Ok(part) if self.broken.is_none() => {
-                self.acknowledged += part.size;
-                self.parts.push(part);
-                Ok(())
-            }
-            // After a gap, later segments cannot count.
-            Ok(_) => Ok(()),
-            Err(e) => {
-                self.broken.get_or_insert_with(|| e.to_string());
-                Err(e)
-            }
-        }
-    }
-
-    async fn settle_all(&mut self) -> Result<()> {
-        let mut first_error = None;
-        while !self.in_flight.is_empty() {
-            if let Err(e) = self.settle_one().await
-                && first_error.is_none()
-            {
-                first_error = Some(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// Starts uploading `data` as the next segment.
-    async fn stage(&mut self, data: Bytes) -> Result<()> {
-        while self.in_flight.len() >= SEGMENTS_IN_FLIGHT {
-            self.settle_one().await?;
-        }
-        if !self.state_written {
-            // Make the segments findable before the first one exists.
-            self.write_state().await?;
-        }
-        let name = manifest::segment_name(&self.segments, self.next_index);
-        self.next_index += 1;
-        let inner = self.inner.clone();
-        let task = tokio::spawn(async move {
-            let size = data.len() as u64;
-            let etag = inner.client.put(&name, data, &[]).await?;
-            Ok(Part { size, etag })
-        });
-        self.in_flight.push_back(InFlight { task });
-        Ok(())
-    }
-
     /// Uploads every full segment in the buffer, and the rest too when `all`.
     async fn flush(&mut self, all: bool) -> Result<()> {
         let size = self.inner.segment_size as usize;
-        loop {
-            if self.buffer.len() >= size {
-                let segment = self.buffer.split_to(size).freeze();
-                self.stage(segment).await?;
-            } else if all && !self.buffer.is_empty() {
-                let segment = self.buffer.split().freeze();
-                self.stage(segment).await?;
-            } else {
-                return Ok(());
+        while let Some(data) = self.parts.next_part(size, all) {
+            if !self.state_written {
+                // Make the segments findable before the first one exists.
+                self.write_state().await?;
             }
+            let name = manifest::segment_name(&self.segments, self.next_index);
+            self.next_index += 1;
+            let (inner, path) = (self.inner.clone(), self.path.clone());
+            let len = data.len() as u64;
+            let upload = async move {
+                let etag = inner
+                    .client
+                    .put(&name, data, &[])
+                    .await
+                    .map_err(|f| f.into_error("write", &path))?;
+                Ok(Part { size: len, etag })
+            };
+            self.parts.send(len, upload).await?;
         }
+        Ok(())
     }
 
     /// Removes segments under this upload's prefix that the committed manifest does not name
@@ -286,7 +212,8 @@ impl SwiftWriter {
             marker = Some(last.key().to_owned());
             let full = page.len() == 10_000;
             strays.extend(page.into_iter().filter_map(|e| e.name).filter(|n| {
-                manifest::segment_index(&self.segments, n).is_some_and(|i| i >= self.parts.len())
+                manifest::segment_index(&self.segments, n)
+                    .is_some_and(|i| i >= self.parts.settled().len())
             }));
             if !full {
                 break;
@@ -299,29 +226,29 @@ impl SwiftWriter {
 #[async_trait]
 impl FileWriter for SwiftWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        self.check_broken()?;
-        self.buffer.extend_from_slice(&data);
+        self.parts.check()?;
+        self.parts.buffer(&data);
         self.flush(false).await
     }
 
     fn size(&self) -> u64 {
-        self.acknowledged
+        self.parts.acknowledged()
     }
 
     async fn close(&mut self) -> Result<()> {
         if self.committed {
             return Ok(());
         }
-        if self.broken.is_none() {
+        if !self.parts.is_broken() {
             self.flush(true).await?;
         }
-        self.buffer.clear();
-        self.settle_all().await?;
+        self.parts.clear_buffer();
+        self.parts.settle_all().await?;
         self.write_state().await
     }
 
     async fn commit(&mut self) -> Result<()> {
-        self.check_broken()?;
+        self.parts.check()?;
         let fail = |f: Failure, path: &str| f.into_error("commit", path);
         let name = self.inner.object_name(&self.path);
         let old = self
@@ -330,20 +257,20 @@ impl FileWriter for SwiftWriter {
             .head(&name)
             .await
             .map_err(|f| fail(f, &self.path))?;
-        let fits = self.buffer.len() as u64 <= self.inner.segment_size;
-        if self.parts.is_empty() && self.in_flight.is_empty() && fits {
-            let content = self.buffer.split().freeze();
+        let fits = self.parts.buffered() as u64 <= self.inner.segment_size;
+        if self.parts.settled().is_empty() && self.parts.in_flight() == 0 && fits {
+            let content = self.parts.take_buffer();
             let len = content.len() as u64;
             self.inner
                 .client
                 .put(&name, content, &[])
                 .await
                 .map_err(|f| fail(f, &self.path))?;
-            self.acknowledged += len;
+            self.parts.acknowledge(len);
         } else {
             self.flush(true).await?;
-            self.settle_all().await?;
-            manifest::put(&self.inner, &name, &self.segments, &self.parts)
+            self.parts.settle_all().await?;
+            manifest::put(&self.inner, &name, &self.segments, self.parts.settled())
                 .await
                 .map_err(|f| fail(f, &self.path))?;
         }
@@ -358,16 +285,16 @@ impl FileWriter for SwiftWriter {
         if self.resumed {
             self.remove_strays().await?;
         }
-        let kept = (!self.parts.is_empty()).then_some(self.segments.as_str());
+        let kept = (!self.parts.settled().is_empty()).then_some(self.segments.as_str());
         self.inner
             .remove_replaced(old.as_ref(), kept, &self.path)
             .await
     }
 
     async fn cancel(&mut self) -> Result<()> {
-        self.buffer.clear();
+        self.parts.clear_buffer();
         // Segments in flight may land or not; the prefix is removed after they settle.
-        let _ = self.settle_all().await;
+        let _ = self.parts.settle_all().await;
         if self.state_written || self.next_index > 0 {
             self.inner
                 .delete_prefix(&format!("{}/", self.segments), &self.path)
