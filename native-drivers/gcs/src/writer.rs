@@ -29,8 +29,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use tokio::task::JoinHandle;
+use bytes::Bytes;
+use wharf_object_store::PartPipeline;
 use wharf_runtime::{Error, FileWriter, Result};
 
 use crate::client::{ChunkAnswer, Client, Failure, Object};
@@ -203,26 +203,21 @@ async fn send_chunk(
     )))
 }
 
-/// A chunk in flight: sent in the background, it answers with the session and the new offset.
-type InFlight = JoinHandle<Result<(String, u64)>>;
-
 /// The writer of one upload.
 pub(crate) struct GcsWriter {
     client: Arc<Client>,
     names: Names,
     chunk_size: usize,
     session: Option<String>,
-    /// Bytes the session holds.
-    offset: u64,
-    /// Bytes after `offset` not yet sent; its first `durable_tail` bytes are in the placeholder.
-    buffer: BytesMut,
+    /// The buffer and the one chunk in flight, which answers with its session; what it counts
+    /// as acknowledged is the offset, the bytes the session holds. A failed chunk breaks it:
+    /// what the session holds beyond the offset is then unknown, so no more data is accepted
+    /// (closing keeps what is known for a resume).
+    chunks: PartPipeline<String>,
+    /// The first bytes of the buffer that are in the placeholder too.
     durable_tail: u64,
-    in_flight: Option<InFlight>,
     /// True when the placeholder exists (it then follows every chunk).
     placeholder: bool,
-    /// Set when a chunk failed: what the session holds beyond `offset` is then unknown, so no
-    /// more data is accepted (closing keeps what is known for a resume).
-    broken: Option<String>,
     committed: bool,
 }
 
@@ -233,63 +228,36 @@ impl GcsWriter {
         chunk_size: usize,
         opened: Opened,
     ) -> Self {
-        let mut buffer = BytesMut::with_capacity(opened.tail.len());
-        buffer.extend_from_slice(&opened.tail);
+        let mut chunks = PartPipeline::new(&names.path, 1, opened.offset);
+        chunks.buffer(&opened.tail);
         Self {
             client,
             names,
             chunk_size,
             session: opened.session,
-            offset: opened.offset,
+            chunks,
             durable_tail: opened.tail.len() as u64,
-            buffer,
-            in_flight: None,
             placeholder: opened.placeholder,
-            broken: None,
             committed: false,
         }
     }
 
-    fn check_broken(&self) -> Result<()> {
-        match &self.broken {
-            Some(why) => Err(Error::backend(format!(
-                "upload to {} failed earlier ({why}); close it and resume, or cancel it",
-                self.names.path
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// Waits for the chunk in flight, if any, and counts it.
+    /// Waits for the chunk in flight, if any, and takes the session it answered with.
     async fn settle(&mut self) -> Result<()> {
-        let Some(task) = self.in_flight.take() else {
-            return Ok(());
-        };
-        let result = match task.await {
-            Ok(r) => r,
-            Err(e) => Err(
-                Error::backend(format!("sending a chunk of {} failed", self.names.path))
-                    .with_source(e),
-            ),
-        };
-        match result {
-            Ok((session, offset)) => {
-                self.session = Some(session);
-                self.offset = offset;
-                Ok(())
-            }
-            Err(e) => {
-                self.broken = Some(e.to_string());
-                Err(e)
-            }
+        let settled = self.chunks.settle_all().await;
+        if let Some(session) = self.chunks.take_settled().pop() {
+            self.session = Some(session);
         }
+        settled
     }
 
     /// Starts sending the first `len` bytes of the buffer as the next chunk.
     async fn send(&mut self, len: usize) -> Result<()> {
         self.settle().await?;
-        let data = self.buffer.split_to(len).freeze();
-        let from = self.offset;
+        let Some(data) = self.chunks.next_part(len, false) else {
+            return Ok(());
+        };
+        let from = self.chunks.acknowledged();
         // The chunk takes the tail the placeholder held with it; the placeholder is updated
         // once the chunk is in.
         self.durable_tail = 0;
@@ -299,7 +267,7 @@ impl GcsWriter {
             self.session.clone(),
             self.placeholder,
         );
-        self.in_flight = Some(tokio::spawn(async move {
+        let chunk = async move {
             let session = match session {
                 Some(s) => s,
                 None => client
@@ -311,9 +279,9 @@ impl GcsWriter {
             if placeholder {
                 write_placeholder(&client, &names, Some(&session), offset, Bytes::new()).await?;
             }
-            Ok((session, offset))
-        }));
-        Ok(())
+            Ok(session)
+        };
+        self.chunks.send(len as u64, chunk).await
     }
 
     /// Ends the upload with `data` as its last bytes, `total` in all: the last chunk of the
@@ -330,7 +298,7 @@ impl GcsWriter {
         };
         let answer = self
             .client
-            .put_chunk(session, self.offset, data, Some(total))
+            .put_chunk(session, self.chunks.acknowledged(), data, Some(total))
             .await
             .map_err(|f| f.into_error("commit", path))?;
         match answer {
@@ -350,16 +318,16 @@ impl GcsWriter {
 #[async_trait]
 impl FileWriter for GcsWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        self.check_broken()?;
-        self.buffer.extend_from_slice(&data);
-        while self.buffer.len() >= self.chunk_size {
+        self.chunks.check()?;
+        self.chunks.buffer(&data);
+        while self.chunks.buffered() >= self.chunk_size {
             self.send(self.chunk_size).await?;
         }
         Ok(())
     }
 
     fn size(&self) -> u64 {
-        self.offset + self.durable_tail
+        self.chunks.acknowledged() + self.durable_tail
     }
 
     async fn close(&mut self) -> Result<()> {
@@ -368,28 +336,28 @@ impl FileWriter for GcsWriter {
         }
         // A chunk that fails now is reported after the known state is saved; one that failed
         // before was reported by `write` already.
-        let was_broken = self.broken.is_some();
+        let was_broken = self.chunks.is_broken();
         let mut failure = self.settle().await.err();
-        if self.broken.is_none() {
-            let whole = self.buffer.len() / CHUNK_QUANTUM * CHUNK_QUANTUM;
+        if !self.chunks.is_broken() {
+            let whole = self.chunks.buffered() / CHUNK_QUANTUM * CHUNK_QUANTUM;
             if whole > 0 {
                 self.send(whole).await?;
                 failure = self.settle().await.err();
             }
         }
         // After a failure only what the session is known to hold is kept.
-        let tail = if self.broken.is_none() {
-            self.buffer.split().freeze()
-        } else {
-            self.buffer.clear();
+        let tail = if self.chunks.is_broken() {
+            self.chunks.clear_buffer();
             Bytes::new()
+        } else {
+            self.chunks.take_buffer()
         };
         let tail_len = tail.len() as u64;
         write_placeholder(
             &self.client,
             &self.names,
             self.session.as_deref(),
-            self.offset,
+            self.chunks.acknowledged(),
             tail,
         )
         .await?;
@@ -404,16 +372,14 @@ impl FileWriter for GcsWriter {
     async fn commit(&mut self) -> Result<()> {
         // A commit that failed only in removing the placeholder is retried from there.
         if !self.committed {
-            self.check_broken()?;
+            self.chunks.check()?;
             self.settle().await?;
-            let data = self.buffer.split().freeze();
-            let total = self.offset + data.len() as u64;
-            if let Err(e) = self.finish(data.clone(), total).await {
-                // The buffer stays, for a retried commit or for `close` to keep.
-                self.buffer.extend_from_slice(&data);
-                return Err(e);
-            }
-            self.offset = total;
+            // The buffer stays until the commit is done, for a retry or for `close` to keep.
+            let data = self.chunks.buffered_copy();
+            let len = data.len() as u64;
+            self.finish(data, self.chunks.acknowledged() + len).await?;
+            self.chunks.clear_buffer();
+            self.chunks.acknowledge(len);
             self.durable_tail = 0;
             self.committed = true;
         }
@@ -428,7 +394,7 @@ impl FileWriter for GcsWriter {
     }
 
     async fn cancel(&mut self) -> Result<()> {
-        self.buffer.clear();
+        self.chunks.clear_buffer();
         // A chunk in flight may land or not; the session is cancelled either way.
         let _ = self.settle().await;
         if let Some(session) = &self.session {
