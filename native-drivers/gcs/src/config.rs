@@ -78,9 +78,13 @@ pub enum Credentials {
     ServiceAccount(ServiceAccount),
     /// A user's OAuth client and refresh token (`gcloud auth application-default login`).
     AuthorizedUser {
+        /// The OAuth client's ID (the file's `client_id`).
         client_id: String,
+        /// The OAuth client's secret (`client_secret`).
         client_secret: Secret,
+        /// The user's refresh token (`refresh_token`).
         refresh_token: Secret,
+        /// Where tokens are fetched (`token_uri`; [`DEFAULT_TOKEN_URI`] when absent).
         token_uri: String,
     },
     /// The metadata server of the machine (Compute Engine, GKE, Cloud Run, …).

@@ -121,7 +121,9 @@ pub struct SignedUrlRequest<'a> {
     pub method: &'a str,
     /// The endpoint the URL points to, e.g. `https://storage.googleapis.com` (no trailing `/`).
     pub endpoint: &'a str,
+    /// The bucket holding the object.
     pub bucket: &'a str,
+    /// The object's name in the bucket (not yet percent-encoded).
     pub object: &'a str,
     /// The service account's e-mail address.
     pub client_email: &'a str,

@@ -82,8 +82,11 @@ impl AuthVersion {
 /// Which catalog endpoint to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointType {
+    /// The public endpoint (`public` or `publicURL`; the default).
     Public,
+    /// The endpoint for the cloud's internal network (`internal` or `internalURL`).
     Internal,
+    /// The administrators' endpoint (`admin` or `adminURL`).
     Admin,
 }
 
@@ -110,27 +113,52 @@ impl EndpointType {
 /// What a swift driver is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// `authurl`: the identity service (tempauth or Keystone), an `http://` or `https://` URL.
     pub auth_url: Url,
+    /// `username`: the user to authenticate as (`account:user` for tempauth).
     pub username: String,
+    /// `password`: the user's password (tempauth key); never empty.
     pub password: Secret,
+    /// `container`: the container everything is stored in, created if missing (no `/`, at
+    /// most 256 bytes).
     pub container: String,
+    /// `region`: the region whose object-store endpoint is taken from the catalog (Keystone).
     pub region: Option<String>,
+    /// `tenant`: the project (tenant) name to scope the token to (Keystone).
     pub tenant: Option<String>,
+    /// `tenantid`: the project (tenant) ID to scope the token to (Keystone).
     pub tenant_id: Option<String>,
+    /// `domain`: the user's domain name (Keystone v3).
     pub domain: Option<String>,
+    /// `domainid`: the user's domain ID (Keystone v3).
     pub domain_id: Option<String>,
+    /// `tenantdomain`: the project's domain name (Keystone v3; the user's when absent).
     pub tenant_domain: Option<String>,
+    /// `tenantdomainid`: the project's domain ID (Keystone v3; the user's when absent).
     pub tenant_domain_id: Option<String>,
+    /// `trustid`: a trust to scope the token to (Keystone v3).
     pub trust_id: Option<String>,
+    /// `authversion`: the identity API spoken, guessed from `authurl` when absent or 0.
     pub auth_version: AuthVersion,
+    /// `endpointtype`: which catalog endpoint is used (public when absent).
     pub endpoint_type: EndpointType,
+    /// `insecureskipverify`: accept any TLS certificate.
     pub insecure_skip_verify: bool,
+    /// `chunksize`: the size of a segment of a large object, at least [`MIN_CHUNK_SIZE`]
+    /// ([`DEFAULT_CHUNK_SIZE`] when absent).
     pub chunk_size: u64,
-    /// The prefix exactly as given; names are built from it as the reference builds them.
+    /// `prefix`: the prefix of every object name, exactly as given; names are built from it as
+    /// the reference builds them (`<prefix>/files<path>`, `<prefix>/segments/…`).
     pub prefix: String,
+    /// `secretkey`: the TempURL key, if given (else the driver sets up its own).
     pub secret_key: Option<Secret>,
+    /// `accesskey`: the access key of HP Cloud-style TempURL signatures, if given.
     pub access_key: Option<Secret>,
+    /// `tempurlcontainerkey`: keep the TempURL key on the container rather than on the
+    /// account (used when the cluster does not publish `/info`).
     pub tempurl_container_key: bool,
+    /// `tempurlmethods`: the methods TempURLs may be made for (used when the cluster does not
+    /// publish `/info`); empty when absent.
     pub tempurl_methods: Vec<String>,
 }
 
