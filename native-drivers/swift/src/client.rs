@@ -1,24 +1,30 @@
-//! A small Swift client: the object, container and account calls the driver needs (listings,
-//! bulk delete and `/info` included), each encoding its request and decoding its answer.
+//! A small Swift client: the object, container and account calls the driver needs, each
+//! encoding its request and decoding its answer (object calls in `objects`, listings in
+//! `listing`, bulk delete in `bulk`; the container, account and `/info` calls here).
 //! Sending, retrying and the session cache are `wharf_http`'s; this file signs requests with
 //! the session's token (completing their URLs with its storage URL), renews the session once
 //! whenever Swift answers 401, and reads an object once more when a GET or HEAD of it says 404.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use bytes::Bytes;
+use reqwest::Method;
 use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 use wharf_http::{
-    Answer, Backoff, ErrorAnswer, HttpClient, Idempotency, Request, RetryConfig, Sign, TokenCache,
-    Unsigned, encode, header,
+    Answer, Backoff, HttpClient, Request, RetryConfig, Sign, TokenCache, Unsigned, encode,
 };
 use wharf_runtime::{Error, Result, Secret};
 
 use crate::auth::{self, RENEW_BEFORE, Session};
 use crate::config::Config;
 use crate::error::{Failure, read_error};
+
+mod bulk;
+mod listing;
+mod objects;
+
+use bulk::check_bulk_answer;
+pub(crate) use listing::Entry;
+pub(crate) use objects::{ObjectMeta, SEGMENTS_META};
 
 /// How often an idempotent request is retried after a temporary failure, and the first wait.
 const RETRIES: u32 = 4;
@@ -35,71 +41,6 @@ pub(crate) enum Target<'a> {
     Account,
     Container,
     Object(&'a str),
-}
-
-/// What a HEAD of an object says.
-#[derive(Debug, Clone)]
-pub(crate) struct ObjectMeta {
-    pub size: u64,
-    pub mod_time: SystemTime,
-    /// A Static Large Object manifest.
-    pub slo: bool,
-    /// A Dynamic Large Object manifest: its `container/prefix`.
-    pub dlo: Option<String>,
-    /// Where this driver keeps the segments of a large object it wrote.
-    pub segments: Option<String>,
-}
-
-/// The object metadata naming a large object's segment prefix.
-pub(crate) const SEGMENTS_META: &str = "x-object-meta-wharf-segments";
-
-impl ObjectMeta {
-    fn of(headers: &HeaderMap) -> Self {
-        let mod_time = header(headers, "x-timestamp")
-            .and_then(|t| t.parse::<f64>().ok())
-            .filter(|t| t.is_finite() && *t >= 0.0)
-            .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t))
-            .or_else(|| {
-                header(headers, "last-modified").and_then(|t| httpdate::parse_http_date(t).ok())
-            })
-            .unwrap_or(SystemTime::UNIX_EPOCH);
-        Self {
-            size: header(headers, "content-length")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
-            mod_time,
-            slo: header(headers, "x-static-large-object")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            dlo: header(headers, "x-object-manifest").map(str::to_owned),
-            segments: header(headers, SEGMENTS_META).map(str::to_owned),
-        }
-    }
-}
-
-/// One entry of a container listing.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Entry {
-    /// An object's name (absent for a `subdir`).
-    #[serde(default)]
-    pub name: Option<String>,
-    /// A common prefix up to the delimiter (listings with a delimiter only).
-    #[serde(default)]
-    pub subdir: Option<String>,
-    #[serde(default)]
-    pub bytes: u64,
-    /// Present for Static Large Object manifests.
-    #[serde(default)]
-    pub slo_etag: Option<String>,
-}
-
-impl Entry {
-    /// The name or the subdir, whichever this entry is.
-    pub(crate) fn key(&self) -> &str {
-        self.name
-            .as_deref()
-            .or(self.subdir.as_deref())
-            .unwrap_or_default()
-    }
 }
 
 /// The client of one container.
@@ -229,143 +170,6 @@ impl Client {
         }
     }
 
-    /// HEAD of an object; `None` when it does not exist.
-    pub(crate) async fn head(
-        &self,
-        name: &str,
-    ) -> std::result::Result<Option<ObjectMeta>, Failure> {
-        match self
-            .call(&self.request(Method::HEAD, Target::Object(name)))
-            .await
-        {
-            Ok(a) => Ok(Some(ObjectMeta::of(&a.headers))),
-            Err(f) if f.is_not_found() => Ok(None),
-            Err(f) => Err(f),
-        }
-    }
-
-    /// Writes a whole object; returns its ETag.
-    pub(crate) async fn put(
-        &self,
-        name: &str,
-        body: Bytes,
-        headers: &[(&'static str, String)],
-    ) -> std::result::Result<String, Failure> {
-        let mut req = self
-            .request(Method::PUT, Target::Object(name))
-            .header("content-type", "application/octet-stream")
-            .body(body);
-        for (k, v) in headers {
-            req = req.header(*k, v.clone());
-        }
-        let answer = self.call(&req).await?;
-        Ok(header(&answer.headers, "etag")
-            .unwrap_or_default()
-            .trim_matches('"')
-            .to_owned())
-    }
-
-    /// Deletes an object (with `?multipart-manifest=delete` when `with_segments`, which also
-    /// deletes a Static Large Object's segments); `false` when there was nothing to delete.
-    pub(crate) async fn delete(
-        &self,
-        name: &str,
-        with_segments: bool,
-    ) -> std::result::Result<bool, Failure> {
-        let mut req = self.request(Method::DELETE, Target::Object(name));
-        if with_segments {
-            req = req
-                .query("multipart-manifest", "delete")
-                .header("accept", "application/json");
-        }
-        match self.call(&req).await {
-            Ok(answer) if with_segments => {
-                // The middleware answers 200 and reports failures in the body.
-                check_bulk_answer(&answer.body, name).map(|r| r.deleted + r.not_found > 0)
-            }
-            Ok(_) => Ok(true),
-            Err(f) if f.is_not_found() => Ok(false),
-            Err(f) => Err(f),
-        }
-    }
-
-    /// A server-side copy of `from` to `to`; with `manifest`, a large object's manifest is
-    /// copied instead of its content (the copy shares the segments).
-    pub(crate) async fn copy(
-        &self,
-        from: &str,
-        to: &str,
-        manifest: bool,
-    ) -> std::result::Result<(), Failure> {
-        let source = format!(
-            "/{}/{}",
-            encode_path(&self.config.container),
-            encode_path(from)
-        );
-        let mut req = self
-            .request(Method::PUT, Target::Object(to))
-            .header("x-copy-from", source);
-        if manifest {
-            req = req.query("multipart-manifest", "get");
-        }
-        self.call(&req).await.map(|_| ())
-    }
-
-    /// One page of the listing of names starting with `prefix`, after `marker`.
-    pub(crate) async fn list(
-        &self,
-        prefix: &str,
-        delimiter: Option<char>,
-        marker: Option<&str>,
-        limit: usize,
-    ) -> std::result::Result<Vec<Entry>, Failure> {
-        let mut req = self
-            .request(Method::GET, Target::Container)
-            .query("format", "json")
-            .query("limit", limit.to_string());
-        if !prefix.is_empty() {
-            req = req.query("prefix", prefix);
-        }
-        if let Some(d) = delimiter {
-            req = req.query("delimiter", d.to_string());
-        }
-        if let Some(m) = marker {
-            req = req.query("marker", m);
-        }
-        let answer = self.call(&req).await?;
-        if answer.body.is_empty() {
-            return Ok(Vec::new());
-        }
-        serde_json::from_slice(&answer.body)
-            .map_err(|e| Failure::malformed(format!("a listing of {prefix:?}: {e}")))
-    }
-
-    /// Deletes `names` with the bulk-delete middleware in one request.
-    pub(crate) async fn bulk_delete(
-        &self,
-        names: &[String],
-    ) -> std::result::Result<BulkResult, Failure> {
-        let container = encode_path(&self.config.container);
-        let mut body = String::with_capacity(names.len() * 64);
-        for n in names {
-            body.push('/');
-            body.push_str(&container);
-            body.push('/');
-            body.push_str(&encode_path(n));
-            body.push('\n');
-        }
-        let req = self
-            .request(Method::POST, Target::Account)
-            .query_flag("bulk-delete")
-            .header("content-type", "text/plain")
-            .header("accept", "application/json")
-            .body(body)
-            // Deleting what is already gone is harmless, so a lost answer may be repeated.
-            .idempotency(Idempotency::Idempotent);
-        let answer = self.call(&req).await?;
-        check_bulk_answer(&answer.body, "bulk delete")
-    }
-
     /// The cluster's `/info`; `None` when the cluster does not publish it.
     pub(crate) async fn info(&self) -> Result<Option<serde_json::Value>> {
         let session = self.session().await?;
@@ -439,69 +243,9 @@ pub(crate) fn info_url(storage_url: &str) -> String {
     format!("{scheme_host}/{}", parts.join("/"))
 }
 
-/// What a bulk operation (bulk delete, or deleting a manifest with its segments) did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct BulkResult {
-    pub deleted: u64,
-    pub not_found: u64,
-}
-
-#[derive(Deserialize)]
-struct BulkAnswer {
-    #[serde(rename = "Response Status")]
-    status: String,
-    #[serde(rename = "Number Deleted", default)]
-    deleted: u64,
-    #[serde(rename = "Number Not Found", default)]
-    not_found: u64,
-    #[serde(rename = "Errors", default)]
-    errors: Vec<Vec<String>>,
-    #[serde(rename = "Response Body", default)]
-    body: String,
-}
-
-/// Reads the bulk middleware's JSON answer (which streams whitespace while it works, and says
-/// 200 in HTTP whatever happened).
-pub(crate) fn check_bulk_answer(
-    body: &[u8],
-    what: &str,
-) -> std::result::Result<BulkResult, Failure> {
-    let answer: BulkAnswer = serde_json::from_slice(body.trim_ascii())
-        .map_err(|e| Failure::malformed(format!("the bulk answer of {what}: {e}")))?;
-    let code: u16 = answer
-        .status
-        .split_whitespace()
-        .next()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(500);
-    let failed: Vec<&Vec<String>> = answer
-        .errors
-        .iter()
-        .filter(|e| e.get(1).is_none_or(|s| !s.starts_with("404")))
-        .collect();
-    if (200..300).contains(&code) && failed.is_empty() || code == 404 {
-        return Ok(BulkResult {
-            deleted: answer.deleted,
-            not_found: answer.not_found,
-        });
-    }
-    let status = StatusCode::from_u16(if (200..300).contains(&code) {
-        500
-    } else {
-        code
-    })
-    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut message = format!("{}: {}", answer.status, answer.body.trim());
-    if let Some(first) = failed.first() {
-        message.push_str(&format!(" (first failure: {})", first.join(" ")));
-    }
-    let mut answer = ErrorAnswer::status(status);
-    answer.message = message;
-    Err(answer.into())
-}
-
 #[cfg(test)]
 mod tests {
+    use reqwest::StatusCode;
     use wharf_http::testing::{MockServer, Reply};
 
     use super::*;
@@ -522,25 +266,6 @@ mod tests {
     fn names_are_encoded_with_their_slashes() {
         assert_eq!(encode_path("files/a b/c%"), "files/a%20b/c%25");
         assert_eq!(encode_path("a-b_c.d~e"), "a-b_c.d~e");
-    }
-
-    #[test]
-    fn bulk_answers() {
-        let ok = br#"
-
-        {"Response Status": "200 OK", "Response Body": "", "Number Deleted": 3, "Number Not Found": 1, "Errors": []}"#;
-        assert_eq!(
-            check_bulk_answer(ok, "x").unwrap(),
-            BulkResult {
-                deleted: 3,
-                not_found: 1
-            }
-        );
-        let bad = br#"{"Response Status": "400 Bad Request", "Response Body": "Invalid", "Number Deleted": 0, "Number Not Found": 0, "Errors": [["/c/o", "409 Conflict"]]}"#;
-        let e = check_bulk_answer(bad, "x").unwrap_err();
-        assert_eq!(e.status(), Some(StatusCode::BAD_REQUEST));
-        let partly = br#"{"Response Status": "200 OK", "Response Body": "", "Number Deleted": 1, "Number Not Found": 0, "Errors": [["/c/o", "503 Service Unavailable"]]}"#;
-        assert!(check_bulk_answer(partly, "x").is_err());
     }
 
     /// A canned Swift on 127.0.0.1: tempauth at `/auth/v1.0`, then the given statuses, one per
@@ -644,20 +369,5 @@ mod tests {
                 .filter(|r| r.path() != "/auth/v1.0")
                 .all(|r| r.header("x-auth-token") == Some("tk"))
         );
-    }
-
-    #[test]
-    fn listing_entries() {
-        let page: Vec<Entry> = serde_json::from_str(
-            r#"[{"subdir": "files/a/"}, {"name": "files/b", "bytes": 3, "hash": "x",
-                "last_modified": "2026-11-26T21:49:02.612370", "content_type": "t"},
-                {"name": "files/c", "bytes": 1500, "slo_etag": "\"e\""}]"#,
-        )
-        .unwrap();
-        assert_eq!(page[0].key(), "files/a/");
-        assert_eq!(page[1].key(), "files/b");
-        assert_eq!(page[1].bytes, 3);
-        assert!(page[1].slo_etag.is_none());
-        assert!(page[2].slo_etag.is_some());
     }
 }
