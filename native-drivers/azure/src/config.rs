@@ -77,22 +77,23 @@ impl Credentials {
 /// What an azure driver is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The storage account's name.
+    /// `accountname`: the storage account's name.
     pub account_name: String,
-    /// The container holding the storage; it must exist.
+    /// `container`: the container holding the storage; it must exist.
     pub container: String,
-    /// How requests are authorised.
+    /// `accountkey` or `credentials`: how requests are authorised.
     pub credentials: Credentials,
-    /// The account's blob endpoint, without a trailing `/` (e.g.
-    /// `https://acct.blob.core.windows.net`, or `http://127.0.0.1:10000/devstoreaccount1`).
+    /// `serviceurl` (else `https://<accountname>.blob.<realm>`): the account's blob endpoint,
+    /// without a trailing `/` (e.g. `https://acct.blob.core.windows.net`, or
+    /// `http://127.0.0.1:10000/devstoreaccount1`).
     pub service_url: Url,
-    /// The blob name prefix, without leading or trailing `/` (empty for none).
+    /// `rootdirectory`: the blob name prefix, without leading or trailing `/` (empty for none).
     pub root_directory: String,
-    /// Retries of a failed idempotent request.
+    /// `max_retries`: retries of a failed idempotent request.
     pub max_retries: u32,
-    /// The base delay between retries.
+    /// `retry_delay`: the base delay between retries.
     pub retry_delay: Duration,
-    /// Accept any TLS certificate.
+    /// `skipverify`: accept any TLS certificate.
     pub skip_verify: bool,
 }
 

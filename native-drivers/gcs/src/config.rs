@@ -108,19 +108,21 @@ impl Credentials {
 /// What a gcs driver is built from.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The bucket holding the storage; it must exist.
+    /// `bucket`: the bucket holding the storage; it must exist.
     pub bucket: String,
-    /// How requests are authorised.
+    /// `keyfile`, `credentials` or `anonymous` (else the application default credentials):
+    /// how requests are authorised.
     pub credentials: Credentials,
-    /// The object name prefix, without leading or trailing `/` (empty for none).
+    /// `rootdirectory`: the object name prefix, without leading or trailing `/` (empty for
+    /// none).
     pub root_directory: String,
-    /// The chunk size of resumable uploads: a positive multiple of 256 KiB.
+    /// `chunksize`: the chunk size of resumable uploads, a positive multiple of 256 KiB.
     pub chunk_size: usize,
-    /// How many calls may run at once.
+    /// `maxconcurrency`: how many calls may run at once.
     pub max_concurrency: usize,
-    /// The `User-Agent` header.
+    /// `useragent`: the `User-Agent` header.
     pub user_agent: String,
-    /// The JSON API endpoint, without a trailing `/`.
+    /// `endpoint` (else [`DEFAULT_ENDPOINT`]): the JSON API endpoint, without a trailing `/`.
     pub endpoint: Url,
 }
 
