@@ -7,7 +7,8 @@
 //! rustls, with OAuth 2.0 tokens from a service account's key, a user's refresh token or the
 //! metadata server (`auth`, `sign`). `put_content` is one atomic upload; uploads are resumable
 //! upload sessions whose state lives in the bucket (`writer`); `list` and `stat` use delimiter
-//! listings; `delete` removes an object and everything under `path/` with bounded concurrency;
+//! listings (`list`); `delete` removes an object and everything under `path/` with bounded
+//! concurrency;
 //! `move` is a server-side rewrite then a delete; `redirect_url` is a V4 signed URL. See
 //! README.md for the parameters, the mapping and its limits.
 
@@ -17,16 +18,16 @@ mod auth;
 mod client;
 mod config;
 mod error;
+mod list;
 mod reader;
 mod sign;
 mod writer;
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use wharf_object_store::KeyLayout;
 use wharf_runtime::path::ROOT;
 use wharf_runtime::{
@@ -42,7 +43,7 @@ pub use config::{
 pub use sign::{MAX_SIGNED_URL_EXPIRY, RsaKey, SignedUrlRequest, signed_url};
 pub use writer::{META_OFFSET, META_SESSION, SESSION_CONTENT_TYPE};
 
-use crate::client::{Client, Failure};
+use crate::client::Client;
 use crate::writer::{GcsWriter, Names};
 
 /// The name this driver registers under.
@@ -51,11 +52,6 @@ pub const NAME: &str = "gcs";
 /// The folder (beside the storage root's content) that holds upload placeholders. `~` is not
 /// allowed in contract paths, so no path can name it and listings never show it.
 pub const UPLOADS_FOLDER: &str = "~wharf-uploads";
-
-/// The most entries one listing page holds.
-const PAGE: u32 = 1000;
-/// Object deletes in flight at once within one `delete`.
-const DELETES_IN_FLIGHT: usize = 16;
 
 /// Registers the gcs driver under [`NAME`].
 pub fn register(registry: &mut DriverRegistry) -> Result<()> {
@@ -109,110 +105,6 @@ impl GcsDriver {
     /// The object name of the upload placeholder of a contract path.
     pub fn placeholder_name(&self, path: &str) -> String {
         format!("{}{UPLOADS_FOLDER}{path}", self.layout.root_prefix())
-    }
-
-    /// True when at least one object lies under `path/`.
-    async fn has_object_under(&self, path: &str, op: &str) -> Result<bool> {
-        let page = self
-            .client
-            .list_page(&self.layout.dir_prefix(path), None, None, 1)
-            .await
-            .map_err(|f| f.into_error(op, path))?;
-        Ok(!page.items.is_empty())
-    }
-
-    /// Deletes every object of the flat listing of `prefix` whose name `keep` accepts, page by
-    /// page, a bounded number at a time; true when at least one was deleted.
-    async fn delete_listed(
-        &self,
-        prefix: &str,
-        keep: impl Fn(&str) -> bool,
-        path: &str,
-    ) -> Result<bool> {
-        let mut deleted = false;
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_page(prefix, None, token.as_deref(), PAGE)
-                .await
-                .map_err(|f| f.into_error("delete", path))?;
-            let names: Vec<String> = page
-                .items
-                .into_iter()
-                .map(|o| o.name)
-                .filter(|n| keep(n))
-                .collect();
-            // Futures built up front (not in a stream's closure) keep the driver's futures `Send`.
-            let deletes: Vec<_> = names.iter().map(|n| self.client.delete(n)).collect();
-            let outcomes: Vec<bool> = futures::stream::iter(deletes)
-                .buffer_unordered(DELETES_IN_FLIGHT)
-                .try_collect()
-                .await
-                .map_err(|f: Failure| f.into_error("delete", path))?;
-            deleted |= outcomes.into_iter().any(|d| d);
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => return Ok(deleted),
-            }
-        }
-    }
-
-    async fn stat_path(&self, path: &str) -> Result<FileInfo> {
-        if path == ROOT {
-            return Ok(FileInfo::dir(ROOT, UNIX_EPOCH));
-        }
-        let object = self
-            .client
-            .get_object(&self.object_name(path))
-            .await
-            .map_err(|f| f.into_error("stat", path))?;
-        if let Some(o) = object.filter(|o| !writer::is_placeholder(o)) {
-            return Ok(FileInfo::file(path, o.size(), o.updated()));
-        }
-        if self.has_object_under(path, "stat").await? {
-            Ok(FileInfo::dir(path, UNIX_EPOCH))
-        } else {
-            Err(Error::not_found(path))
-        }
-    }
-
-    async fn list_dir(&self, path: &str) -> Result<Vec<String>> {
-        let prefix = self.layout.dir_prefix(path);
-        let mut children = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_page(&prefix, Some("/"), token.as_deref(), PAGE)
-                .await
-                .map_err(|f| f.into_error("list", path))?;
-            let files = page
-                .items
-                .iter()
-                .filter(|o| o.name != prefix && !writer::is_placeholder(o))
-                .map(|o| o.name.as_str());
-            let dirs = page.prefixes.iter().map(|p| p.trim_end_matches('/'));
-            for name in files.chain(dirs) {
-                // Names no contract path can spell (other tools' files, upload placeholders)
-                // are not shown.
-                if let Some(child) = self.layout.path_of(name)
-                    && wharf_runtime::path::parent(&child) == path
-                {
-                    children.push(child);
-                }
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => break,
-            }
-        }
-        if children.is_empty() && path != ROOT {
-            return Err(Error::not_found(path));
-        }
-        children.sort_unstable();
-        children.dedup();
-        Ok(children)
     }
 }
 
