@@ -7,12 +7,12 @@ use wharf_runtime::Result;
 
 use crate::client::{Entry, ObjectMeta};
 use crate::error::Failure;
-use crate::{Inner, PAGE};
+use crate::{PAGE, Store};
 
 /// Single deletes (or manifest deletes) in flight at once.
 const DELETES_IN_FLIGHT: usize = 8;
 
-impl Inner {
+impl Store {
     /// Deletes every object whose name starts with `prefix`.
     pub(crate) async fn delete_prefix(&self, prefix: &str, path: &str) -> Result<()> {
         let mut marker: Option<String> = None;

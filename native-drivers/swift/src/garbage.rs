@@ -16,7 +16,7 @@ use reqwest::Method;
 use wharf_runtime::Result;
 
 use crate::client::Target;
-use crate::{Inner, PAGE, hex};
+use crate::{PAGE, Store, hex};
 
 /// How long replaced segments are kept for readers that are still on them.
 pub(crate) const GRACE: Duration = Duration::from_secs(15 * 60);
@@ -27,7 +27,7 @@ fn millis(t: SystemTime) -> u128 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()
 }
 
-impl Inner {
+impl Store {
     fn garbage_dir(&self) -> String {
         format!("{}/wharf-garbage/", self.config.prefix)
             .trim_start_matches('/')

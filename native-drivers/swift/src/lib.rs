@@ -74,12 +74,12 @@ pub fn register(registry: &mut DriverRegistry) -> Result<()> {
 /// The swift driver: one container, reached through one HTTP client.
 #[derive(Debug, Clone)]
 pub struct SwiftDriver {
-    inner: Arc<Inner>,
+    inner: Arc<Store>,
 }
 
-/// What the driver and its writers share.
+/// The store the driver and its readers and writers share: one container through one client.
 #[derive(Debug)]
-pub(crate) struct Inner {
+pub(crate) struct Store {
     pub client: Client,
     pub config: Config,
     /// Where contract paths live in the container: under `<prefix>/files`.
@@ -127,7 +127,7 @@ impl SwiftDriver {
             Some(b["max_deletes_per_request"].as_u64().unwrap_or(1000).max(1) as usize)
         });
         let tempurl = tempurl::set_up(&client, &config, info).await?;
-        let inner = Inner {
+        let inner = Store {
             segment_size: config.chunk_size.min(max_file_size).max(1),
             max_segments,
             bulk_max,
@@ -184,7 +184,7 @@ impl SwiftDriver {
     }
 }
 
-impl Inner {
+impl Store {
     /// `<prefix>/files<path>` without leading or trailing `/`, as the reference (the root
     /// itself is `<prefix>/files`).
     pub(crate) fn object_name(&self, path: &str) -> String {
@@ -432,7 +432,7 @@ impl StorageDriver for SwiftDriver {
 mod tests {
     use super::*;
 
-    fn inner(prefix: &str) -> Inner {
+    fn inner(prefix: &str) -> Store {
         let config = Config::from_params(Params::from_pairs([
             ("authurl", "http://127.0.0.1:1/auth/v1.0"),
             ("username", "test:tester"),
@@ -441,7 +441,7 @@ mod tests {
             ("prefix", prefix),
         ]))
         .unwrap();
-        Inner {
+        Store {
             client: Client::new(&config).unwrap(),
             layout: KeyLayout::new(&format!("{}/files", config.prefix)),
             config,

@@ -8,9 +8,9 @@ use std::time::UNIX_EPOCH;
 use wharf_runtime::path::{ROOT, parent};
 use wharf_runtime::{Error, FileInfo, Result};
 
-use crate::{Inner, PAGE};
+use crate::{PAGE, Store};
 
-impl Inner {
+impl Store {
     /// The direct children of the directory `path`, sorted by byte order.
     pub(crate) async fn list_dir(&self, path: &str) -> Result<Vec<String>> {
         let prefix = self.layout.dir_prefix(path);

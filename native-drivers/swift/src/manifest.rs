@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 
-use crate::Inner;
+use crate::Store;
 use crate::client::{SEGMENTS_META, Target};
 use crate::error::Failure;
 
@@ -92,7 +92,7 @@ pub(crate) fn plan(
 }
 
 async fn put_manifest(
-    inner: &Inner,
+    inner: &Store,
     name: &str,
     entries: &[Json],
     segments: Option<&str>,
@@ -111,7 +111,7 @@ async fn put_manifest(
 
 /// Writes the manifest `name` joining `parts` (segments under `prefix`).
 pub(crate) async fn put(
-    inner: &Inner,
+    inner: &Store,
     name: &str,
     prefix: &str,
     parts: &[Part],

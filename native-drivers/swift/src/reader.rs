@@ -15,14 +15,14 @@ use wharf_http::{Request, header, transport_error};
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
-use crate::Inner;
+use crate::Store;
 use crate::client::{Client, Target};
 
 /// How often a broken download is resumed.
 const RESUMES: u32 = 3;
 
 /// The whole content of the file at `path`.
-pub(crate) async fn get_content(inner: &Inner, path: &str) -> Result<Bytes> {
+pub(crate) async fn get_content(inner: &Store, path: &str) -> Result<Bytes> {
     let name = inner.object_name(path);
     inner
         .client
@@ -44,7 +44,7 @@ fn ranged(client: &Client, name: &str, offset: u64, etag: Option<&str>) -> Reque
 }
 
 /// A stream of the file at `path` from `offset` to its end.
-pub(crate) async fn reader(inner: Arc<Inner>, path: &str, offset: u64) -> Result<ByteStream> {
+pub(crate) async fn reader(inner: Arc<Store>, path: &str, offset: u64) -> Result<ByteStream> {
     let name = inner.object_name(path);
     let response = match inner
         .client
@@ -81,7 +81,7 @@ pub(crate) async fn reader(inner: Arc<Inner>, path: &str, offset: u64) -> Result
 
 /// Asks for an object again from an offset, pinned by `If-Match` to its ETag.
 struct ObjectDownload {
-    inner: Arc<Inner>,
+    inner: Arc<Store>,
     name: String,
 }
 

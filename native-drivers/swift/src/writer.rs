@@ -36,7 +36,7 @@ use wharf_http::malformed;
 use crate::client::Target;
 use crate::error::Failure;
 use crate::manifest::{self, Part};
-use crate::{Inner, SEGMENTS_IN_FLIGHT};
+use crate::{SEGMENTS_IN_FLIGHT, Store};
 
 /// What Swift keeps about an upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ struct State {
 
 const STATE_VERSION: u32 = 1;
 
-async fn read_state(inner: &Inner, name: &str, path: &str) -> Result<Option<State>> {
+async fn read_state(inner: &Store, name: &str, path: &str) -> Result<Option<State>> {
     let req = inner.client.request(Method::GET, Target::Object(name));
     match inner.client.call(&req).await {
         Ok(answer) => {
@@ -74,7 +74,7 @@ async fn read_state(inner: &Inner, name: &str, path: &str) -> Result<Option<Stat
 
 /// The writer of one upload.
 pub(crate) struct SwiftWriter {
-    inner: Arc<Inner>,
+    inner: Arc<Store>,
     path: String,
     state_name: String,
     segments: String,
@@ -93,7 +93,7 @@ pub(crate) struct SwiftWriter {
 
 impl SwiftWriter {
     /// Starts an upload to `path`, or resumes the one an earlier writer closed.
-    pub(crate) async fn open(inner: Arc<Inner>, path: &str, append: bool) -> Result<Self> {
+    pub(crate) async fn open(inner: Arc<Store>, path: &str, append: bool) -> Result<Self> {
         let state_name = inner.upload_state_name(path);
         let state = read_state(&inner, &state_name, path).await?;
         let mut w = Self {
