@@ -93,9 +93,8 @@ impl<T: Send + 'static> PartPipeline<T> {
         }
     }
 
-    /// Marks the pipeline broken by a failure outside its parts (a commit whose answer is
-    /// uncertain, a state object that could not be written).
-    pub fn break_with(&mut self, error: &Error) {
+    /// Marks the pipeline broken by a part's failure (the first one is kept).
+    fn break_with(&mut self, error: &Error) {
         self.broken.get_or_insert_with(|| error.to_string());
     }
 
@@ -161,7 +160,7 @@ impl<T: Send + 'static> PartPipeline<T> {
     }
 
     /// Waits for the oldest part in flight and counts it, unless a part before it failed.
-    pub async fn settle_one(&mut self) -> Result<()> {
+    async fn settle_one(&mut self) -> Result<()> {
         let Some(part) = self.in_flight.pop_front() else {
             return Ok(());
         };
