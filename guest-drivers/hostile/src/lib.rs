@@ -214,12 +214,14 @@ fn instance_id() -> u64 {
     *ID.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
 }
 
-/// Reports a panic through `host-log` before it traps.
+/// Reports a panic through `host-log` and on stderr (which the host quotes) before it traps.
 fn install_panic_hook() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         std::panic::set_hook(Box::new(|panic| {
-            log(Level::Error, &format!("hostile guest panicked: {panic}"));
+            let message = format!("guest panicked: {panic}");
+            log(Level::Error, &message);
+            eprintln!("{message}");
         }));
     });
 }

@@ -116,13 +116,15 @@ fn to_wit_info(info: FileInfo) -> wit::FileInfo {
 
 type WitResult<T> = std::result::Result<T, wit::Error>;
 
-/// Reports a panic through `host-log` before the trap, so the host can say why the instance
-/// failed (the guest's stderr usually goes nowhere).
+/// Reports a panic before the trap, through `host-log` and on stderr, whose last lines the host
+/// quotes in the error that says the instance failed.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|panic| {
-            log(Level::Error, &format!("guest panicked: {panic}"));
+            let message = format!("guest panicked: {panic}");
+            log(Level::Error, &message);
+            eprintln!("{message}");
         }));
     });
 }

@@ -148,7 +148,7 @@ impl GuestComponent {
         let info = deadline
             .run(world.describe(&mut store))
             .await
-            .map_err(|e| fault::describe(&what, &e, &policy, &store.data().limiter))?;
+            .map_err(|e| fault::describe(&what, &e, &policy, Some(store.data())))?;
         answer::manifest(info).map_err(|broken| {
             Error::new(ErrorKind::DriverFault).with_detail(format!(
                 "{}: describe broke the contract: {broken}",
@@ -176,9 +176,8 @@ impl GuestComponent {
         match deadline.run(self.pre.instantiate(&mut store)).await {
             Ok(world) => Ok((store, world)),
             Err(e) => {
-                let limiter = &store.data().limiter;
                 let what = format!("instantiate {}", self.label);
-                Err(fault::describe(&what, &e, policy, limiter))
+                Err(fault::describe(&what, &e, policy, Some(store.data())))
             }
         }
     }

@@ -34,6 +34,7 @@ pub mod engine;
 mod fault;
 mod files;
 mod guest_log;
+mod guest_output;
 mod http;
 mod instance;
 mod manifest;

@@ -23,10 +23,10 @@ use super::deadline::Deadline;
 use super::detached::Detached;
 use super::fault;
 use super::instance::{EnteredCell, GuestInstance, InstanceCell, InstanceRef};
-use super::memory::MemoryLimiter;
 use super::policy::SandboxPolicy;
 use super::quota::GrantQuotas;
 use super::reserve::ReservedInstances;
+use super::state::InstanceState;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Where a call must run.
@@ -142,7 +142,7 @@ impl InstancePool {
                 generation: self.generation.fetch_add(1, Ordering::Relaxed),
             }),
             Ok(Err(e)) => Err(guest_error(e)),
-            Err(e) => Err(self.describe("create", &e, &store.data().limiter)),
+            Err(e) => Err(self.describe("create", &e, Some(store.data()))),
         }
     }
 
@@ -195,7 +195,7 @@ impl InstancePool {
                 }),
                 Ok(Err(e)) => Err(guest_error(e)),
                 Err(e) => {
-                    let error = pool.fault(op, &e, &instance.store.data().limiter);
+                    let error = pool.fault(op, &e, Some(instance.store.data()));
                     *entered = None;
                     Err(error)
                 }
@@ -215,8 +215,7 @@ impl InstancePool {
         what: String,
     ) -> Error {
         instance.discard().await;
-        let limiter = MemoryLimiter::new(0);
-        self.fault(op, &wasmtime::Error::msg(what), &limiter)
+        self.fault(op, &wasmtime::Error::msg(what), None)
     }
 
     /// True when the guest's file operations (and the file streams it hands over) block the
@@ -226,14 +225,14 @@ impl InstancePool {
     }
 
     /// Records a fault of an instance and describes it.
-    fn fault(&self, op: &str, e: &wasmtime::Error, limiter: &MemoryLimiter) -> Error {
+    fn fault(&self, op: &str, e: &wasmtime::Error, state: Option<&InstanceState>) -> Error {
         self.budget().record(Instant::now());
-        self.describe(op, e, limiter)
+        self.describe(op, e, state)
     }
 
     /// Describes a failure of an instance, and logs it.
-    fn describe(&self, op: &str, e: &wasmtime::Error, limiter: &MemoryLimiter) -> Error {
-        let error = fault::describe(op, e, &self.policy, limiter);
+    fn describe(&self, op: &str, e: &wasmtime::Error, state: Option<&InstanceState>) -> Error {
+        let error = fault::describe(op, e, &self.policy, state);
         tracing::warn!(driver = %self.name, component = %self.component.label, "{error}");
         error
     }
@@ -266,7 +265,7 @@ impl InstancePool {
                 })
                 .await;
             if let Err(e) = released {
-                pool.fault("release", &e, &running.store.data().limiter);
+                pool.fault("release", &e, Some(running.store.data()));
                 *entered = None;
             }
         });

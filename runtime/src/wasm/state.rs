@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView};
 
 use super::files::{FilesCtx, FilesCtxView};
 use super::guest_log::LogCtx;
+use super::guest_output::GuestOutput;
 use super::http::HttpAllowList;
 use super::memory::MemoryLimiter;
 use super::policy::SandboxPolicy;
@@ -41,6 +42,8 @@ pub struct InstanceState {
     http_allow_list: HttpAllowList,
     files: FilesCtx,
     log: LogCtx,
+    /// The tail of what the guest wrote on stdout and stderr, quoted when it traps.
+    pub(crate) output: GuestOutput,
     pub limiter: MemoryLimiter,
     /// When the step running in the instance must end (checked at every epoch tick; see
     /// `deadline.rs`).
@@ -60,13 +63,15 @@ impl InstanceState {
         http.set_field_size_limit(MAX_FIELDS_SIZE);
         let mut table = ResourceTable::new();
         table.set_max_capacity(max_host_resources(policy.memory_limit));
+        let output = GuestOutput::default();
         Ok(Self {
             table,
-            wasi: wasi_ctx(policy)?,
+            wasi: wasi_ctx(policy, &output)?,
             http,
             http_allow_list: HttpAllowList::new(&policy.http_hosts, policy.http_requests)?,
             files: FilesCtx::new(policy, quotas),
             log: LogCtx::new(driver),
+            output,
             limiter: MemoryLimiter::new(policy.memory_limit),
             deadline: Instant::now() + policy.call_timeout,
             in_call: false,
@@ -105,9 +110,11 @@ impl InstanceState {
     }
 }
 
-/// The WASI context of `policy`: its environment and directories, sockets closed.
-fn wasi_ctx(policy: &SandboxPolicy) -> Result<WasiCtx> {
+/// The WASI context of `policy`: its environment and directories, sockets closed, stdout and
+/// stderr into `output`.
+fn wasi_ctx(policy: &SandboxPolicy, output: &GuestOutput) -> Result<WasiCtx> {
     let mut b = WasiCtxBuilder::new();
+    b.stdout(output.clone()).stderr(output.clone());
     for (k, v) in &policy.env {
         b.env(k, v);
     }

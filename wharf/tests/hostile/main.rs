@@ -429,6 +429,19 @@ async fn panic_is_a_fault() {
     })
     .await;
     assert!(text.contains("trapped"), "{text}");
+    // Where it happened: the guest's own functions, past Rust's panic machinery.
+    assert!(
+        text.contains(
+            "trapped (wasm trap: wasm `unreachable` instruction executed) in wharf_guest_hostile::"
+        ),
+        "{text}"
+    );
+    // The panic message the guest wrote on stderr, quoted.
+    assert!(
+        text.contains("its output ended: «guest panicked: ")
+            && text.contains("hostile guest: panic on cue"),
+        "{text}"
+    );
 }
 
 /// Measures how far the process's resident memory rises above what it is now while `work`
