@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Builds driver.js into a WebAssembly component of the world `storage-driver`
-// (wharf:storage@0.1.0, ../../wit/0.1.0).
+// (wharf:storage@0.1.0, wit/0.1.0 next to this file). `./build.sh` runs it after installing
+// componentize-js; run it by hand once `npm ci` has:
 //
 //   node build.mjs [OUT.wasm]      (or: npm run build -- OUT.wasm)
 //
 // The output path is the first argument, else $WHARF_JS_OUT, else js-inmemory.wasm next to this
-// file. The source and the WIT are driver.js and ../../wit/0.1.0 next to this file, unless
-// $WHARF_JS_SOURCE and $WHARF_JS_WIT name others (Wharf's build runs a copy of this script in its
-// build directory, where npm installed @bytecodealliance/componentize-js). Runs offline once
-// `npm ci` has installed it.
+// file. The source and the WIT are driver.js and wit/0.1.0 next to this file, unless
+// $WHARF_JS_SOURCE and $WHARF_JS_WIT name others (Wharf's own build runs a copy of this script in
+// its build directory, where npm installed componentize-js). Runs offline once `npm ci` has
+// installed it.
 
 import { writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -29,7 +30,7 @@ const disableFeatures = ['stdio', 'random', 'http', 'fetch-event'];
 const started = performance.now();
 const { component } = await componentize({
   sourcePath: resolve(process.env.WHARF_JS_SOURCE ?? join(here, 'driver.js')),
-  witPath: resolve(process.env.WHARF_JS_WIT ?? join(here, '../../wit/0.1.0')),
+  witPath: resolve(process.env.WHARF_JS_WIT ?? join(here, 'wit', '0.1.0')),
   worldName: 'storage-driver',
   disableFeatures,
 });
