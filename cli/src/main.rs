@@ -1,9 +1,11 @@
-//! The `wharf` command: run the conformance suite on a driver (`check`), list drivers, and
-//! operate on any driver's storage (`ls`, `stat`, `cat`, `put`, `mv`, `rm`, `walk`, `url`).
+//! The `wharf` command: run the conformance suite on a driver (`check`), list drivers, start a
+//! guest driver project (`new`, `wit`), and operate on any driver's storage (`ls`, `stat`,
+//! `cat`, `put`, `mv`, `rm`, `walk`, `url`).
 //! Failures exit non-zero with a one-line reason.
 
 mod check;
 mod guest;
+mod new;
 mod ops;
 mod progress;
 mod target;
@@ -36,6 +38,10 @@ enum Command {
         #[arg(long)]
         wharf_config: Option<std::path::PathBuf>,
     },
+    /// Write the WIT this wharf speaks (every version it loads) into a folder.
+    Wit(new::WitArgs),
+    /// Start a guest driver project: a complete in-memory driver, its WIT and `./build.sh`.
+    New(new::NewArgs),
     /// Show a guest component's world, manifest and requested capabilities.
     Inspect {
         /// The component file.
@@ -138,6 +144,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check(args) => check::run(args).await,
         Command::Drivers { wharf_config } => ops::drivers(wharf_config.as_deref()).await,
+        Command::Wit(args) => new::wit(&args),
+        Command::New(args) => new::new(&args),
         Command::Inspect { component } => guest::inspect(&component).await,
         Command::Ls { target, path } => ops::ls(&target.open().await?, &path).await,
         Command::Stat { target, path } => ops::stat(&target.open().await?, &path).await,

@@ -69,6 +69,23 @@ impl WitVersion {
         }
     }
 
+    /// The WIT files of this version, as (path, text), paths relative to the root of the tree
+    /// that holds every version: the newest package at the root, its dependencies in `deps/`,
+    /// older versions in a folder named after their version (as in the repository's `wit/`,
+    /// and as `wharf wit` writes it). The texts are the ones the host was built from.
+    pub fn wit_files(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            WitVersion::V1 => &[(
+                "0.1.0/storage.wit",
+                include_str!("../../../wit/0.1.0/storage.wit"),
+            )],
+            WitVersion::V2 => &[
+                ("storage.wit", include_str!("../../../wit/storage.wit")),
+                ("deps/io.wit", include_str!("../../../wit/deps/io.wit")),
+            ],
+        }
+    }
+
     /// The version whose `driver` interface a component exporting `exports` implements.
     pub fn of_exports<'a>(exports: impl IntoIterator<Item = &'a str>) -> Option<Self> {
         let exports: Vec<&str> = exports.into_iter().collect();
