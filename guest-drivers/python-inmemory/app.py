@@ -705,6 +705,8 @@ class Writer(api.Writer):
         self.store.commit_file(self.path, self.upload.rope.freeze())
         self._forget()
         self.state = "committed"
+        # The file has the content now; the writer lets go of it.
+        self.upload.rope = Rope()
 
     @guarded
     def cancel(self) -> None:
