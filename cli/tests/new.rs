@@ -28,11 +28,16 @@ fn wharf(dir: &Path, args: &[&str]) -> Output {
 fn run(cmd: &mut Command) -> Output {
     let tools = repo().join("target").join("guest-tools");
     let mut path = vec![tools.join("bin"), tools.join("venv").join("bin")];
-    path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     let channel = std::fs::read_to_string(repo().join("rust-toolchain.toml"))
         .expect("rust-toolchain.toml")
         .lines()
-        .find_map(|l| l.strip_prefix("channel = ").map(|v| v.trim_matches('"').to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("channel = ")
+                .map(|v| v.trim_matches('"').to_owned())
+        })
         .expect("rust-toolchain.toml names a channel");
     cmd.env("PATH", std::env::join_paths(path).expect("PATH"))
         .env("RUSTUP_TOOLCHAIN", channel)
@@ -155,9 +160,16 @@ fn new_refuses_bad_names_languages_and_folders_in_use() {
     let refused = |args: &[&str], says: &str| {
         let out = wharf(tmp.path(), args);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains(says), "{args:?}: {}", text(&out));
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {}",
+            text(&out)
+        );
     };
-    refused(&["new", "My_Store", "--lang", "c"], "invalid driver name \"My_Store\"");
+    refused(
+        &["new", "My_Store", "--lang", "c"],
+        "invalid driver name \"My_Store\"",
+    );
     refused(&["new", "../escape", "--lang", "c"], "invalid driver name");
     refused(&["new", "x", "--lang", "cobol"], "invalid value 'cobol'");
     std::fs::create_dir(tmp.path().join("taken")).unwrap();
