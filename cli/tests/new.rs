@@ -189,3 +189,41 @@ fn new_refuses_bad_names_languages_and_folders_in_use() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(tmp.path().join("empty/build.sh").is_file());
 }
+
+#[test]
+fn build_scripts_name_a_missing_tool_and_how_to_install_it() {
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    // PATH without target/guest-tools or ~/.cargo/bin: the system's own tools only.
+    for (lang, tool, how) in [
+        ("rust", "cargo is missing", "rustup"),
+        (
+            "python",
+            "componentize-py not found",
+            "pip install componentize-py==0.25.1",
+        ),
+        (
+            "c",
+            "wit-bindgen",
+            "cargo install --locked wit-bindgen-cli --version 0.63.0",
+        ),
+    ] {
+        let out = wharf(
+            tmp.path(),
+            &["new", &format!("bare-{lang}"), "--lang", lang],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        let project = tmp.path().join(format!("bare-{lang}"));
+        let out = Command::new(project.join("build.sh"))
+            .current_dir(&project)
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .expect("run build.sh");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(tool) && err.contains(how),
+            "{lang}: {}",
+            text(&out)
+        );
+        assert!(!project.join(format!("bare-{lang}.wasm")).exists());
+    }
+}
