@@ -13,7 +13,7 @@ use std::path::Path;
 /// The names of the entries of the directory at `dir` (a guest path), in no particular order.
 #[cfg(all(target_os = "wasi", target_env = "p2"))]
 pub fn names(dir: &Path) -> io::Result<Vec<String>> {
-    use wasip2::filesystem::types::{DescriptorFlags, OpenFlags, PathFlags};
+    use wasip2::filesystem::types::{DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 
     let full = dir
         .to_str()
@@ -36,10 +36,18 @@ pub fn names(dir: &Path) -> io::Result<Vec<String>> {
         };
         let stream = descriptor.read_directory().map_err(io_error)?;
         let mut names = Vec::new();
-        while let Some(entry) = stream.read_directory_entry().map_err(io_error)? {
-            names.push(entry.name);
+        loop {
+            match stream.read_directory_entry() {
+                Ok(Some(entry)) => names.push(entry.name),
+                Ok(None) => return Ok(names),
+                // The host looks at each entry after reading the directory (wasmtime stats it
+                // for its type); an entry removed in between is reported as this entry's
+                // error, and the stream goes on. Gone, so not listed: the directory itself is
+                // there.
+                Err(ErrorCode::NoEntry) => {}
+                Err(code) => return Err(io_error(code)),
+            }
         }
-        Ok(names)
     })
 }
 
