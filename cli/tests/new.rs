@@ -122,9 +122,20 @@ fn python_guest_passes_the_suite() {
     repository_guest_passes_the_suite("python-inmemory");
 }
 
+/// The C guest, then its native test (driver.c under AddressSanitizer and UBSan against a model,
+/// each allocation failing in turn); one after the other, since both regenerate its `build/`.
 #[test]
-fn c_guest_passes_the_suite() {
+fn c_guest_passes_the_suite_and_its_native_test() {
     repository_guest_passes_the_suite("c-inmemory");
+    let script = repo().join("guest-drivers/c-inmemory/tests/run.sh");
+    let out = run(&mut Command::new(&script));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("allocation failures injected: ok"),
+        "{}: {}",
+        script.display(),
+        text(&out)
+    );
 }
 
 #[test]
