@@ -58,7 +58,8 @@ struct TemplateFile {
     executable: bool,
 }
 
-/// `file!("path in the project", "path in this repository")` — a file of a template.
+/// `template_file!("path in the project", "path in this repository"[, executable])` — a file
+/// of a template.
 macro_rules! template_file {
     ($path:literal, $source:literal) => {
         TemplateFile {
@@ -69,9 +70,8 @@ macro_rules! template_file {
     };
     ($path:literal, $source:literal, executable) => {
         TemplateFile {
-            path: $path,
-            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../", $source)),
             executable: true,
+            ..template_file!($path, $source)
         }
     };
 }

@@ -111,15 +111,22 @@ impl Store {
         if self.has_below(&key) {
             return Err(backend(format!("{path} is a directory")));
         }
+        match self.file_above(&key) {
+            Some(parent) => Err(backend(format!("{parent} is a file, not a directory"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The path of a file where one of `key`'s parent directories would be, if there is one.
+    fn file_above(&self, key: &str) -> Option<String> {
         let mut end = 0;
         while let Some(i) = key[end + 1..].find(SEP) {
             end += 1 + i;
             if self.files.contains_key(&key[..end]) {
-                let parent = path_of(&key[..end]);
-                return Err(backend(format!("{parent} is a file, not a directory")));
+                return Some(path_of(&key[..end]));
             }
         }
-        Ok(())
+        None
     }
 
     fn commit(&mut self, path: &str, content: Vec<u8>) -> Result<()> {
@@ -343,15 +350,10 @@ impl wit::GuestDriver for Driver {
             )));
         }
         // Checked before anything changes, so a refused move changes nothing.
-        let mut end = 0;
-        while let Some(i) = to[end + 1..].find(SEP) {
-            end += 1 + i;
-            if store.files.contains_key(&to[..end]) {
-                let file = path_of(&to[..end]);
-                return Err(backend(format!(
-                    "cannot move {source} to {dest}: {file} is a file"
-                )));
-            }
+        if let Some(file) = store.file_above(&to) {
+            return Err(backend(format!(
+                "cannot move {source} to {dest}: {file} is a file"
+            )));
         }
         // The destination, file or directory, is replaced as a whole.
         store.files.remove(&to);
