@@ -54,6 +54,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let options = RunOptions {
         long: args.long || RunOptions::from_env().long,
+        ..RunOptions::default()
     };
     let checks: Vec<Check> = wharf_testsuite::checks()
         .into_iter()

@@ -10,12 +10,14 @@
 // cache, which wasmtime marks unsafe) is allowed where it stands, with its safety argument.
 #![deny(unsafe_code)]
 
+pub mod backoff;
 pub mod base;
 pub mod config;
 pub mod deletion_log;
 pub mod driver;
 pub mod error;
 pub mod factory;
+pub mod network;
 pub mod params;
 pub mod path;
 pub mod resumable;

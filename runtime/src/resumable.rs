@@ -1,7 +1,9 @@
 //! A download that survives a broken connection, for driver authors: when the body breaks off
-//! mid-stream it is asked for again from the offset it reached, pinned to the version it began
-//! with, a bounded number of times, so a long read never mixes two versions of a file. The
-//! backend says only how to ask again ([`Reopen`]).
+//! mid-stream, or no data comes within the driver's `read_timeout`, it is asked for again from
+//! the offset it reached, pinned to the version it began with, after the driver's back-off, up to
+//! `max_retries` times in a row without progress ([`Network`]), so a long read never mixes two
+//! versions of a file and never ends short. The backend says only how to ask again ([`Reopen`]);
+//! a version that is gone ends the read with [`crate::network::replaced_while_read`].
 
 use std::fmt::Display;
 use std::future::Future;
@@ -11,7 +13,8 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
 use crate::driver::ByteStream;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::network::Network;
 
 /// A download's body as the backend's HTTP client hands it out.
 pub type Body<E> = Pin<Box<dyn Stream<Item = std::result::Result<Bytes, E>> + Send>>;
@@ -38,15 +41,15 @@ pub trait Reopen: Send + Sync + 'static {
     fn broken(&self, path: &str, error: Self::Error) -> Error;
 }
 
-/// A download from `offset` whose first answer is `body`. It is asked for again up to `resumes`
-/// times, and only if it is pinned to a `version` (without one, a second answer could be another
+/// A download from `offset` whose first answer is `body`. It is asked for again as `network`
+/// says, and only if it is pinned to a `version` (without one, a second answer could be another
 /// version of the file).
 pub fn resumable<R: Reopen>(
     source: R,
     path: &str,
     offset: u64,
     version: Option<String>,
-    resumes: u32,
+    network: &Network,
     body: Body<R::Error>,
 ) -> ByteStream {
     let state = Resumable {
@@ -55,7 +58,8 @@ pub fn resumable<R: Reopen>(
         version,
         offset,
         body: Some(body),
-        resumes_left: resumes,
+        network: *network,
+        failures: 0,
         done: false,
     };
     Box::pin(futures::stream::unfold(state, Resumable::next))
@@ -69,7 +73,9 @@ struct Resumable<R: Reopen> {
     /// The offset of the next byte to hand out.
     offset: u64,
     body: Option<Body<R::Error>>,
-    resumes_left: u32,
+    network: Network,
+    /// Breaks since the last byte handed out.
+    failures: u32,
     done: bool,
 }
 
@@ -79,45 +85,67 @@ impl<R: Reopen> Resumable<R> {
             if self.done {
                 return None;
             }
-            let body = match self.body.as_mut() {
-                Some(body) => body,
-                None => match self.reopen().await {
+            let Some(body) = self.body.as_mut() else {
+                match self.reopen().await {
                     Ok(()) => continue,
                     Err(e) => {
                         self.done = true;
                         return Some((Err(e), self));
                     }
-                },
+                }
             };
-            match body.next().await {
-                Some(Ok(chunk)) => {
+            let broke = match tokio::time::timeout(self.network.read_timeout, body.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    if !chunk.is_empty() {
+                        self.failures = 0;
+                    }
                     self.offset += chunk.len() as u64;
                     return Some((Ok(chunk), self));
                 }
-                None => return None,
-                Some(Err(e)) if self.resumes_left > 0 && self.version.is_some() => {
-                    tracing::debug!(path = %self.path, offset = self.offset, error = %format_args!("{e:#}"),
-                        "{}: download broke off; resuming", R::DRIVER);
-                    self.resumes_left -= 1;
-                    self.body = None;
-                }
-                Some(Err(e)) => {
-                    self.done = true;
-                    let error = self.source.broken(&self.path, e);
-                    return Some((Err(error), self));
-                }
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => self.source.broken(&self.path, e),
+                Err(_) => Error::new(ErrorKind::Timeout).with_detail(format!(
+                    "reader {}: no data for {:?}",
+                    self.path, self.network.read_timeout
+                )),
+            };
+            if self.version.is_none() || self.failures >= self.network.max_retries {
+                self.done = true;
+                return Some((Err(broke), self));
             }
+            tracing::debug!(path = %self.path, offset = self.offset, error = %format_args!("{broke:#}"),
+                "{}: download broke off; resuming", R::DRIVER);
+            self.body = None;
         }
     }
 
+    /// Asks for the rest after the back-off, again while that fails for a temporary reason and
+    /// retries are left.
     async fn reopen(&mut self) -> Result<()> {
         // Only a pinned download is ever asked for again.
-        let version = self.version.as_deref().unwrap_or_default();
-        match self.source.reopen(&self.path, self.offset, version).await? {
-            Some(body) => self.body = Some(body),
-            None => self.done = true,
+        let version = self.version.clone().unwrap_or_default();
+        loop {
+            self.failures += 1;
+            tokio::time::sleep(self.network.backoff.delay(self.failures)).await;
+            match self.source.reopen(&self.path, self.offset, &version).await {
+                Ok(Some(body)) => {
+                    self.body = Some(body);
+                    return Ok(());
+                }
+                Ok(None) => {
+                    self.done = true;
+                    return Ok(());
+                }
+                Err(e)
+                    if (e.is_temporary() || matches!(e.kind(), ErrorKind::Timeout))
+                        && self.failures < self.network.max_retries =>
+                {
+                    tracing::debug!(path = %self.path, error = %format_args!("{e:#}"),
+                        "{}: asking for the rest failed; again", R::DRIVER);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(())
     }
 }
 
@@ -125,8 +153,10 @@ impl<R: Reopen> Resumable<R> {
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use std::time::Duration;
+
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::backoff::Backoff;
 
     /// A file of `data` whose answers break off after `cut` bytes each.
     struct Flaky {
@@ -202,12 +232,17 @@ mod tests {
         resumes: u32,
     ) -> (Vec<u8>, Option<Error>) {
         let first = flaky.body(offset);
+        let network = Network {
+            max_retries: resumes,
+            backoff: Backoff::starting_at(Duration::from_millis(1)),
+            ..Network::default()
+        };
         let mut stream = resumable(
             flaky.clone(),
             "/f",
             offset,
             version.map(str::to_owned),
-            resumes,
+            &network,
             first,
         );
         let mut got = Vec::new();
@@ -234,14 +269,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn gives_up_after_its_resumes() {
-        let flaky = Arc::new(Flaky::new(b"0123456789", 2));
+    async fn gives_up_after_its_retries_without_progress() {
+        // Every answer breaks off before its first byte.
+        let flaky = Arc::new(Flaky::new(b"0123456789", 0));
         let (got, error) = read(&flaky, 0, Some("v1"), 2).await;
-        assert_eq!(got, b"012345");
+        assert_eq!(got, b"");
         assert_eq!(flaky.asked().len(), 2);
         let error = error.expect("the third break ends the stream");
         assert!(matches!(error.kind(), ErrorKind::Backend { .. }));
         assert!(error.to_string().contains("connection reset"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn progress_renews_the_retries() {
+        // Four bytes per answer, two retries: many breaks, each after progress.
+        let flaky = Arc::new(Flaky::new(b"0123456789abcdef", 4));
+        let (got, error) = read(&flaky, 0, Some("v1"), 2).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(got, b"0123456789abcdef");
+        assert_eq!(flaky.asked().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_silent_answer_times_out_and_is_asked_again() {
+        let flaky = Arc::new(Flaky::new(b"0123456789", 100));
+        let network = Network {
+            max_retries: 1,
+            backoff: Backoff::starting_at(Duration::from_millis(1)),
+            read_timeout: Duration::from_millis(50),
+            ..Network::default()
+        };
+        let silent: Body<String> = Box::pin(
+            futures::stream::iter([Ok(Bytes::from_static(b"012"))])
+                .chain(futures::stream::pending()),
+        );
+        let stream = resumable(flaky.clone(), "/f", 0, Some("v1".into()), &network, silent);
+        let got = crate::stream::collect(stream).await.unwrap();
+        assert_eq!(got, b"0123456789".as_slice());
+        assert_eq!(flaky.asked(), [(3, "v1".to_owned())]);
+        // Silent every time: a Timeout in the end.
+        let silent: Body<String> = Box::pin(futures::stream::pending());
+        let stream = resumable(flaky.clone(), "/f", 0, None, &network, silent);
+        let e = crate::stream::collect(stream).await.unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::Timeout, "{e}");
     }
 
     #[tokio::test]

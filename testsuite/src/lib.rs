@@ -27,6 +27,10 @@ pub use support::{CheckError, CheckResult};
 pub struct RunOptions {
     /// Run the long variants (also switched on by `WHARF_LONG=1`).
     pub long: bool,
+    /// The driver's requests are being broken on purpose (a fault proxy): a streaming read that
+    /// breaks while its content is replaced may end with the error that says so
+    /// ([`wharf_runtime::network::REPLACED_WHILE_READ`]) — never with short or mixed data.
+    pub faults: bool,
 }
 
 impl RunOptions {
@@ -34,6 +38,7 @@ impl RunOptions {
     pub fn from_env() -> Self {
         Self {
             long: std::env::var("WHARF_LONG").is_ok_and(|v| v == "1" || v == "true"),
+            faults: false,
         }
     }
 }

@@ -11,6 +11,7 @@ use reqwest::{Method, Url};
 use wharf_http::{
     Answer, Backoff, HttpClient, Idempotency, Request, RetryConfig, Sign, Token, TokenCache, encode,
 };
+use wharf_runtime::network::Network;
 use wharf_runtime::{Error, Result};
 
 pub(crate) use wharf_http::Failure;
@@ -131,6 +132,15 @@ impl Client {
             retry_delay: config.retry_delay,
             delegation: TokenCache::new(DELEGATION_KEY_GRACE),
         }))
+    }
+
+    /// The retries and back-off of a reader's resumes (the requests' own).
+    pub(crate) fn network(&self) -> Network {
+        Network {
+            max_retries: self.max_retries,
+            backoff: Backoff::starting_at(self.retry_delay),
+            ..Network::default()
+        }
     }
 
     /// The configured retry delay (also the base of copy status polling).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::Method;
+use wharf_runtime::network::replaced_while_read;
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
@@ -63,13 +64,13 @@ pub(crate) async fn reader(
         Err(f) => return Err(f.into_error("reader", path)),
     };
     let etag = header(response.headers(), "etag").map(str::to_owned);
-    let retries = client.max_retries();
     let source = BlobDownload {
         client,
         blob: blob.to_owned(),
     };
     let body = Box::pin(response.bytes_stream());
-    Ok(resumable(source, path, offset, etag, retries, body))
+    let network = source.client.network();
+    Ok(resumable(source, path, offset, etag, &network, body))
 }
 
 /// Asks for a blob again from an offset, pinned by `If-Match` to its ETag.
@@ -93,9 +94,7 @@ impl Reopen for BlobDownload {
             Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
             // The blob ended exactly where the broken answer stopped.
             Err(f) if f.is("InvalidRange") => Ok(None),
-            Err(f) if f.is("ConditionNotMet") => Err(Error::backend(format!(
-                "reader {path}: the blob was replaced while it was being read"
-            ))),
+            Err(f) if f.is("ConditionNotMet") => Err(replaced_while_read(path)),
             Err(f) => Err(f.into_error("reader", path)),
         }
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use wharf_http::{header, transport_error};
+use wharf_runtime::network::{Network, replaced_while_read};
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
@@ -78,7 +79,11 @@ pub(crate) async fn reader(
         client,
         object: object.to_owned(),
     };
-    Ok(resumable(source, path, offset, version, MAX_RESUMES, body))
+    let network = Network {
+        max_retries: MAX_RESUMES,
+        ..Network::default()
+    };
+    Ok(resumable(source, path, offset, version, &network, body))
 }
 
 /// Asks for an object again from an offset, pinned to its generation.
@@ -105,9 +110,8 @@ impl Reopen for ObjectDownload {
             Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
             // The object ended exactly where the broken answer stopped.
             Err(f) if f.status() == Some(reqwest::StatusCode::RANGE_NOT_SATISFIABLE) => Ok(None),
-            Err(f) if f.is_not_found() => Err(Error::backend(format!(
-                "reader {path}: the object was replaced or deleted while it was being read"
-            ))),
+            // Replaced or deleted.
+            Err(f) if f.is_not_found() => Err(replaced_while_read(path)),
             Err(f) => Err(f.into_error("reader", path)),
         }
     }

@@ -16,7 +16,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod backoff;
 mod client;
 pub mod encode;
 mod failure;
@@ -28,7 +27,6 @@ mod retry;
 pub mod testing;
 mod token;
 
-pub use backoff::Backoff;
 pub use client::{Answer, HttpClient, Sign, Unsigned, client_builder, header};
 pub use failure::{
     ErrorAnswer, Failure, first_line, is_temporary_status, malformed, transport_error,
@@ -36,3 +34,5 @@ pub use failure::{
 pub use request::{Idempotency, Request};
 pub use retry::{RetryConfig, may_retry};
 pub use token::{Token, TokenCache, fetch_failed};
+/// The back-off between attempts (shared with every network driver through the runtime).
+pub use wharf_runtime::backoff::{self, Backoff};

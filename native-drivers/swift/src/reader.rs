@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use wharf_http::{Request, header, transport_error};
+use wharf_runtime::network::{Network, replaced_while_read};
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
@@ -74,7 +75,10 @@ pub(crate) async fn reader(inner: Arc<Store>, path: &str, offset: u64) -> Result
         path,
         offset,
         etag,
-        RESUMES,
+        &Network {
+            max_retries: RESUMES,
+            ..Network::default()
+        },
         body,
     ))
 }
@@ -100,9 +104,9 @@ impl Reopen for ObjectDownload {
             Ok(response) => Ok(Some(Box::pin(response.bytes_stream()))),
             // The object ended exactly where the broken answer stopped.
             Err(f) if f.status() == Some(StatusCode::RANGE_NOT_SATISFIABLE) => Ok(None),
-            Err(f) if f.status() == Some(StatusCode::PRECONDITION_FAILED) => Err(Error::backend(
-                format!("reader {path}: the object was replaced while it was being read"),
-            )),
+            Err(f) if f.status() == Some(StatusCode::PRECONDITION_FAILED) => {
+                Err(replaced_while_read(path))
+            }
             Err(f) => Err(f.into_error("reader", path)),
         }
     }
