@@ -5,6 +5,7 @@
 //! are refused; `accesskeyid` and `accesskeysecret` are kept as [`Secret`]s.
 
 use wharf_driver_s3::{Encryption, StaticCredentials, endpoint_url};
+use wharf_runtime::network::Network;
 use wharf_runtime::{Error, Params, Result, Secret};
 
 /// The smallest part OSS accepts for every part but the last (5 MiB), as the reference checks.
@@ -17,7 +18,7 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 2 * MIN_CHUNK_SIZE;
 pub const MULTIPART_COPY_MAX_CONCURRENCY: usize = 10;
 
 /// Everything an oss driver is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `accesskeyid`.
     pub access_key_id: Secret,
@@ -44,6 +45,8 @@ pub struct Config {
     /// buckets on their own host names, but for an S3-compatible server reached by address,
     /// such as a test server on 127.0.0.1.
     pub force_path_style: bool,
+    /// `max_retries`, `retry_delay`, `max_retry_delay`, `connect_timeout`, `read_timeout`.
+    pub network: Network,
 }
 
 /// The endpoint OSS documents for S3-compatible access in `region` (with or without its `oss-`
@@ -90,6 +93,7 @@ impl Config {
             }
             _ => None,
         };
+        let network = Network::from_params(&mut params, Network::default())?;
         params.finish()?;
         Ok(Self {
             access_key_id,
@@ -103,6 +107,7 @@ impl Config {
             chunk_size,
             root,
             force_path_style,
+            network,
         })
     }
 
@@ -148,6 +153,7 @@ impl Config {
             use_fips_endpoint: false,
             log_requests: false,
             redirect_endpoint: None,
+            network: self.network,
         }
     }
 }

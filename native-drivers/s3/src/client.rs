@@ -30,6 +30,8 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use wharf_runtime::network::Network;
 use wharf_runtime::{Error, Result};
 
 use crate::config::Config;
@@ -276,7 +278,13 @@ pub(crate) async fn build(config: &Config) -> Result<Clients> {
         .region(region)
         .credentials_provider(credentials)
         .http_client(http)
-        .retry_config(RetryConfig::standard())
+        .retry_config(retry_config(&config.network))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(config.network.connect_timeout)
+                .read_timeout(config.network.read_timeout)
+                .build(),
+        )
         // Flexible checksums only where the API requires them (DeleteObjects, where a
         // `ContentMd5` dialect swaps them for Content-MD5): many S3-compatible stores refuse
         // the newer checksum headers on uploads, and payloads are covered by the SigV4 payload
@@ -317,6 +325,16 @@ pub(crate) async fn build(config: &Config) -> Result<Clients> {
         presign,
         requests,
     })
+}
+
+/// The SDK's standard retries (temporary failures of every call but the few sent once, with
+/// exponential back-off and jitter) as the driver's `max_retries`, `retry_delay` and
+/// `max_retry_delay` say.
+fn retry_config(network: &Network) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(network.max_retries + 1)
+        .with_initial_backoff(network.backoff.first)
+        .with_max_backoff(network.backoff.max)
 }
 
 /// A configuration override that sends a call exactly once (for the calls that are not

@@ -3,6 +3,7 @@
 //! with `InvalidParameter` naming the key and the expected form; unknown keys are refused.
 //! `accesskey`, `secretkey` and `sessiontoken` are kept as [`Secret`]s.
 
+use wharf_runtime::network::Network;
 use wharf_runtime::{Error, Params, Result, Secret, Value};
 
 /// The smallest part S3 accepts for every part but the last (5 MiB).
@@ -114,7 +115,7 @@ pub enum Encryption {
 }
 
 /// Everything an s3 driver is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `None` means the SDK's default credential chain (environment, profile, web identity,
     /// container and instance metadata).
@@ -158,6 +159,8 @@ pub struct Config {
     pub log_requests: bool,
     /// `scheme://host[:port]` that pre-signed URLs are made for, if any.
     pub redirect_endpoint: Option<String>,
+    /// `max_retries`, `retry_delay`, `max_retry_delay`, `connect_timeout`, `read_timeout`.
+    pub network: Network,
 }
 
 impl Config {
@@ -189,6 +192,7 @@ impl Config {
             use_fips_endpoint: false,
             log_requests: false,
             redirect_endpoint: None,
+            network: Network::default(),
         }
     }
 
@@ -358,6 +362,7 @@ impl Config {
             None => None,
             Some(url) => Some(redirect_endpoint(&url)?),
         };
+        let network = Network::from_params(&mut params, Network::default())?;
         if !secure && region_endpoint.is_none() {
             return Err(Error::invalid_parameter(
                 "secure",
@@ -389,6 +394,7 @@ impl Config {
             use_fips_endpoint,
             log_requests,
             redirect_endpoint,
+            network,
         })
     }
 }

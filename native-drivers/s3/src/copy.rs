@@ -1,13 +1,13 @@
 //! Moving large objects: CopyObject stops at 5 GiB, so above `multipartcopythresholdsize` a
 //! move copies the source in UploadPartCopy parts, several at once, into a multipart upload.
 
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use futures::StreamExt;
 use wharf_runtime::{Error, Result};
 
-use crate::bucket::{Bucket, object_options};
+use crate::bucket::Bucket;
 use crate::error::from_sdk;
-use crate::{client, writer};
+use crate::{multipart, writer};
 
 impl Bucket {
     /// Copies `source_key` (of `size` bytes) to `dest_key` with UploadPartCopy parts of
@@ -20,18 +20,7 @@ impl Bucket {
         path: &str,
     ) -> Result<()> {
         let s = self;
-        let created = object_options!(s.s3.create_multipart_upload(), &s.config)
-            .bucket(s.bucket())
-            .key(dest_key)
-            .customize()
-            .config_override(client::once())
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, "move", path))?;
-        let upload_id = created
-            .upload_id()
-            .ok_or_else(|| Error::backend(format!("move {path}: S3 gave no upload id")))?
-            .to_owned();
+        let upload_id = multipart::create(s, dest_key, "move", path).await?;
         let chunk = s.config.multipart_copy_chunk_size;
         let count = size.div_ceil(chunk);
         let source = s.copy_source(source_key);
@@ -70,21 +59,7 @@ impl Bucket {
         let completed = match copied {
             Ok(mut parts) => {
                 parts.sort_by_key(|p| p.part_number());
-                s.s3.complete_multipart_upload()
-                    .bucket(s.bucket())
-                    .key(dest_key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
-                            .build(),
-                    )
-                    .customize()
-                    .config_override(client::once())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| from_sdk(e, "move", path))
+                multipart::complete(s, dest_key, &upload_id, parts, size, "move", path).await
             }
             Err(e) => Err(e),
         };

@@ -26,6 +26,7 @@ mod config;
 mod copy;
 mod error;
 mod layout;
+mod multipart;
 mod reader;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]

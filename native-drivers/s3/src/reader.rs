@@ -3,34 +3,48 @@
 //! arrives. S3 answers a range that starts at or past the end with 416, so that case costs one
 //! HeadObject more to tell "at the end" (an empty stream) from "beyond it" (`InvalidOffset`).
 //!
+//! A body that breaks (a reset connection, no data within `read_timeout`) is resumed with a
+//! GetObject of the rest (`Range` from the byte reached) conditional on the ETag the first
+//! answer gave (`If-Match`): the object replaced meanwhile ends the read with an error rather
+//! than splicing two versions ([`wharf_runtime::resumable`]).
+//!
 //! Some stores (Aliyun OSS) answer a range they find invalid with 200 and the whole object
 //! instead. An answer without `Content-Range` to a ranged request is therefore read as the whole
 //! object: its length decides between an empty stream and `InvalidOffset`, and below it the
 //! first `offset` bytes are dropped, so the reader always starts at `offset`.
 
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream as SdkBody;
+use aws_smithy_types::byte_stream::error::Error as BodyError;
 use bytes::Bytes;
 use futures::StreamExt;
+use wharf_runtime::network::{is_replaced_while_read, replaced_while_read};
+use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
 use crate::Bucket;
 use crate::error::{from_body, from_sdk, has_code, status};
 
-/// The whole content of `path`.
+/// The whole content of `path`. Nothing is handed out before the end, so a read that broke
+/// while the object was replaced starts again, and returns the new content whole.
 pub(crate) async fn get_content(s: &Bucket, path: &str) -> Result<Bytes> {
-    let out =
-        s.s3.get_object()
-            .bucket(s.bucket())
-            .key(s.layout.key(path))
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, "get_content", path))?;
-    let body = out
-        .body
-        .collect()
-        .await
-        .map_err(|e| from_body(e, "get_content", path))?;
-    Ok(body.into_bytes())
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let out =
+            s.s3.get_object()
+                .bucket(s.bucket())
+                .key(s.layout.key(path))
+                .send()
+                .await
+                .map_err(|e| from_sdk(e, "get_content", path))?;
+        match wharf_runtime::stream::collect(resumed(s, path, 0, out)).await {
+            Err(e) if is_replaced_while_read(&e) && attempt <= s.config.network.max_retries => {
+                tracing::debug!(path, "replaced while read; reading the new content");
+            }
+            read => return read,
+        }
+    }
 }
 
 /// `path` from `offset` to its end.
@@ -46,10 +60,10 @@ pub(crate) async fn reader(s: &Bucket, path: &str, offset: u64) -> Result<ByteSt
             match size {
                 Some(size) if offset > size => Err(Error::invalid_offset(path, offset)),
                 Some(size) if offset == size => Ok(Box::pin(futures::stream::empty())),
-                _ => Ok(skip(stream(out.body, path.to_owned()), offset, path)),
+                _ => Ok(skip(resumed(s, path, 0, out), offset, path)),
             }
         }
-        Ok(out) => Ok(stream(out.body, path.to_owned())),
+        Ok(out) => Ok(resumed(s, path, offset, out)),
         Err(e) if offset > 0 && (has_code(&e, "InvalidRange") || status(&e) == Some(416)) => {
             match s.head(&key, path).await? {
                 None => Err(Error::not_found(path)),
@@ -63,18 +77,70 @@ pub(crate) async fn reader(s: &Bucket, path: &str, offset: u64) -> Result<ByteSt
     }
 }
 
-/// A response body as a reader, chunk by chunk as the network delivers it.
-fn stream(body: SdkBody, path: String) -> ByteStream {
-    Box::pin(futures::stream::try_unfold(
-        (body, path),
-        |(mut body, path)| async move {
-            match body.try_next().await {
-                Ok(Some(chunk)) => Ok(Some((chunk, (body, path)))),
-                Ok(None) => Ok(None),
-                Err(e) => Err(from_body(e, "read", &path)),
+/// The body of `out` (the object from `offset`), resumed where it breaks with ranged
+/// GetObjects of the same version.
+fn resumed(s: &Bucket, path: &str, offset: u64, out: GetObjectOutput) -> ByteStream {
+    let source = ObjectDownload {
+        s3: s.s3.clone(),
+        bucket: s.bucket().to_owned(),
+        key: s.layout.key(path),
+    };
+    let etag = out.e_tag.clone();
+    resumable(
+        source,
+        path,
+        offset,
+        etag,
+        &s.config.network,
+        body(out.body),
+    )
+}
+
+/// A response body as the chunks the network delivers.
+fn body(body: SdkBody) -> Body<BodyError> {
+    Box::pin(futures::stream::unfold(body, |mut body| async move {
+        body.next().await.map(|chunk| (chunk, body))
+    }))
+}
+
+/// Asks for an object again from an offset, pinned by `If-Match` to its ETag.
+struct ObjectDownload {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+}
+
+impl Reopen for ObjectDownload {
+    type Error = BodyError;
+    const DRIVER: &'static str = "s3";
+
+    async fn reopen(&self, path: &str, offset: u64, etag: &str) -> Result<Option<Body<BodyError>>> {
+        let sent = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .range(format!("bytes={offset}-"))
+            .if_match(etag)
+            .send()
+            .await;
+        match sent {
+            Ok(out) if out.content_range().is_some() => Ok(Some(body(out.body))),
+            Ok(_) => Err(Error::backend(format!(
+                "reader {path}: the store answered the rest of the object without a range"
+            ))),
+            // The object ended exactly where the broken answer stopped.
+            Err(e) if has_code(&e, "InvalidRange") || status(&e) == Some(416) => Ok(None),
+            Err(e) if status(&e) == Some(412) || has_code(&e, "PreconditionFailed") => {
+                Err(replaced_while_read(path))
             }
-        },
-    ))
+            Err(e) => Err(from_sdk(e, "reader", path)),
+        }
+    }
+
+    fn broken(&self, path: &str, error: BodyError) -> Error {
+        from_body(error, "read", path)
+    }
 }
 
 /// `whole` without its first `offset` bytes; `InvalidOffset` if it ends before them (an answer

@@ -29,14 +29,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream as SdkBody;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use bytes::Bytes;
 use wharf_object_store::PartPipeline;
 use wharf_runtime::{Error, FileWriter, Result};
 
 use crate::error::{from_body, from_sdk, has_code, is_not_found, is_not_implemented};
 use crate::layout::{tail_key, tail_of_key};
-use crate::{Bucket, client, object_options};
+use crate::{Bucket, multipart, object_options};
 
 /// Part uploads (or copies) one writer keeps in flight at once.
 pub(crate) const WINDOW: usize = 4;
@@ -212,23 +212,9 @@ impl Upload {
         if let Some(id) = &self.upload_id {
             return Ok(id.clone());
         }
-        let s = &self.s;
-        let created = object_options!(s.s3.create_multipart_upload(), &s.config)
-            .bucket(s.bucket())
-            .key(&self.key)
-            .customize()
-            .config_override(client::once())
-            .send()
-            .await
-            .map_err(|e| from_sdk(e, "start upload of", &self.path))?;
-        let id = created.upload_id().ok_or_else(|| {
-            Error::backend(format!(
-                "start upload of {}: S3 gave no upload id",
-                self.path
-            ))
-        })?;
-        self.upload_id = Some(id.to_owned());
-        Ok(id.to_owned())
+        let id = multipart::create(&self.s, &self.key, "start upload of", &self.path).await?;
+        self.upload_id = Some(id.clone());
+        Ok(id)
     }
 
     /// Starts uploading `data` as the next part, once the window has room.
@@ -330,20 +316,16 @@ impl Upload {
                 self.parts.extend_settled([(number, etag)]);
                 self.next_part += 1;
             }
-            s.s3.complete_multipart_upload()
-                .bucket(s.bucket())
-                .key(&self.key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(self.completed_parts()))
-                        .build(),
-                )
-                .customize()
-                .config_override(client::once())
-                .send()
-                .await
-                .map_err(|e| from_sdk(e, "commit", &self.path))?;
+            multipart::complete(
+                &s,
+                &self.key,
+                &upload_id,
+                self.completed_parts(),
+                total,
+                "commit",
+                &self.path,
+            )
+            .await?;
             self.upload_id = None;
         }
         self.parts.clear_buffer();

@@ -1,0 +1,928 @@
+//! The fault proxy: HTTP/1.1 on a loopback port, each request forwarded on a connection of its
+//! own to the upstream server, or broken as the [`Plan`] draws.
+//!
+//! The proxy reads each request's head and frames its body (`Content-Length` or chunked) so
+//! that it knows where one request ends and the next begins on a kept-alive client connection.
+//! The upstream connection is asked to close after its answer (`Connection: close`), which the
+//! client never sees: the answer it gets keeps its own connection open. Answers are framed the
+//! same way (`Content-Length`, chunked, or until the server closes).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The longest request or answer head the proxy reads.
+const MAX_HEAD: usize = 256 * 1024;
+/// The most headers in one head.
+const MAX_HEADERS: usize = 128;
+
+/// One way of breaking a request.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// The client's connection is reset once the request's head has arrived; nothing reaches
+    /// the server.
+    ResetBeforeRequest,
+    /// The head and part of the body reach the server, then both connections are reset.
+    ResetDuringRequestBody,
+    /// The whole request reaches the server, which answers; the answer is dropped and the
+    /// client's connection reset: the request took effect, and the client cannot know.
+    ResetAfterRequest,
+    /// The answer's head and part of its body reach the client, then its connection is reset.
+    ResetDuringResponseBody,
+    /// Nothing is forwarded; the connection is held silent for [`Plan::stall`], then reset.
+    StallBeforeRequest,
+    /// The request reaches the server; the answer's head and part of its body reach the
+    /// client, then the connection is held silent for [`Plan::stall`] and reset.
+    StallDuringResponseBody,
+    /// The request's body is read and this answer sent instead of the server's; the client's
+    /// connection stays open.
+    Answer(Canned),
+}
+
+impl Fault {
+    /// A short name for reports.
+    pub fn name(&self) -> String {
+        match self {
+            Self::ResetBeforeRequest => "reset before request".into(),
+            Self::ResetDuringRequestBody => "reset during request body".into(),
+            Self::ResetAfterRequest => "reset after request (answer lost)".into(),
+            Self::ResetDuringResponseBody => "reset during response body".into(),
+            Self::StallBeforeRequest => "stall before request".into(),
+            Self::StallDuringResponseBody => "stall during response body".into(),
+            Self::Answer(canned) => format!("answer {}", canned.status),
+        }
+    }
+}
+
+impl fmt::Debug for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// An answer the proxy sends in the server's place.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Canned {
+    /// The status code.
+    pub status: u16,
+    /// Extra headers (`Content-Length` is added).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Canned {
+    /// `status` with `content_type` and `body`.
+    pub fn new(status: u16, content_type: &str, body: &str) -> Self {
+        Self {
+            status,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    /// A bare 500.
+    pub fn internal_error() -> Self {
+        Self::new(500, "text/plain", "injected: internal error")
+    }
+
+    /// A bare 503.
+    pub fn unavailable() -> Self {
+        Self::new(503, "text/plain", "injected: service unavailable")
+    }
+
+    /// S3's throttling answer: 503 `SlowDown`.
+    pub fn s3_slow_down() -> Self {
+        Self::new(
+            503,
+            "application/xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
+             <Message>Please reduce your request rate.</Message></Error>",
+        )
+    }
+
+    /// S3's 500 `InternalError`.
+    pub fn s3_internal_error() -> Self {
+        Self::new(
+            500,
+            "application/xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
+             <Message>We encountered an internal error. Please try again.</Message></Error>",
+        )
+    }
+
+    /// Azure Storage's throttling answer: 503 `ServerBusy`.
+    pub fn azure_server_busy() -> Self {
+        let mut canned = Self::new(
+            503,
+            "application/xml",
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>ServerBusy</Code>\
+             <Message>The server is busy.</Message></Error>",
+        );
+        canned
+            .headers
+            .push(("x-ms-error-code".into(), "ServerBusy".into()));
+        canned
+    }
+
+    /// Google Cloud Storage's rate limit: 429 with a JSON error.
+    pub fn gcs_rate_limited() -> Self {
+        Self::new(
+            429,
+            "application/json",
+            r#"{"error":{"code":429,"message":"injected: rate limit exceeded","errors":[{"reason":"rateLimitExceeded"}]}}"#,
+        )
+    }
+
+    /// Swift's rate limit: 498 (what `ratelimit` middleware answers).
+    pub fn swift_rate_limited() -> Self {
+        Self::new(498, "text/plain", "Slow down")
+    }
+
+    /// A plain 429 Too Many Requests.
+    pub fn too_many_requests() -> Self {
+        Self::new(429, "text/plain", "injected: too many requests")
+    }
+
+    fn render(&self) -> Vec<u8> {
+        let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (name, value) in &self.headers {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+        out.push_str(&format!("Content-Length: {}\r\n\r\n", self.body.len()));
+        let mut out = out.into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        429 => "Too Many Requests",
+        498 => "Rate Limited",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Injected",
+    }
+}
+
+/// Which requests fail, and how.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The share of requests that get a fault, from 0 (none) to 1 (all).
+    pub rate: f64,
+    /// The faults a failing request draws from, each as likely as the others.
+    pub faults: Vec<Fault>,
+    /// How long a stall holds a connection silent before resetting it.
+    pub stall: Duration,
+}
+
+impl Plan {
+    /// No faults: every request is forwarded.
+    pub fn none() -> Self {
+        Self {
+            rate: 0.0,
+            faults: Vec::new(),
+            stall: Duration::ZERO,
+        }
+    }
+
+    /// `rate` of the requests get one of every kind of fault: the six broken connections (with
+    /// stalls of `stall`), a 500, a 503 and each of `answers` (the backend's own error and
+    /// throttling answers).
+    pub fn every_fault(rate: f64, stall: Duration, answers: &[Canned]) -> Self {
+        let mut faults = vec![
+            Fault::ResetBeforeRequest,
+            Fault::ResetDuringRequestBody,
+            Fault::ResetAfterRequest,
+            Fault::ResetDuringResponseBody,
+            Fault::StallBeforeRequest,
+            Fault::StallDuringResponseBody,
+            Fault::Answer(Canned::internal_error()),
+            Fault::Answer(Canned::unavailable()),
+        ];
+        faults.extend(answers.iter().cloned().map(Fault::Answer));
+        Self {
+            rate,
+            faults,
+            stall,
+        }
+    }
+
+    /// Every request gets `fault`.
+    pub fn always(fault: Fault, stall: Duration) -> Self {
+        Self {
+            rate: 1.0,
+            faults: vec![fault],
+            stall,
+        }
+    }
+}
+
+/// What went through the proxy.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    /// Requests whose head arrived.
+    pub requests: u64,
+    /// Requests that got a fault, by the fault's name.
+    pub faults: Vec<(String, u64)>,
+}
+
+impl Stats {
+    /// Requests that got a fault.
+    pub fn faulted(&self) -> u64 {
+        self.faults.iter().map(|(_, n)| n).sum()
+    }
+
+    /// The share of requests that got a fault.
+    pub fn rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.faulted() as f64 / self.requests as f64
+        }
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} requests, {} faults ({:.1} %)",
+            self.requests,
+            self.faulted(),
+            100.0 * self.rate()
+        )?;
+        for (name, n) in &self.faults {
+            write!(f, "; {name}: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    plan: Mutex<Plan>,
+    rng: Mutex<StdRng>,
+    requests: AtomicU64,
+    faults: Mutex<Vec<(String, u64)>>,
+    stopped: AtomicBool,
+}
+
+impl Shared {
+    /// The fault for the next request, if any, and a uniform draw for where to cut.
+    fn draw(&self) -> (Option<Fault>, Duration, f64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let cut: f64 = rng.random();
+        if plan.faults.is_empty() || !rng.random_bool(plan.rate.clamp(0.0, 1.0)) {
+            return (None, plan.stall, cut);
+        }
+        let fault = plan.faults[rng.random_range(0..plan.faults.len())].clone();
+        (Some(fault), plan.stall, cut)
+    }
+
+    fn count(&self, fault: &Fault) {
+        let name = fault.name();
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        match faults.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => faults.push((name, 1)),
+        }
+    }
+}
+
+/// A fault-injecting HTTP/1.1 proxy in front of one server, on a loopback port of its own.
+/// It runs on the Tokio runtime that started it and stops when dropped.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    seed: u64,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("addr", &self.addr)
+            .field("upstream", &self.shared.upstream)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` that breaks requests as `plan` says, its draws made from
+    /// `seed`.
+    pub async fn start(upstream: SocketAddr, plan: Plan, seed: u64) -> io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream,
+            plan: Mutex::new(plan),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            requests: AtomicU64::new(0),
+            faults: Mutex::new(Vec::new()),
+            stopped: AtomicBool::new(false),
+        });
+        let accepting = shared.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let shared = accepting.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(client, &shared).await {
+                        tracing::debug!("fault proxy: connection ended: {e}");
+                    }
+                });
+            }
+        });
+        Ok(Self {
+            addr,
+            shared,
+            seed,
+            accept,
+        })
+    }
+
+    /// Starts a proxy to the server of `url` (`http://host:port…`, the host an IP address or
+    /// `localhost`).
+    pub async fn in_front_of(url: &str, plan: Plan, seed: u64) -> io::Result<Self> {
+        Self::start(upstream_of(url)?, plan, seed).await
+    }
+
+    /// The proxy's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The proxy's URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `url` (which points at the upstream server) with its scheme and authority replaced by
+    /// the proxy's.
+    pub fn rewrite(&self, url: &str) -> String {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let path = rest.find('/').map_or("", |i| &rest[i..]);
+        format!("{}{path}", self.url())
+    }
+
+    /// The seed of the proxy's draws.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Replaces the plan for the requests that arrive from now on.
+    pub fn set_plan(&self, plan: Plan) {
+        *self.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
+    }
+
+    /// What went through the proxy so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            requests: self.shared.requests.load(Ordering::Relaxed),
+            faults: self
+                .shared
+                .faults
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::Relaxed);
+        self.accept.abort();
+    }
+}
+
+/// The socket address of `url`'s server.
+fn upstream_of(url: &str) -> io::Result<SocketAddr> {
+    let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{url}: {why}"));
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| invalid("not an http:// URL"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let authority = authority.replacen("localhost", "127.0.0.1", 1);
+    authority
+        .parse()
+        .map_err(|_| invalid("its host is not an IP address and port"))
+}
+
+/// How a body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// One side's bytes read but not yet used.
+#[derive(Default)]
+struct Inbound {
+    buf: BytesMut,
+}
+
+impl Inbound {
+    /// Reads more; false at the end of the stream.
+    async fn fill<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> io::Result<bool> {
+        self.buf.reserve(64 * 1024);
+        Ok(io.read_buf(&mut self.buf).await? > 0)
+    }
+
+    /// The next line (with its CRLF).
+    async fn line<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> io::Result<Bytes> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                return Ok(self.buf.split_to(i + 1).freeze());
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(invalid("a chunk line is too long"));
+            }
+            if !self.fill(io).await? {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}
+
+fn invalid(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.to_owned())
+}
+
+/// A request's head, ready to forward.
+struct RequestHead {
+    /// The head as sent upstream (with `Connection: close`).
+    upstream: Vec<u8>,
+    framing: Framing,
+    is_head: bool,
+}
+
+fn header_value<'h>(headers: &'h [httparse::Header<'_>], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value)
+}
+
+fn is_chunked(headers: &[httparse::Header<'_>]) -> bool {
+    headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("transfer-encoding")
+            && String::from_utf8_lossy(h.value)
+                .to_ascii_lowercase()
+                .contains("chunked")
+    })
+}
+
+fn content_length(headers: &[httparse::Header<'_>]) -> io::Result<Option<u64>> {
+    header_value(headers, "content-length")
+        .map(|v| {
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| invalid("a Content-Length is not a number"))
+        })
+        .transpose()
+}
+
+/// Headers that belong to one connection, which the proxy sets itself.
+fn is_hop_by_hop(name: &str) -> bool {
+    ["connection", "keep-alive", "proxy-connection"]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+fn render_headers(out: &mut Vec<u8>, headers: &[httparse::Header<'_>]) {
+    for h in headers.iter().filter(|h| !is_hop_by_hop(h.name)) {
+        out.extend_from_slice(h.name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(h.value);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+async fn read_request_head<R: AsyncRead + Unpin>(
+    io: &mut R,
+    inbound: &mut Inbound,
+) -> io::Result<Option<RequestHead>> {
+    loop {
+        if !inbound.buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut request = httparse::Request::new(&mut headers);
+            if let httparse::Status::Complete(n) = request
+                .parse(&inbound.buf)
+                .map_err(|e| invalid(&format!("a request head does not parse: {e}")))?
+            {
+                let method = request.method.unwrap_or("GET");
+                let framing = if is_chunked(request.headers) {
+                    Framing::Chunked
+                } else {
+                    Framing::Length(content_length(request.headers)?.unwrap_or(0))
+                };
+                let mut upstream =
+                    format!("{method} {} HTTP/1.1\r\n", request.path.unwrap_or("/")).into_bytes();
+                render_headers(&mut upstream, request.headers);
+                upstream.extend_from_slice(b"Connection: close\r\n\r\n");
+                let head = RequestHead {
+                    upstream,
+                    framing,
+                    is_head: method.eq_ignore_ascii_case("HEAD"),
+                };
+                inbound.buf.advance(n);
+                return Ok(Some(head));
+            }
+        }
+        if inbound.buf.len() > MAX_HEAD {
+            return Err(invalid("a request head is too long"));
+        }
+        if !inbound.fill(io).await? {
+            return if inbound.buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+    }
+}
+
+/// An answer's head: as read, and as the client gets it.
+struct ResponseHead {
+    raw: Bytes,
+    /// The head for a client whose connection stays open, when the answer's framing allows it.
+    kept_alive: Option<Vec<u8>>,
+    status: u16,
+    framing: Framing,
+}
+
+async fn read_response_head<R: AsyncRead + Unpin>(
+    io: &mut R,
+    inbound: &mut Inbound,
+    is_head: bool,
+) -> io::Result<ResponseHead> {
+    loop {
+        if !inbound.buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut headers);
+            if let httparse::Status::Complete(n) = response
+                .parse(&inbound.buf)
+                .map_err(|e| invalid(&format!("an answer's head does not parse: {e}")))?
+            {
+                let status = response.code.unwrap_or(0);
+                let framing =
+                    if is_head || (100..200).contains(&status) || [204, 304].contains(&status) {
+                        Framing::Length(0)
+                    } else if is_chunked(response.headers) {
+                        Framing::Chunked
+                    } else {
+                        match content_length(response.headers)? {
+                            Some(n) => Framing::Length(n),
+                            None => Framing::UntilClose,
+                        }
+                    };
+                let kept_alive = (framing != Framing::UntilClose).then(|| {
+                    let mut head = format!(
+                        "HTTP/1.1 {status} {}\r\n",
+                        response.reason.unwrap_or_default()
+                    )
+                    .into_bytes();
+                    render_headers(&mut head, response.headers);
+                    head.extend_from_slice(b"\r\n");
+                    head
+                });
+                let raw = inbound.buf.split_to(n).freeze();
+                return Ok(ResponseHead {
+                    raw,
+                    kept_alive,
+                    status,
+                    framing,
+                });
+            }
+        }
+        if inbound.buf.len() > MAX_HEAD {
+            return Err(invalid("an answer's head is too long"));
+        }
+        if !inbound.fill(io).await? {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// Where bytes go, with a budget after which they stop (a cut).
+struct Out<'a, W> {
+    to: &'a mut W,
+    left: Option<u64>,
+}
+
+impl<W: AsyncWrite + Unpin> Out<'_, W> {
+    /// Writes `data`, or as much of it as the budget allows; false when the budget ran out.
+    async fn emit(&mut self, data: &[u8]) -> io::Result<bool> {
+        if let Some(left) = self.left {
+            if data.len() as u64 > left {
+                self.to.write_all(&data[..left as usize]).await?;
+                self.to.flush().await?;
+                self.left = Some(0);
+                return Ok(false);
+            }
+            self.left = Some(left - data.len() as u64);
+        }
+        self.to.write_all(data).await.map(|_| true)
+    }
+}
+
+/// Copies one body of `framing` from `io` to `out`; false when `out`'s budget cut it short.
+async fn copy_body<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    io: &mut R,
+    inbound: &mut Inbound,
+    framing: Framing,
+    out: &mut Out<'_, W>,
+) -> io::Result<bool> {
+    match framing {
+        Framing::Length(mut left) => {
+            while left > 0 {
+                if inbound.buf.is_empty() && !inbound.fill(io).await? {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let n = (inbound.buf.len() as u64).min(left) as usize;
+                let piece = inbound.buf.split_to(n);
+                left -= n as u64;
+                if !out.emit(&piece).await? {
+                    return Ok(false);
+                }
+            }
+        }
+        Framing::UntilClose => loop {
+            if inbound.buf.is_empty() && !inbound.fill(io).await? {
+                break;
+            }
+            let piece = inbound.buf.split();
+            if !out.emit(&piece).await? {
+                return Ok(false);
+            }
+        },
+        Framing::Chunked => loop {
+            let line = inbound.line(io).await?;
+            if !out.emit(&line).await? {
+                return Ok(false);
+            }
+            let size = std::str::from_utf8(&line)
+                .ok()
+                .map(|l| l.split(';').next().unwrap_or_default().trim())
+                .and_then(|l| u64::from_str_radix(l, 16).ok())
+                .ok_or_else(|| invalid("a chunk size does not parse"))?;
+            if size == 0 {
+                // Trailers, up to the empty line.
+                loop {
+                    let line = inbound.line(io).await?;
+                    if !out.emit(&line).await? {
+                        return Ok(false);
+                    }
+                    if line.as_ref() == b"\r\n" || line.as_ref() == b"\n" {
+                        break;
+                    }
+                }
+                break;
+            }
+            // The chunk's data and its CRLF.
+            if !Box::pin(copy_body(io, inbound, Framing::Length(size + 2), out)).await? {
+                return Ok(false);
+            }
+        },
+    }
+    out.to.flush().await?;
+    Ok(true)
+}
+
+/// A cut somewhere inside a body of `framing`, from the uniform draw `unit`.
+fn cut_point(framing: Framing, unit: f64) -> u64 {
+    match framing {
+        Framing::Length(n) if n > 0 => ((n as f64 * unit) as u64).min(n - 1),
+        Framing::Length(_) => 0,
+        Framing::Chunked | Framing::UntilClose => (unit * 64.0 * 1024.0) as u64,
+    }
+}
+
+/// Resets `stream`: the peer sees a connection reset, not an orderly close.
+fn reset(stream: TcpStream) {
+    let _ = stream.set_zero_linger();
+    drop(stream);
+}
+
+/// Serves one client connection until it closes or a fault ends it.
+async fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
+    let _ = client.set_nodelay(true);
+    let mut inbound = Inbound::default();
+    loop {
+        if shared.stopped.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let Some(head) = read_request_head(&mut client, &mut inbound).await? else {
+            return Ok(());
+        };
+        let (fault, stall, unit) = shared.draw();
+        if let Some(fault) = &fault {
+            shared.count(fault);
+        }
+        match fault {
+            None => {
+                if !forward(
+                    &mut client,
+                    &mut inbound,
+                    &head,
+                    Ending::Forward,
+                    shared.upstream,
+                )
+                .await?
+                {
+                    return Ok(());
+                }
+            }
+            Some(Fault::ResetBeforeRequest) => {
+                reset(client);
+                return Ok(());
+            }
+            Some(Fault::StallBeforeRequest) => {
+                tokio::time::sleep(stall).await;
+                reset(client);
+                return Ok(());
+            }
+            Some(Fault::Answer(canned)) => {
+                let mut sink = tokio::io::sink();
+                let mut out = Out {
+                    to: &mut sink,
+                    left: None,
+                };
+                copy_body(&mut client, &mut inbound, head.framing, &mut out).await?;
+                client.write_all(&canned.render()).await?;
+                client.flush().await?;
+            }
+            Some(Fault::ResetDuringRequestBody) => {
+                let cut = cut_point(head.framing, unit);
+                let mut upstream = TcpStream::connect(shared.upstream).await?;
+                upstream.write_all(&head.upstream).await?;
+                let mut out = Out {
+                    to: &mut upstream,
+                    left: Some(cut),
+                };
+                copy_body(&mut client, &mut inbound, head.framing, &mut out).await?;
+                reset(upstream);
+                reset(client);
+                return Ok(());
+            }
+            Some(Fault::ResetAfterRequest) => {
+                forward(
+                    &mut client,
+                    &mut inbound,
+                    &head,
+                    Ending::Lost,
+                    shared.upstream,
+                )
+                .await?;
+                reset(client);
+                return Ok(());
+            }
+            Some(Fault::ResetDuringResponseBody) => {
+                forward(
+                    &mut client,
+                    &mut inbound,
+                    &head,
+                    Ending::Cut(unit),
+                    shared.upstream,
+                )
+                .await?;
+                reset(client);
+                return Ok(());
+            }
+            Some(Fault::StallDuringResponseBody) => {
+                forward(
+                    &mut client,
+                    &mut inbound,
+                    &head,
+                    Ending::Cut(unit),
+                    shared.upstream,
+                )
+                .await?;
+                tokio::time::sleep(stall).await;
+                reset(client);
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What becomes of the server's answer.
+#[derive(Clone, Copy)]
+enum Ending {
+    /// The client gets it.
+    Forward,
+    /// It is read and dropped.
+    Lost,
+    /// The client gets its head and a part of its body, cut at the uniform draw.
+    Cut(f64),
+}
+
+/// Sends the request to `upstream` on a connection of its own and relays the answer as `ending`
+/// says; true when the client's connection can carry another request.
+async fn forward(
+    client: &mut TcpStream,
+    inbound: &mut Inbound,
+    head: &RequestHead,
+    ending: Ending,
+    upstream: SocketAddr,
+) -> io::Result<bool> {
+    let upstream = TcpStream::connect(upstream).await?;
+    relay(client, inbound, upstream, head, ending).await
+}
+
+async fn relay(
+    client: &mut TcpStream,
+    inbound: &mut Inbound,
+    mut upstream: TcpStream,
+    head: &RequestHead,
+    ending: Ending,
+) -> io::Result<bool> {
+    let _ = upstream.set_nodelay(true);
+    upstream.write_all(&head.upstream).await?;
+    let (mut client_read, mut client_write) = client.split();
+    let (mut upstream_read, mut upstream_write) = upstream.split();
+    // The request's body goes up while the answer comes down: a server may answer
+    // `100 Continue` first, or refuse the request before reading its body.
+    let send = async {
+        let mut out = Out {
+            to: &mut upstream_write,
+            left: None,
+        };
+        copy_body(&mut client_read, inbound, head.framing, &mut out).await
+    };
+    let receive = async {
+        let mut answer = Inbound::default();
+        loop {
+            let response =
+                read_response_head(&mut upstream_read, &mut answer, head.is_head).await?;
+            if (100..200).contains(&response.status) {
+                if matches!(ending, Ending::Forward) {
+                    client_write.write_all(&response.raw).await?;
+                    client_write.flush().await?;
+                }
+                continue;
+            }
+            let keep = response.kept_alive.is_some();
+            return match ending {
+                Ending::Forward => {
+                    let head = response.kept_alive.unwrap_or_else(|| response.raw.to_vec());
+                    client_write.write_all(&head).await?;
+                    let mut out = Out {
+                        to: &mut client_write,
+                        left: None,
+                    };
+                    copy_body(&mut upstream_read, &mut answer, response.framing, &mut out).await?;
+                    Ok(keep)
+                }
+                Ending::Lost => {
+                    let mut sink = tokio::io::sink();
+                    let mut out = Out {
+                        to: &mut sink,
+                        left: None,
+                    };
+                    copy_body(&mut upstream_read, &mut answer, response.framing, &mut out).await?;
+                    Ok(false)
+                }
+                Ending::Cut(unit) => {
+                    if response.framing == Framing::Length(0) {
+                        // Nothing to cut: the answer is lost whole.
+                        return Ok(false);
+                    }
+                    let head = response.kept_alive.unwrap_or_else(|| response.raw.to_vec());
+                    client_write.write_all(&head).await?;
+                    let mut out = Out {
+                        to: &mut client_write,
+                        left: Some(cut_point(response.framing, unit)),
+                    };
+                    copy_body(&mut upstream_read, &mut answer, response.framing, &mut out).await?;
+                    client_write.flush().await?;
+                    Ok(false)
+                }
+            };
+        }
+    };
+    let (sent, received) = tokio::join!(send, receive);
+    sent?;
+    received
+}

@@ -1,0 +1,76 @@
+//! The conformance suite through a [`FaultProxy`]: every check, each on a fixture of its own,
+//! several at once, and a report of what failed and of the faults the proxy injected.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use wharf_testsuite::{Fixture, RunOptions};
+
+use crate::FaultProxy;
+
+/// The longest a check may take through the proxy before it counts as hung.
+pub const CHECK_LIMIT: Duration = Duration::from_secs(180);
+
+/// The least share of requests that must have been broken for a run to count.
+pub const LEAST_FAULT_RATE: f64 = 0.05;
+
+/// Runs every conformance check on a fixture from `make` (whose driver sends its requests
+/// through `proxy`), `parallel` checks at a time, and panics with every failure, the proxy's
+/// seed and its statistics if any check failed or if fewer than [`LEAST_FAULT_RATE`] of the
+/// requests were broken.
+pub async fn run_suite_through<F, Fut>(label: &str, proxy: &FaultProxy, parallel: usize, make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Fixture>>,
+{
+    let options = RunOptions {
+        faults: true,
+        ..RunOptions::from_env()
+    };
+    let make = &make;
+    let failures: Vec<String> = futures::stream::iter(wharf_testsuite::checks())
+        .map(|check| async move {
+            let fixture = make().await;
+            let run = wharf_testsuite::run_check(&check, fixture, options);
+            match tokio::time::timeout(CHECK_LIMIT, run).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{}/{}: {e}", check.group, check.name)),
+                Err(_) => Some(format!(
+                    "{}/{}: not finished after {CHECK_LIMIT:?} (a hang)",
+                    check.group, check.name
+                )),
+            }
+        })
+        .buffer_unordered(parallel.max(1))
+        .filter_map(|failure| async move { failure })
+        .collect()
+        .await;
+    let stats = proxy.stats();
+    eprintln!(
+        "{label} through the fault proxy (seed {}): {stats}",
+        proxy.seed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{label}: {} checks failed through the fault proxy (seed {}; {stats}):\n{}",
+        failures.len(),
+        proxy.seed(),
+        failures.join("\n")
+    );
+    assert!(
+        stats.rate() >= LEAST_FAULT_RATE,
+        "{label}: only {:.1} % of the requests were broken ({stats})",
+        100.0 * stats.rate()
+    );
+}
+
+/// The seed for a run: `WHARF_FAULT_SEED` if set, else one drawn at random (the report prints
+/// it, so a failure can be run again).
+pub fn seed() -> u64 {
+    std::env::var("WHARF_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random)
+}

@@ -1,0 +1,118 @@
+//! The fault proxy itself, against the HTTP kit's canned server: requests pass through whole on a
+//! kept-alive connection, each fault does what it says (who sees what: the client, the server),
+//! and the share of broken requests follows the plan.
+
+use std::time::Duration;
+
+use wharf_http::testing::{MockServer, Reply};
+use wharf_reliability::{Canned, Fault, FaultProxy, Plan};
+
+fn echo(server: &MockServer) {
+    server.handle(|r| Some(Reply::status(200).body(format!("{} {}", r.method, r.body_text()))));
+}
+
+async fn proxy(server: &MockServer, plan: Plan) -> FaultProxy {
+    FaultProxy::in_front_of(server.url(), plan, 7)
+        .await
+        .expect("start the proxy")
+}
+
+#[tokio::test]
+async fn requests_pass_whole_on_one_connection() {
+    let server = MockServer::start();
+    echo(&server);
+    let proxy = proxy(&server, Plan::none()).await;
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let body = "x".repeat(i * 1000);
+        let answer = http
+            .put(format!("{}/a?i={i}", proxy.url()))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.text().await.unwrap(), format!("PUT {body}"));
+    }
+    let seen = server.requests();
+    assert_eq!(seen.len(), 20);
+    assert_eq!(seen[3].target, "/a?i=3");
+    assert_eq!(seen[3].body.len(), 3000);
+    assert_eq!(proxy.stats().requests, 20);
+    assert_eq!(proxy.stats().faulted(), 0);
+}
+
+/// What the client got from one PUT of `body` through a proxy that always injects `fault`, and
+/// how many requests the server received whole.
+async fn one(fault: Fault, body: usize) -> (Result<(u16, String), reqwest::Error>, usize) {
+    let server = MockServer::start();
+    server.handle(|_| Some(Reply::status(200).body("y".repeat(100_000))));
+    let proxy = proxy(&server, Plan::always(fault, Duration::from_secs(30))).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let got = async {
+        let answer = http.put(proxy.url()).body("z".repeat(body)).send().await?;
+        let status = answer.status().as_u16();
+        Ok((status, answer.text().await?))
+    }
+    .await;
+    // The server is on a thread of its own: let a forwarded request arrive.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (got, server.requests().len())
+}
+
+#[tokio::test]
+async fn each_fault_breaks_what_it_says() {
+    let (got, seen) = one(Fault::ResetBeforeRequest, 10).await;
+    assert!(got.is_err() && seen == 0, "{got:?}, {seen}");
+
+    let (got, seen) = one(Fault::ResetDuringRequestBody, 200_000).await;
+    assert!(got.is_err() && seen == 0, "{got:?}, {seen}");
+
+    let (got, seen) = one(Fault::ResetAfterRequest, 10).await;
+    assert!(got.is_err() && seen == 1, "{got:?}, {seen}");
+
+    let (got, seen) = one(Fault::ResetDuringResponseBody, 10).await;
+    assert!(got.is_err() && seen == 1, "{got:?}, {seen}");
+
+    let (got, seen) = one(Fault::StallBeforeRequest, 10).await;
+    let e = got.unwrap_err();
+    assert!(e.is_timeout() && seen == 0, "{e:?}, {seen}");
+
+    let (got, seen) = one(Fault::StallDuringResponseBody, 10).await;
+    let e = got.unwrap_err();
+    assert!(e.is_timeout() && seen == 1, "{e:?}, {seen}");
+
+    let (got, seen) = one(Fault::Answer(Canned::s3_slow_down()), 10).await;
+    let (status, text) = got.unwrap();
+    assert_eq!((status, seen), (503, 0));
+    assert!(text.contains("<Code>SlowDown</Code>"), "{text}");
+}
+
+#[tokio::test]
+async fn the_share_of_broken_requests_follows_the_plan() {
+    let server = MockServer::start();
+    echo(&server);
+    let plan = Plan {
+        rate: 0.1,
+        faults: vec![Fault::Answer(Canned::unavailable())],
+        stall: Duration::ZERO,
+    };
+    let proxy = proxy(&server, plan).await;
+    let http = reqwest::Client::new();
+    let mut unavailable = 0;
+    for _ in 0..1000 {
+        let answer = http.get(proxy.url()).send().await.unwrap();
+        if answer.status() == 503 {
+            unavailable += 1;
+        }
+        answer.bytes().await.unwrap();
+    }
+    let stats = proxy.stats();
+    assert_eq!(stats.requests, 1000);
+    assert_eq!(stats.faulted(), unavailable);
+    assert!((70..=130).contains(&unavailable), "{stats}");
+    assert_eq!(server.requests().len() as u64, 1000 - unavailable);
+}
