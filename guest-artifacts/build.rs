@@ -9,11 +9,12 @@ use std::process::Command;
 use std::time::SystemTime;
 
 /// The Rust guests: (feature, package in guest-drivers/, its folder there).
-const RUST_GUESTS: [(&str, &str, &str); 4] = [
+const RUST_GUESTS: [(&str, &str, &str); 5] = [
     ("inmemory", "wharf-guest-inmemory", "inmemory"),
     ("filesystem", "wharf-guest-filesystem", "filesystem"),
     ("s3", "wharf-guest-s3", "s3"),
     ("hostile", "wharf-guest-hostile", "hostile"),
+    ("chaos", "wharf-guest-chaos", "chaos"),
 ];
 
 fn main() {

@@ -56,3 +56,10 @@ component!(
     HOSTILE_PATH,
     "hostile test guest (misbehaves on cue)"
 );
+component!(
+    "chaos",
+    "chaos.wasm",
+    CHAOS,
+    CHAOS_PATH,
+    "chaos test guest (answers whatever its input says)"
+);
