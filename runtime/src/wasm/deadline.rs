@@ -22,6 +22,19 @@ pub const TICK: Duration = Duration::from_millis(10);
 /// request), where epoch interruption cannot reach it, before the host stops waiting for it.
 const BLOCKED_GRACE: Duration = Duration::from_millis(100);
 
+/// Stands for a deadline further off than the clock can tell (a timeout of `u64::MAX` seconds is
+/// a valid policy): a century, which no call outlasts.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The instant `timeout` from now, or [`FOREVER`] from now when that is beyond the clock's range
+/// (`Instant + Duration` panics on overflow).
+pub(crate) fn after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(FOREVER))
+        .unwrap_or(now)
+}
+
 /// Starts the thread that advances `engine`'s epoch every [`TICK`]; it ends with the engine.
 pub(crate) fn start_ticker(engine: &Engine) -> Result<()> {
     let weak = engine.weak();
@@ -63,7 +76,7 @@ impl Deadline {
     /// Starts a step in `store` that must end within `timeout`: guest code is interrupted then.
     pub(crate) fn start(store: &mut Store<InstanceState>, timeout: Duration) -> Self {
         let state = store.data_mut();
-        state.deadline = Instant::now() + timeout;
+        state.deadline = after(timeout);
         Self::current(store)
     }
 
@@ -102,7 +115,8 @@ impl Deadline {
         self,
         call: impl Future<Output = wasmtime::Result<T>>,
     ) -> wasmtime::Result<T> {
-        let until = tokio::time::Instant::from_std(self.until + BLOCKED_GRACE);
+        let until = self.until.checked_add(BLOCKED_GRACE).unwrap_or(self.until);
+        let until = tokio::time::Instant::from_std(until);
         tokio::time::timeout_at(until, call)
             .await
             .unwrap_or_else(|_| Err(Trap::Interrupt.into()))
@@ -119,7 +133,7 @@ pub(crate) async fn wait_on_stream<T>(
     wait: impl Future<Output = T>,
 ) -> Result<T> {
     let deadline = Deadline {
-        until: Instant::now() + timeout,
+        until: after(timeout),
         blocking,
     };
     deadline.run(async { Ok(wait.await) }).await.map_err(|_| {
@@ -140,4 +154,19 @@ pub(crate) fn ran_past(op: &str, timeout: Duration) -> Error {
     Error::new(ErrorKind::Timeout).with_detail(format!(
         "{op} ran past its {timeout:?} deadline; the instance was replaced"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_beyond_the_clock_is_far_off_not_a_panic() {
+        let soon = after(Duration::from_secs(30));
+        assert!(soon > Instant::now() + Duration::from_secs(29));
+        for timeout in [Duration::MAX, Duration::from_secs(u64::MAX)] {
+            let far = after(timeout);
+            assert!(far > Instant::now() + Duration::from_secs(50 * 365 * 24 * 3600));
+        }
+    }
 }

@@ -73,7 +73,7 @@ impl InstanceState {
             log: LogCtx::new(driver),
             output,
             limiter: MemoryLimiter::new(policy.memory_limit),
-            deadline: Instant::now() + policy.call_timeout,
+            deadline: super::deadline::after(policy.call_timeout),
             in_call: false,
             blocking: policy.blocks_on_files(),
         })

@@ -95,6 +95,21 @@ impl GuestWriter {
             .value)
     }
 
+    /// Takes the size the guest reports after `op` (`close` or `commit`), exact from now on: it
+    /// may have lagged before, never run ahead, so it is never below what the host saw.
+    async fn settle_size(&mut self, op: &'static str) -> Result<()> {
+        let size = self.query_size().await?;
+        if size < self.size {
+            let what = format!("size went back from {} to {size} at {op}", self.size);
+            let pool = &self.writer.pool;
+            return Err(pool
+                .fault_broken_contract(&self.writer.instance, op, what)
+                .await);
+        }
+        self.size = size;
+        Ok(())
+    }
+
     async fn finish(&mut self, op: &'static str, which: Finish) -> Result<()> {
         self.writer_call(
             op,
@@ -164,10 +179,20 @@ impl GuestWriter {
             .await;
         match (failure, ended) {
             (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(())) => {
-                self.size += len as u64;
-                Ok(())
-            }
+            // The size the guest announced when it opened the writer leaves no room for the
+            // part: it was a lie.
+            (None, Ok(())) => match self.size.checked_add(len as u64) {
+                Some(size) => {
+                    self.size = size;
+                    Ok(())
+                }
+                None => {
+                    let what = format!("a size of {} bytes and a part of {len}", self.size);
+                    Err(pool
+                        .fault_broken_contract(&self.writer.instance, "end_part", what)
+                        .await)
+                }
+            },
         }
     }
 
@@ -265,7 +290,7 @@ impl FileWriter for GuestWriter {
         self.finish("close", Finish::Close).await?;
         // A writer that takes parts has just had every byte acknowledged, part by part.
         if was_open && self.part == 0 {
-            self.size = self.query_size().await?;
+            self.settle_size("close").await?;
         }
         Ok(())
     }
@@ -276,14 +301,15 @@ impl FileWriter for GuestWriter {
         }
         self.finish("commit", Finish::Commit).await?;
         self.open = false;
-        if self.part == 0 {
-            self.size = self.query_size().await?;
-        }
+        // Committed, whatever the size says next.
         self.writer
             .pool
             .component
             .mutations
             .fetch_add(1, Ordering::Relaxed);
+        if self.part == 0 {
+            self.settle_size("commit").await?;
+        }
         Ok(())
     }
 
