@@ -6,13 +6,15 @@
 //! as `wharf check`; the [`conformance_tests!`] macro expands to one `#[tokio::test]` per check
 //! for a driver crate's own tests. Long checks (5 GiB streams, 32 × 32 MiB writers, 128 MiB
 //! readers) run when `WHARF_LONG=1` or [`RunOptions::long`] is set; their short variants always
-//! run.
+//! run. Beside the checks, [`random`] runs seeded random operations against a model of the
+//! contract and shrinks a disagreement to a short sequence.
 
 #![forbid(unsafe_code)]
 
 mod checks;
 pub mod data;
 mod fixture;
+pub mod random;
 mod support;
 
 use std::future::Future;
@@ -82,7 +84,11 @@ pub async fn run_check(
 /// ```
 ///
 /// Each test is named after its check and runs it with [`run_named`] on a multi-thread runtime
-/// (2 workers) on a fixture `make_fixture` creates for it, so tests may run concurrently. The
+/// (2 workers) on a fixture `make_fixture` creates for it, so tests may run concurrently. One
+/// more test, `random_operations`, runs [`random::run`] on its own fixture: 300 random
+/// operations against the contract's model (`WHARF_RANDOM_OPS` runs more, `WHARF_SEED` another
+/// sequence); `conformance_tests!(make_fixture, checks_only)` leaves it out, for a test server
+/// that cannot take it (one that keeps deleted prefixes as directories, as s3s-fs does). The
 /// calling crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
 ///
 /// This macro also holds the one list of checks: [`checks()`] is built from it, so the tests a
@@ -207,6 +213,12 @@ macro_rules! conformance_tests {
             }
         )*)*
     };
+    (@random $make:path) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn random_operations() {
+            $crate::random::run_test($make).await;
+        }
+    };
     (@expand [names] $($group:literal $module:ident [$($name:ident),* $(,)?])*) => {
         [$($(stringify!($name)),*),*]
     };
@@ -221,8 +233,12 @@ macro_rules! conformance_tests {
             }
         ),*),*]
     };
+    ($make:path, checks_only $(,)?) => {
+        $crate::conformance_tests!(@list [tests $make]);
+    };
     ($make:path $(,)?) => {
         $crate::conformance_tests!(@list [tests $make]);
+        $crate::conformance_tests!(@random $make);
     };
 }
 
