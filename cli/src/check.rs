@@ -6,6 +6,10 @@
 //! `wharf check file.wasm` runs the suite on a guest component: each check gets a fresh
 //! registration (so a stateful guest starts empty) and, for every directory the guest's manifest
 //! requests and no `--allow-dir` grants, a fresh temporary directory granted at that path.
+//!
+//! `wharf check DRIVER --random N [--seed S]` runs N random operations against the contract's
+//! model instead of the checks (`wharf_testsuite::random`), on storage made the same way, and
+//! prints the seed first so that a disagreement, shrunk to a short sequence, can be replayed.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use wharf::{DriverRegistry, Params, StorageDriver, WalkControl, WalkOptions, WithBuiltin};
+use wharf_testsuite::random;
 use wharf_testsuite::{Check, FactoryFixture, Fixture, RunOptions};
 
 use crate::guest::{self, SandboxArgs};
@@ -36,6 +41,13 @@ pub struct CheckArgs {
     /// Run only the checks whose `group/name` contains this text.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Instead of the checks, run N random operations against the contract's model; a
+    /// disagreement is shrunk to a short sequence of steps and printed.
+    #[arg(long, value_name = "N", conflicts_with_all = ["long", "filter"])]
+    pub random: Option<usize>,
+    /// The seed of `--random` (default: a fresh one; the seed used is always printed).
+    #[arg(long, value_name = "S", requires = "random", value_parser = parse_seed)]
+    pub seed: Option<u64>,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
 }
@@ -51,6 +63,9 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     if args.driver.is_none() && !args.params.is_empty() {
         bail!("-p needs a driver name: wharf check DRIVER -p key=value");
+    }
+    if let Some(ops) = args.random {
+        return run_random(&registry, &drivers, &args, ops).await;
     }
     let options = RunOptions {
         long: args.long || RunOptions::from_env().long,
@@ -69,12 +84,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let (mut passed, mut failed) = (0usize, 0usize);
     for name in &drivers {
-        let storage = if guest::is_component_path(name) {
-            let component = guest::load(std::path::Path::new(name)).await?;
-            Storage::component(component, args.sandbox.policy()?, params_from(&args.params)).await?
-        } else {
-            Storage::new(&registry, name, params_from(&args.params)).await?
-        };
+        let storage = open_storage(&registry, name, &args).await?;
         let (p, f) = run_driver(&storage, &checks, options).await?;
         passed += p;
         failed += f;
@@ -85,6 +95,78 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Where the checks (or random operations) of the driver or component `name` run.
+async fn open_storage(
+    registry: &DriverRegistry,
+    name: &str,
+    args: &CheckArgs,
+) -> anyhow::Result<Storage> {
+    if guest::is_component_path(name) {
+        let component = guest::load(std::path::Path::new(name)).await?;
+        Storage::component(component, args.sandbox.policy()?, params_from(&args.params)).await
+    } else {
+        Storage::new(registry, name, params_from(&args.params)).await
+    }
+}
+
+/// `--random N`: N random operations per driver against the contract's model, on fresh (or
+/// required empty) storage as the checks get it; one line per driver, then `N passed, M failed`.
+async fn run_random(
+    registry: &DriverRegistry,
+    drivers: &[String],
+    args: &CheckArgs,
+    ops: usize,
+) -> anyhow::Result<ExitCode> {
+    let seed = args.seed.unwrap_or_else(random::random_seed);
+    println!("random operations: seed {seed}, {ops} operations per driver");
+    let options = random::Options {
+        ops,
+        seed,
+        ..random::Options::default()
+    };
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for name in drivers {
+        let storage = open_storage(registry, name, args).await?;
+        let (registry, params, guard) = storage.for_check()?;
+        let fixture: Arc<dyn Fixture> = Arc::new(
+            FactoryFixture::new(registry, &storage.name, params)
+                .await
+                .with_context(|| format!("cannot create the driver {name}"))?
+                .keep(guard),
+        );
+        let bar = progress::checks(1);
+        bar.set_message(format!("{name}: {ops} random operations"));
+        let result = random::run(fixture.clone(), options).await;
+        bar.finish_and_clear();
+        match result {
+            Ok(report) => {
+                passed += 1;
+                println!("ok    {name:<11} {report}");
+                println!("      {:<11} {}", "", report.operations());
+            }
+            Err(mismatch) => {
+                failed += 1;
+                println!("FAIL  {name:<11} {mismatch}");
+                println!("replay: wharf check {name} --random {ops} --seed {seed}");
+                if storage.shared {
+                    clear(fixture.driver().as_ref()).await;
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn parse_seed(text: &str) -> Result<u64, String> {
+    random::parse_seed(text)
+        .ok_or_else(|| format!("expected a number (e.g. 7 or 0x1f), got {text:?}"))
 }
 
 async fn run_driver(

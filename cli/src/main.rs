@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the conformance suite on a driver (every built-in driver that needs no server when
-    /// none is named).
+    /// none is named), or with --random, random operations against the contract's model.
     Check(check::CheckArgs),
     /// List the registered drivers.
     Drivers {
