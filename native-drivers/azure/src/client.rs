@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::{Method, Url};
 use wharf_http::{
-    Answer, Backoff, HttpClient, Idempotency, Request, RetryConfig, Sign, Token, TokenCache, encode,
+    Answer, HttpClient, Idempotency, Request, RetryConfig, Sign, Token, TokenCache, encode,
 };
 use wharf_runtime::network::Network;
 use wharf_runtime::{Error, Result};
@@ -45,8 +45,7 @@ pub(crate) struct Client {
     account: String,
     container: String,
     auth: Auth,
-    max_retries: u32,
-    retry_delay: Duration,
+    network: Network,
     /// A user delegation key for SAS tokens (token credentials only).
     delegation: TokenCache<DelegationKey>,
 }
@@ -96,11 +95,13 @@ impl Sign for Client {
 impl Client {
     /// A client for the container of `config`.
     pub(crate) fn new(config: &Config) -> Result<Arc<Self>> {
-        let http =
-            wharf_http::client_builder(concat!("wharf-driver-azure/", env!("CARGO_PKG_VERSION")))
-                .danger_accept_invalid_certs(config.skip_verify)
-                .build()
-                .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
+        let http = wharf_http::client_builder(
+            concat!("wharf-driver-azure/", env!("CARGO_PKG_VERSION")),
+            &config.network,
+        )
+        .danger_accept_invalid_certs(config.skip_verify)
+        .build()
+        .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
         let auth = match &config.credentials {
             Credentials::SharedKey { key } => {
                 Auth::SharedKey(AccountKey::new(&config.account_name, key)?)
@@ -117,40 +118,31 @@ impl Client {
             )),
             Credentials::Default => Auth::Token(TokenCredential::default_chain(http.clone())),
         };
-        let retry = RetryConfig {
-            max_retries: config.max_retries,
-            backoff: Backoff::starting_at(config.retry_delay),
-            ..RetryConfig::default()
-        };
+        let retry = RetryConfig::from(&config.network);
         Ok(Arc::new(Self {
             http: HttpClient::new("azure", http, retry).reading_errors(read_error),
             service: config.service_url.as_str().trim_end_matches('/').to_owned(),
             account: config.account_name.clone(),
             container: config.container.clone(),
             auth,
-            max_retries: config.max_retries,
-            retry_delay: config.retry_delay,
+            network: config.network,
             delegation: TokenCache::new(DELEGATION_KEY_GRACE),
         }))
     }
 
-    /// The retries and back-off of a reader's resumes (the requests' own).
+    /// The retries, back-off and timeouts of requests and of a reader's resumes.
     pub(crate) fn network(&self) -> Network {
-        Network {
-            max_retries: self.max_retries,
-            backoff: Backoff::starting_at(self.retry_delay),
-            ..Network::default()
-        }
+        self.network
     }
 
     /// The configured retry delay (also the base of copy status polling).
     pub(crate) fn retry_delay(&self) -> Duration {
-        self.retry_delay
+        self.network.backoff.first
     }
 
     /// The configured number of retries (also bounds copy polling without progress).
     pub(crate) fn max_retries(&self) -> u32 {
-        self.max_retries
+        self.network.max_retries
     }
 
     /// The URL of `blob` (percent-encoded), without a query.

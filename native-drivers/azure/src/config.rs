@@ -10,7 +10,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Url;
-use wharf_runtime::{Error, Params, Result, Secret, Value};
+use wharf_runtime::backoff::Backoff;
+use wharf_runtime::network::Network;
+use wharf_runtime::{Error, Params, Result, Secret};
 
 /// The storage account's name.
 pub const ACCOUNT_NAME: &str = "accountname";
@@ -26,10 +28,10 @@ pub const REALM: &str = "realm";
 pub const SERVICE_URL: &str = "serviceurl";
 /// The prefix of every blob name.
 pub const ROOT_DIRECTORY: &str = "rootdirectory";
-/// How often a failed idempotent request is retried.
-pub const MAX_RETRIES: &str = "max_retries";
-/// The first delay between retries (doubling with each retry), and the base of copy polling.
-pub const RETRY_DELAY: &str = "retry_delay";
+/// How often a failed idempotent request is retried, and the first delay between retries
+/// (doubling with each retry; also the base of copy polling): the runtime's network parameters,
+/// which also give `max_retry_delay`, `connect_timeout` and `read_timeout`.
+pub use wharf_runtime::network::{MAX_RETRIES, RETRY_DELAY};
 /// Accept any TLS certificate from the endpoint.
 pub const SKIP_VERIFY: &str = "skipverify";
 
@@ -75,7 +77,7 @@ impl Credentials {
 }
 
 /// What an azure driver is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `accountname`: the storage account's name.
     pub account_name: String,
@@ -89,10 +91,9 @@ pub struct Config {
     pub service_url: Url,
     /// `rootdirectory`: the blob name prefix, without leading or trailing `/` (empty for none).
     pub root_directory: String,
-    /// `max_retries`: retries of a failed idempotent request.
-    pub max_retries: u32,
-    /// `retry_delay`: the base delay between retries.
-    pub retry_delay: Duration,
+    /// `max_retries`, `retry_delay` (also the base of copy polling), `max_retry_delay`,
+    /// `connect_timeout`, `read_timeout`.
+    pub network: Network,
     /// `skipverify`: accept any TLS certificate.
     pub skip_verify: bool,
 }
@@ -143,8 +144,14 @@ impl Config {
                 ),
             ));
         }
-        let max_retries = max_retries(&mut params)?;
-        let retry_delay = params.duration(RETRY_DELAY)?.unwrap_or(DEFAULT_RETRY_DELAY);
+        let network = Network::from_params(
+            &mut params,
+            Network {
+                max_retries: DEFAULT_MAX_RETRIES,
+                backoff: Backoff::starting_at(DEFAULT_RETRY_DELAY),
+                ..Network::default()
+            },
+        )?;
         let skip_verify = params.bool(SKIP_VERIFY)?.unwrap_or(false);
         params.finish()?;
         Ok(Self {
@@ -153,8 +160,7 @@ impl Config {
             credentials,
             service_url,
             root_directory,
-            max_retries,
-            retry_delay,
+            network,
             skip_verify,
         })
     }
@@ -347,35 +353,10 @@ fn default_service_url(account: &str, realm: &str) -> Result<Url> {
     })
 }
 
-/// `max_retries` as the reference reads it: a non-negative integer, or -1 for no retries.
-fn max_retries(params: &mut Params) -> Result<u32> {
-    let negative_one = match params.get(MAX_RETRIES) {
-        Some(Value::Int(-1)) => true,
-        Some(Value::String(s)) => s.trim() == "-1",
-        _ => false,
-    };
-    if negative_one {
-        params.string(MAX_RETRIES)?;
-        return Ok(0);
-    }
-    match params.u64(MAX_RETRIES) {
-        Ok(None) => Ok(DEFAULT_MAX_RETRIES),
-        Ok(Some(n)) if n <= 100 => Ok(n as u32),
-        Ok(Some(n)) => Err(Error::invalid_parameter(
-            MAX_RETRIES,
-            format!("expected at most 100 retries (or -1 for none), got {n}"),
-        )),
-        Err(_) => Err(Error::invalid_parameter(
-            MAX_RETRIES,
-            "expected a non-negative integer (or -1 for no retries)",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wharf_runtime::ErrorKind;
+    use wharf_runtime::{ErrorKind, Value};
 
     const KEY: &str = "a2V5LWZvci10ZXN0cy1vbmx5";
 
@@ -420,8 +401,8 @@ mod tests {
             c.service_url.as_str(),
             "https://acct1.blob.core.windows.net/"
         );
-        assert_eq!(c.max_retries, 5);
-        assert_eq!(c.retry_delay, Duration::from_millis(100));
+        assert_eq!(c.network.max_retries, 5);
+        assert_eq!(c.network.backoff.first, Duration::from_millis(100));
         assert!(!c.skip_verify);
         assert_eq!(c.root_directory, "");
         assert_eq!(c.credentials.type_name(), "shared_key");
@@ -443,8 +424,8 @@ mod tests {
             "https://acct1.blob.core.chinacloudapi.cn/"
         );
         assert_eq!(c.root_directory, "a/b");
-        assert_eq!(c.max_retries, 7);
-        assert_eq!(c.retry_delay, Duration::from_millis(250));
+        assert_eq!(c.network.max_retries, 7);
+        assert_eq!(c.network.backoff.first, Duration::from_millis(250));
         assert!(c.skip_verify);
         let c = config(&with(&[
             (
@@ -458,7 +439,7 @@ mod tests {
             c.service_url.as_str(),
             "http://127.0.0.1:10000/devstoreaccount1"
         );
-        assert_eq!(c.max_retries, 0);
+        assert_eq!(c.network.max_retries, 0);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use wharf_http::{Answer, HttpClient, Idempotency, Request, RetryConfig, Sign, encode};
+use wharf_runtime::network::Network;
 use wharf_runtime::{Error, Result};
 
 pub(crate) use wharf_http::Failure;
@@ -35,6 +36,7 @@ pub(crate) struct Client {
     bucket: String,
     tokens: Option<TokenSource>,
     signer: Option<ServiceAccount>,
+    network: Network,
 }
 
 impl std::fmt::Debug for Client {
@@ -73,7 +75,7 @@ impl Sign for Client {
 impl Client {
     /// A client for the bucket of `config`.
     pub(crate) fn new(config: &Config) -> Result<Self> {
-        let http = wharf_http::client_builder(config.user_agent.as_str())
+        let http = wharf_http::client_builder(config.user_agent.as_str(), &config.network)
             // A resumable upload answers an unfinished chunk with 308 and no Location.
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -84,12 +86,18 @@ impl Client {
         };
         Ok(Self {
             tokens: TokenSource::new(&config.credentials, http.clone()),
-            // Four retries from 250 ms, doubling (the reference's `maxTries` of five).
-            http: HttpClient::new("gcs", http, RetryConfig::default()).reading_errors(read_error),
+            http: HttpClient::new("gcs", http, RetryConfig::from(&config.network))
+                .reading_errors(read_error),
+            network: config.network,
             endpoint: config.endpoint.as_str().trim_end_matches('/').to_owned(),
             bucket: config.bucket.clone(),
             signer,
         })
+    }
+
+    /// The retries, back-off and timeouts of requests and of a reader's resumes.
+    pub(crate) fn network(&self) -> Network {
+        self.network
     }
 
     /// The JSON API URL of `object`.

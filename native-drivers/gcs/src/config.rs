@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use reqwest::Url;
 use serde::Deserialize;
+use wharf_runtime::network::Network;
 use wharf_runtime::{Error, ErrorKind, Params, Result, Secret};
 
 use crate::sign::RsaKey;
@@ -124,6 +125,9 @@ pub struct Config {
     pub user_agent: String,
     /// `endpoint` (else [`DEFAULT_ENDPOINT`]): the JSON API endpoint, without a trailing `/`.
     pub endpoint: Url,
+    /// `max_retries`, `retry_delay`, `max_retry_delay`, `connect_timeout`, `read_timeout`
+    /// (four retries from 250 ms by default: the reference's `maxTries` of five).
+    pub network: Network,
 }
 
 impl Config {
@@ -197,6 +201,7 @@ impl Config {
             Some(url) if !url.trim().is_empty() => parse_endpoint(url.trim())?,
             _ => parse_endpoint(DEFAULT_ENDPOINT)?,
         };
+        let network = Network::from_params(&mut params, Network::default())?;
         params.finish()?;
         Ok(Self {
             bucket,
@@ -206,6 +211,7 @@ impl Config {
             max_concurrency,
             user_agent,
             endpoint,
+            network,
         })
     }
 }

@@ -8,15 +8,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use wharf_http::{header, transport_error};
-use wharf_runtime::network::{Network, replaced_while_read};
+use wharf_runtime::network::replaced_while_read;
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
 use crate::client::Client;
 use crate::writer::SESSION_CONTENT_TYPE;
-
-/// How often a broken download is taken up again.
-const MAX_RESUMES: u32 = 5;
 
 fn is_placeholder(headers: &HeaderMap) -> bool {
     header(headers, "content-type").is_some_and(|t| t.starts_with(SESSION_CONTENT_TYPE))
@@ -79,10 +76,7 @@ pub(crate) async fn reader(
         client,
         object: object.to_owned(),
     };
-    let network = Network {
-        max_retries: MAX_RESUMES,
-        ..Network::default()
-    };
+    let network = source.client.network();
     Ok(resumable(source, path, offset, version, &network, body))
 }
 

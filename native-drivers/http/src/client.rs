@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
+use wharf_runtime::network::Network;
 
 use crate::{ErrorAnswer, Failure, Request, RetryConfig, may_retry};
 
@@ -64,12 +65,12 @@ pub fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A reqwest client builder with the time-outs the drivers share (30 s to connect, 120 s
-/// between reads, idle connections kept 50 s) and `user_agent`.
-pub fn client_builder(user_agent: &str) -> reqwest::ClientBuilder {
+/// A reqwest client builder with the driver's `connect_timeout` and `read_timeout` (the longest
+/// wait between two reads of an answer), idle connections kept 50 s, and `user_agent`.
+pub fn client_builder(user_agent: &str, network: &Network) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(120))
+        .connect_timeout(network.connect_timeout)
+        .read_timeout(network.read_timeout)
         .pool_idle_timeout(Duration::from_secs(50))
         .user_agent(user_agent)
 }

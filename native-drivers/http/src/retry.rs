@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use wharf_runtime::network::Network;
+
 use crate::{Backoff, Failure, Idempotency};
 
 /// How often and after how long a request is retried.
@@ -26,6 +28,17 @@ impl Default for RetryConfig {
             max_retries: 4,
             backoff: Backoff::default(),
             max_total_delay: Duration::from_secs(180),
+        }
+    }
+}
+
+impl From<&Network> for RetryConfig {
+    /// The driver's `max_retries` and back-off; 3 minutes of waiting in all.
+    fn from(network: &Network) -> Self {
+        Self {
+            max_retries: network.max_retries,
+            backoff: network.backoff,
+            ..Self::default()
         }
     }
 }

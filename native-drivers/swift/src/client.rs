@@ -5,13 +5,9 @@
 //! the session's token (completing their URLs with its storage URL), renews the session once
 //! whenever Swift answers 401, and reads an object once more when a GET or HEAD of it says 404.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use reqwest::header::HeaderMap;
-use wharf_http::{
-    Answer, Backoff, HttpClient, Request, RetryConfig, Sign, TokenCache, Unsigned, encode,
-};
+use wharf_http::{Answer, HttpClient, Request, RetryConfig, Sign, TokenCache, Unsigned, encode};
 use wharf_runtime::{Error, Result, Secret};
 
 use crate::auth::{self, RENEW_BEFORE, Session};
@@ -25,10 +21,6 @@ mod objects;
 use bulk::check_bulk_answer;
 pub(crate) use listing::Entry;
 pub(crate) use objects::{ObjectMeta, SEGMENTS_META};
-
-/// How often an idempotent request is retried after a temporary failure, and the first wait.
-const RETRIES: u32 = 4;
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// Percent-encodes an object name (or any path) for a URL.
 pub(crate) fn encode_path(s: &str) -> String {
@@ -82,19 +74,15 @@ impl Sign for Client {
 
 impl Client {
     pub(crate) fn new(config: &Config) -> Result<Self> {
-        let http =
-            wharf_http::client_builder(concat!("wharf-driver-swift/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(60))
-                .read_timeout(Duration::from_secs(15 * 60))
-                .pool_max_idle_per_host(64)
-                .danger_accept_invalid_certs(config.insecure_skip_verify)
-                .build()
-                .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
-        let retry = RetryConfig {
-            max_retries: RETRIES,
-            backoff: Backoff::starting_at(FIRST_RETRY_DELAY),
-            ..RetryConfig::default()
-        };
+        let http = wharf_http::client_builder(
+            concat!("wharf-driver-swift/", env!("CARGO_PKG_VERSION")),
+            &config.network,
+        )
+        .pool_max_idle_per_host(64)
+        .danger_accept_invalid_certs(config.insecure_skip_verify)
+        .build()
+        .map_err(|e| Error::backend("cannot create the HTTP client").with_source(e))?;
+        let retry = RetryConfig::from(&config.network);
         Ok(Self {
             http: HttpClient::new("swift", http, retry).reading_errors(read_error),
             config: config.clone(),

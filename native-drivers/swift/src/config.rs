@@ -3,6 +3,10 @@
 //! checked here, so a bad configuration fails when the driver is created, naming the key.
 
 use reqwest::Url;
+use std::time::Duration;
+
+use wharf_runtime::backoff::Backoff;
+use wharf_runtime::network::Network;
 use wharf_runtime::{Error, Params, Result, Secret, Value};
 
 /// The identity service (tempauth or Keystone) URL.
@@ -111,7 +115,7 @@ impl EndpointType {
 }
 
 /// What a swift driver is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `authurl`: the identity service (tempauth or Keystone), an `http://` or `https://` URL.
     pub auth_url: Url,
@@ -160,6 +164,10 @@ pub struct Config {
     /// `tempurlmethods`: the methods TempURLs may be made for (used when the cluster does not
     /// publish `/info`); empty when absent.
     pub tempurl_methods: Vec<String>,
+    /// `max_retries`, `retry_delay`, `max_retry_delay`, `connect_timeout`, `read_timeout`
+    /// (by default four retries from 200 ms, 60 s to connect, 15 minutes between reads: the
+    /// reference's time-outs).
+    pub network: Network,
 }
 
 fn optional(params: &mut Params, key: &str) -> Result<Option<String>> {
@@ -261,6 +269,15 @@ impl Config {
                 .filter(|s| !s.expose().is_empty()),
             tempurl_container_key: params.bool(TEMPURL_CONTAINER_KEY)?.unwrap_or(false),
             tempurl_methods,
+            network: Network::from_params(
+                &mut params,
+                Network {
+                    max_retries: 4,
+                    backoff: Backoff::starting_at(Duration::from_millis(200)),
+                    connect_timeout: Duration::from_secs(60),
+                    read_timeout: Duration::from_secs(15 * 60),
+                },
+            )?,
         };
         params.finish()?;
         Ok(config)

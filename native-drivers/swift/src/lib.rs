@@ -100,7 +100,16 @@ impl SwiftDriver {
     /// and middleware from `/info` (and sets up the TempURL key, as the reference does).
     pub async fn connect(config: Config) -> Result<Self> {
         let client = Client::new(&config)?;
-        client.session().await?;
+        // The first authentication, retried like any request: the driver is not created
+        // before it succeeds.
+        let mut attempt = 0;
+        while let Err(e) = client.session().await {
+            attempt += 1;
+            if !e.is_temporary() || attempt > config.network.max_retries {
+                return Err(e);
+            }
+            tokio::time::sleep(config.network.backoff.delay(attempt)).await;
+        }
         let root = "/";
         if client
             .head_container()

@@ -12,15 +12,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use wharf_http::{Request, header, transport_error};
-use wharf_runtime::network::{Network, replaced_while_read};
+use wharf_runtime::network::replaced_while_read;
 use wharf_runtime::resumable::{Body, Reopen, resumable};
 use wharf_runtime::{ByteStream, Error, Result};
 
 use crate::Store;
 use crate::client::{Client, Target};
-
-/// How often a broken download is resumed.
-const RESUMES: u32 = 3;
 
 /// The whole content of the file at `path`.
 pub(crate) async fn get_content(inner: &Store, path: &str) -> Result<Bytes> {
@@ -70,15 +67,13 @@ pub(crate) async fn reader(inner: Arc<Store>, path: &str, offset: u64) -> Result
     };
     let etag = header(response.headers(), "etag").map(str::to_owned);
     let body = Box::pin(response.bytes_stream());
+    let network = inner.config.network;
     Ok(resumable(
         ObjectDownload { inner, name },
         path,
         offset,
         etag,
-        &Network {
-            max_retries: RESUMES,
-            ..Network::default()
-        },
+        &network,
         body,
     ))
 }
