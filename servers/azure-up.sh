@@ -72,6 +72,8 @@ export WHARF_AZURE_ACCOUNTNAME=$ACCOUNT
 export WHARF_AZURE_ACCOUNTKEY='$KEY'
 # wharf check azure -p accountname=\$WHARF_AZURE_ACCOUNTNAME -p accountkey=\$WHARF_AZURE_ACCOUNTKEY -p container=\$WHARF_AZURE_CHECK_CONTAINER -p serviceurl=\$WHARF_AZURE_SERVICEURL
 export WHARF_AZURE_CHECK_CONTAINER=$CHECK_CONTAINER
+# The Azurite binary, for tests that run and restart a server of their own.
+export WHARF_AZURITE_BIN=$BIN
 ENV
 }
 

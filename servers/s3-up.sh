@@ -86,5 +86,7 @@ export WHARF_S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT
 export WHARF_S3S_ENDPOINT=http://127.0.0.1:$S3S_PORT
 export WHARF_S3S_ACCESS_KEY=$S3S_ACCESS_KEY
 export WHARF_S3S_SECRET_KEY=$S3S_SECRET_KEY
+# The s3s-fs binary, for tests that run and restart a server of their own.
+export WHARF_S3S_BIN=$S3S
 ENV
 say "ready; environment in $DIR/s3.env (source it before cargo test)"

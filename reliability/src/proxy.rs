@@ -273,11 +273,15 @@ impl fmt::Display for Stats {
 
 struct Shared {
     upstream: SocketAddr,
+    /// The proxy's own address.
+    own: SocketAddr,
     plan: Mutex<Plan>,
     rng: Mutex<StdRng>,
     requests: AtomicU64,
     faults: Mutex<Vec<(String, u64)>>,
     stopped: AtomicBool,
+    /// The `Host` header sent upstream in place of the client's, if any.
+    host: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -331,11 +335,13 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             upstream,
+            own: addr,
             plan: Mutex::new(plan),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             requests: AtomicU64::new(0),
             faults: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
+            host: Mutex::new(None),
         });
         let accepting = shared.clone();
         let accept = tokio::spawn(async move {
@@ -381,6 +387,17 @@ impl FaultProxy {
         let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
         let path = rest.find('/').map_or("", |i| &rest[i..]);
         format!("{}{path}", self.url())
+    }
+
+    /// Presents the proxy as the server: the upstream server gets its own address as `Host`,
+    /// rather than the proxy's that the client sent, and URLs naming the server in the headers
+    /// of its answers (a `Location`) are rewritten to name the proxy. For servers that route by
+    /// `Host` (fake-gcs-server). Leave it off where the `Host` is signed (SigV4) or names the
+    /// URLs the server hands out (Swift's tempauth).
+    pub fn upstream_host(self) -> Self {
+        *self.shared.host.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(self.shared.upstream.to_string());
+        self
     }
 
     /// The seed of the proxy's draws.
@@ -510,8 +527,15 @@ fn is_hop_by_hop(name: &str) -> bool {
         .any(|h| name.eq_ignore_ascii_case(h))
 }
 
-fn render_headers(out: &mut Vec<u8>, headers: &[httparse::Header<'_>]) {
-    for h in headers.iter().filter(|h| !is_hop_by_hop(h.name)) {
+fn render_headers(out: &mut Vec<u8>, headers: &[httparse::Header<'_>], host: Option<&str>) {
+    if let Some(host) = host {
+        out.extend_from_slice(format!("Host: {host}\r\n").as_bytes());
+    }
+    let replaced = |name: &str| host.is_some() && name.eq_ignore_ascii_case("host");
+    for h in headers
+        .iter()
+        .filter(|h| !is_hop_by_hop(h.name) && !replaced(h.name))
+    {
         out.extend_from_slice(h.name.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(h.value);
@@ -522,6 +546,7 @@ fn render_headers(out: &mut Vec<u8>, headers: &[httparse::Header<'_>]) {
 async fn read_request_head<R: AsyncRead + Unpin>(
     io: &mut R,
     inbound: &mut Inbound,
+    host: Option<&str>,
 ) -> io::Result<Option<RequestHead>> {
     loop {
         if !inbound.buf.is_empty() {
@@ -539,7 +564,7 @@ async fn read_request_head<R: AsyncRead + Unpin>(
                 };
                 let mut upstream =
                     format!("{method} {} HTTP/1.1\r\n", request.path.unwrap_or("/")).into_bytes();
-                render_headers(&mut upstream, request.headers);
+                render_headers(&mut upstream, request.headers, host);
                 upstream.extend_from_slice(b"Connection: close\r\n\r\n");
                 let head = RequestHead {
                     upstream,
@@ -576,6 +601,7 @@ async fn read_response_head<R: AsyncRead + Unpin>(
     io: &mut R,
     inbound: &mut Inbound,
     is_head: bool,
+    rewrite: Option<&(String, String)>,
 ) -> io::Result<ResponseHead> {
     loop {
         if !inbound.buf.is_empty() {
@@ -603,9 +629,14 @@ async fn read_response_head<R: AsyncRead + Unpin>(
                         response.reason.unwrap_or_default()
                     )
                     .into_bytes();
-                    render_headers(&mut head, response.headers);
+                    render_headers(&mut head, response.headers, None);
                     head.extend_from_slice(b"\r\n");
-                    head
+                    match rewrite {
+                        Some((from, to)) => String::from_utf8_lossy(&head)
+                            .replace(from.as_str(), to)
+                            .into_bytes(),
+                        None => head,
+                    }
                 });
                 let raw = inbound.buf.split_to(n).freeze();
                 return Ok(ResponseHead {
@@ -733,7 +764,13 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
         if shared.stopped.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let Some(head) = read_request_head(&mut client, &mut inbound).await? else {
+        let host = shared
+            .host
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(head) = read_request_head(&mut client, &mut inbound, host.as_deref()).await?
+        else {
             return Ok(());
         };
         let (fault, stall, unit) = shared.draw();
@@ -742,15 +779,7 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
         }
         match fault {
             None => {
-                if !forward(
-                    &mut client,
-                    &mut inbound,
-                    &head,
-                    Ending::Forward,
-                    shared.upstream,
-                )
-                .await?
-                {
+                if !forward(&mut client, &mut inbound, &head, Ending::Forward, shared).await? {
                     return Ok(());
                 }
             }
@@ -787,38 +816,17 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
                 return Ok(());
             }
             Some(Fault::ResetAfterRequest) => {
-                forward(
-                    &mut client,
-                    &mut inbound,
-                    &head,
-                    Ending::Lost,
-                    shared.upstream,
-                )
-                .await?;
+                forward(&mut client, &mut inbound, &head, Ending::Lost, shared).await?;
                 reset(client);
                 return Ok(());
             }
             Some(Fault::ResetDuringResponseBody) => {
-                forward(
-                    &mut client,
-                    &mut inbound,
-                    &head,
-                    Ending::Cut(unit),
-                    shared.upstream,
-                )
-                .await?;
+                forward(&mut client, &mut inbound, &head, Ending::Cut(unit), shared).await?;
                 reset(client);
                 return Ok(());
             }
             Some(Fault::StallDuringResponseBody) => {
-                forward(
-                    &mut client,
-                    &mut inbound,
-                    &head,
-                    Ending::Cut(unit),
-                    shared.upstream,
-                )
-                .await?;
+                forward(&mut client, &mut inbound, &head, Ending::Cut(unit), shared).await?;
                 tokio::time::sleep(stall).await;
                 reset(client);
                 return Ok(());
@@ -845,10 +853,21 @@ async fn forward(
     inbound: &mut Inbound,
     head: &RequestHead,
     ending: Ending,
-    upstream: SocketAddr,
+    shared: &Shared,
 ) -> io::Result<bool> {
-    let upstream = TcpStream::connect(upstream).await?;
-    relay(client, inbound, upstream, head, ending).await
+    let upstream = TcpStream::connect(shared.upstream).await?;
+    let rewrite = shared
+        .host
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .is_some()
+        .then(|| {
+            (
+                format!("http://{}", shared.upstream),
+                format!("http://{}", shared.own),
+            )
+        });
+    relay(client, inbound, upstream, head, ending, rewrite.as_ref()).await
 }
 
 async fn relay(
@@ -857,6 +876,7 @@ async fn relay(
     mut upstream: TcpStream,
     head: &RequestHead,
     ending: Ending,
+    rewrite: Option<&(String, String)>,
 ) -> io::Result<bool> {
     let _ = upstream.set_nodelay(true);
     upstream.write_all(&head.upstream).await?;
@@ -875,7 +895,7 @@ async fn relay(
         let mut answer = Inbound::default();
         loop {
             let response =
-                read_response_head(&mut upstream_read, &mut answer, head.is_head).await?;
+                read_response_head(&mut upstream_read, &mut answer, head.is_head, rewrite).await?;
             if (100..200).contains(&response.status) {
                 if matches!(ending, Ending::Forward) {
                     client_write.write_all(&response.raw).await?;

@@ -32,9 +32,17 @@ where
     let make = &make;
     let failures: Vec<String> = futures::stream::iter(wharf_testsuite::checks())
         .map(|check| async move {
+            let trace = std::env::var_os("WHARF_FAULT_TRACE").is_some();
+            if trace {
+                eprintln!("{label}: {}/{} starts", check.group, check.name);
+            }
             let fixture = make().await;
             let run = wharf_testsuite::run_check(&check, fixture, options);
-            match tokio::time::timeout(CHECK_LIMIT, run).await {
+            let outcome = tokio::time::timeout(CHECK_LIMIT, run).await;
+            if trace {
+                eprintln!("{label}: {}/{} ends", check.group, check.name);
+            }
+            match outcome {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(format!("{}/{}: {e}", check.group, check.name)),
                 Err(_) => Some(format!(

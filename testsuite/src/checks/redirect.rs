@@ -21,7 +21,10 @@ use crate::{Fixture, RunOptions};
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// GET of the redirect URL returns the content; HEAD returns 200 and `Content-Length`.
-pub(crate) async fn redirect_get_and_head(fx: Arc<dyn Fixture>, _: RunOptions) -> CheckResult {
+pub(crate) async fn redirect_get_and_head(
+    fx: Arc<dyn Fixture>,
+    options: RunOptions,
+) -> CheckResult {
     let d = fx.driver();
     let path = random_path(32);
     let seed = data::seed("redirect_get_and_head");
@@ -36,7 +39,7 @@ pub(crate) async fn redirect_get_and_head(fx: Arc<dyn Fixture>, _: RunOptions) -
             .await
             .context("redirect_url(GET)")?
         {
-            let response = fetch("GET", &url).await?;
+            let response = fetch("GET", &url, options).await?;
             ensure_eq!(response.status, 200, "GET {url}: status");
             crate::support::ensure_data(
                 &response.body,
@@ -51,7 +54,7 @@ pub(crate) async fn redirect_get_and_head(fx: Arc<dyn Fixture>, _: RunOptions) -
             .await
             .context("redirect_url(HEAD)")?
         {
-            let response = fetch("HEAD", &url).await?;
+            let response = fetch("HEAD", &url, options).await?;
             ensure_eq!(response.status, 200, "HEAD {url}: status");
             ensure_eq!(
                 response.header("content-length"),
@@ -81,7 +84,31 @@ impl Response {
     }
 }
 
-async fn fetch(method: &'static str, url: &str) -> Result<Response, CheckError> {
+/// `method` of `url`; under injected faults (the URL leads through the fault proxy too), asked
+/// again after a broken connection or a temporary error answer, as any client of a storage
+/// service would.
+async fn fetch(
+    method: &'static str,
+    url: &str,
+    options: RunOptions,
+) -> Result<Response, CheckError> {
+    let attempts = if options.faults { 10 } else { 1 };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = fetch_once(method, url).await;
+        let temporary = match &outcome {
+            Ok(r) => matches!(r.status, 429 | 498 | 500..=599),
+            Err(_) => true,
+        };
+        if !temporary || attempt >= attempts {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn fetch_once(method: &'static str, url: &str) -> Result<Response, CheckError> {
     if url.starts_with("https://") {
         fail!("{method} {url}: https is not supported by the conformance suite's HTTP client");
     }
