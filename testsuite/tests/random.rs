@@ -35,12 +35,16 @@ enum Bug {
     MovePrefixSiblings,
     /// A resumed upload reports one byte less than it holds.
     ResumeSizeOffByOne,
+    /// The first `stat` of a file, and only that one, reports a size one byte too large.
+    StatLiesOnce,
 }
 
 #[derive(Default)]
 struct Store {
     files: BTreeMap<String, Bytes>,
     uploads: HashMap<String, Vec<u8>>,
+    /// Set once the one-time lie has been told.
+    lied: bool,
 }
 
 #[derive(Clone)]
@@ -77,9 +81,14 @@ impl Memory {
     }
 
     fn stat_now(&self, path: &str) -> Result<FileInfo> {
-        let store = self.lock();
+        let mut store = self.lock();
         if let Some(b) = store.files.get(path) {
-            return Ok(FileInfo::file(path, b.len() as u64, SystemTime::now()));
+            let mut size = b.len() as u64;
+            if self.bug == Bug::StatLiesOnce && !store.lied {
+                store.lied = true;
+                size += 1;
+            }
+            return Ok(FileInfo::file(path, size, SystemTime::now()));
         }
         if Self::is_dir(&store, path) {
             return Ok(FileInfo::dir(path, SystemTime::UNIX_EPOCH));
@@ -476,6 +485,15 @@ async fn a_move_of_prefix_siblings_is_caught() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resumed_size_that_lies_is_caught() {
     caught_and_shrunk(Bug::ResumeSizeOffByOne, 4, "writer").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disagreement_that_does_not_come_back_is_not_shrunk() {
+    let mismatch = caught(Bug::StatLiesOnce).await;
+    let text = mismatch.to_string();
+    assert!(!mismatch.reproducible, "{text}");
+    assert_eq!(mismatch.replays, 1, "{text}");
+    assert!(text.contains("did not fail the same way"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -179,6 +179,10 @@ pub struct Mismatch {
     pub original_steps: usize,
     /// Replays spent shrinking.
     pub replays: usize,
+    /// False when the sequence, replayed from empty storage, did not fail the same way again:
+    /// the disagreement depends on more than the steps (timing, or what the failing run left in
+    /// the backend), and the sequence is not shrunk.
+    pub reproducible: bool,
     /// The call that disagreed (or `clean-up`).
     pub call: String,
     /// What the driver answered.
@@ -194,6 +198,7 @@ impl Mismatch {
             steps: Vec::new(),
             original_steps: 0,
             replays: 0,
+            reproducible: true,
             call: "setting up".into(),
             driver,
             model: model.into(),
@@ -218,6 +223,14 @@ impl fmt::Display for Mismatch {
             )?;
             for step in &self.steps {
                 writeln!(f, "    {step}")?;
+            }
+            if !self.reproducible {
+                writeln!(
+                    f,
+                    "(replayed from empty storage, this sequence did not fail the same way \
+                     again, so it is not shrunk: the disagreement depends on timing or on what \
+                     the first run left in the backend)"
+                )?;
             }
         }
         writeln!(f, "at {}:", self.call)?;
@@ -296,15 +309,16 @@ async fn check(
             let original_steps = steps.len();
             // A hung call is not shrunk: every replay would wait out the limit again.
             let budget = if failure.hung { 0 } else { shrink_replays };
-            let (steps, failure, replays) = shrink::shrink(&runner, steps, failure, budget).await;
+            let shrunk = shrink::shrink(&runner, steps, failure, budget).await;
             Err(Mismatch {
                 seed,
-                steps,
+                steps: shrunk.steps,
                 original_steps,
-                replays,
-                call: failure.call,
-                driver: failure.got,
-                model: failure.expected,
+                replays: shrunk.replays,
+                reproducible: shrunk.reproducible,
+                call: shrunk.failure.call,
+                driver: shrunk.failure.got,
+                model: shrunk.failure.expected,
             })
         }
     }

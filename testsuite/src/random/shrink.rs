@@ -109,14 +109,26 @@ impl Search<'_> {
     }
 }
 
-/// Shrinks `steps`, which fail with `failure`, within `budget` replays. Returns the shortest
-/// sequence found, how it fails, and the replays spent.
+/// What shrinking found.
+pub(crate) struct Shrunk {
+    /// The shortest sequence found.
+    pub(crate) steps: Vec<Step>,
+    /// How it fails.
+    pub(crate) failure: Failure,
+    /// Replays spent.
+    pub(crate) replays: usize,
+    /// False when the sequence, replayed as it was, did not fail the same way again (then it is
+    /// not shrunk: the disagreement depends on more than the steps).
+    pub(crate) reproducible: bool,
+}
+
+/// Shrinks `steps`, which fail with `failure`, within `budget` replays.
 pub(crate) async fn shrink(
     runner: &Runner,
     mut steps: Vec<Step>,
     failure: Failure,
     budget: usize,
-) -> (Vec<Step>, Failure, usize) {
+) -> Shrunk {
     steps.truncate(failure.index + 1);
     let mut search = Search {
         runner,
@@ -126,6 +138,21 @@ pub(crate) async fn shrink(
         replays: 0,
         budget,
     };
+    // First the sequence as it is: if it does not fail again, no candidate can be judged.
+    if budget > 0 {
+        search.replays += 1;
+        match runner.replay(&search.steps).await {
+            Err(f) if f.signature == search.signature => {}
+            _ => {
+                return Shrunk {
+                    steps: search.steps,
+                    failure: search.failure,
+                    replays: search.replays,
+                    reproducible: false,
+                };
+            }
+        }
+    }
     loop {
         let mut progress = search.drop_chunks().await;
         progress |= search.simplify_steps().await;
@@ -134,7 +161,12 @@ pub(crate) async fn shrink(
             break;
         }
     }
-    (search.steps, search.failure, search.replays)
+    Shrunk {
+        steps: search.steps,
+        failure: search.failure,
+        replays: search.replays,
+        reproducible: true,
+    }
 }
 
 /// Simpler versions of a step, each a replacement sequence (a batch may become several steps).
