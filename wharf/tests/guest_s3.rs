@@ -49,5 +49,8 @@ mod guest_s3_s3s {
         fixture(endpoint, &access, &secret, "guest").await
     }
 
-    wharf_testsuite::conformance_tests!(make_fixture);
+    // Without the random operations: s3s-fs keeps a key's prefix as a directory on its disk
+    // after the key is deleted, and then answers 500 for a key at that prefix, which the
+    // random sequences (paths reused on purpose) reach and the checks (fresh paths) do not.
+    wharf_testsuite::conformance_tests!(make_fixture, checks_only);
 }

@@ -376,11 +376,15 @@ mod tests {
             }
         });
         let url = format!("http://{addr}/x?y=1");
-        let r = fetch("GET", &url).await.unwrap();
+        let r = fetch("GET", &url, RunOptions::default()).await.unwrap();
         assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
-        let r = fetch("HEAD", &url).await.unwrap();
+        let r = fetch("HEAD", &url, RunOptions::default()).await.unwrap();
         assert_eq!((r.status, r.header("content-length")), (200, Some("5")));
         server.join().unwrap();
-        assert!(fetch("GET", "https://example.invalid/").await.is_err());
+        assert!(
+            fetch("GET", "https://example.invalid/", RunOptions::default())
+                .await
+                .is_err()
+        );
     }
 }
