@@ -32,8 +32,8 @@ const CREATE: [u8; 2] = [0x00, 0x00];
 fn a_part_past_the_largest_size_is_a_fault() {
     let tape: Vec<u8> = [
         &CREATE[..],
-        // open-writer: a lie; size: `u64::MAX` (choice 3); part size: a byte (choice 0), 16;
-        // first part: 0 (choice 1).
+        // open-writer: a lie; size: `u64::MAX` (choice 3); part size: a byte of KiB (choice
+        // 0), 16 KiB; first part: 0 (choice 1).
         &[0x00, 0x07, 0x03, 0x00, 0x10, 0x01],
         // begin-part, end-part: plain answers.
         &[0x00, 0x00, 0x00, 0x00],
@@ -42,13 +42,13 @@ fn a_part_past_the_largest_size_is_a_fault() {
     let (opened, written) = guest::with_driver(0, &tape, async |d| {
         let mut w = d.writer("/w", false).await.expect("the writer opens");
         let opened = w.size();
-        (opened, w.write(Bytes::from_static(&[7; 16])).await)
+        (opened, w.write(Bytes::from(vec![7; 16 << 10])).await)
     })
     .expect("the driver starts");
     assert_eq!(opened, u64::MAX);
     let e = written.expect_err("a size past u64::MAX");
     assert_eq!(e.kind(), &ErrorKind::DriverFault, "{e}");
-    assert!(e.to_string().contains("a part of 16"), "{e}");
+    assert!(e.to_string().contains("a part of 16384"), "{e}");
 }
 
 /// A writer whose size is 253 after a write and 5 once closed: exact after `close`, it was
