@@ -89,34 +89,57 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
-/// Samples the resident memory every 100 ms while the run lasts: the peak, and the value at the
-/// end of the warm-up.
+/// Samples the resident memory every 100 ms while the run lasts: its peak, and its value at
+/// each `every` (from the start) for the trend.
 struct RssWatch {
     peak: Arc<std::sync::atomic::AtomicU64>,
+    marks: Arc<std::sync::Mutex<Vec<(Duration, u64)>>>,
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RssWatch {
-    fn start() -> Self {
+    fn start(every: Option<Duration>) -> Self {
         let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss()));
+        let marks = Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let task = tokio::spawn({
-            let (peak, stop) = (peak.clone(), stop.clone());
+            let (peak, marks, stop) = (peak.clone(), marks.clone(), stop.clone());
             async move {
+                let started = Instant::now();
+                let mut next = every;
                 while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(rss(), Ordering::Relaxed);
+                    let now = rss();
+                    peak.fetch_max(now, Ordering::Relaxed);
+                    if let (Some(mark), Some(every)) = (next, every)
+                        && started.elapsed() >= mark
+                    {
+                        marks.lock().expect("the marks").push((mark, now));
+                        next = Some(mark + every);
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         });
-        Self { peak, stop, task }
+        Self {
+            peak,
+            marks,
+            stop,
+            task,
+        }
     }
 
-    async fn finish(self) -> u64 {
+    /// The peak, and the marks as text.
+    async fn finish(self) -> (u64, String) {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.task.await;
-        self.peak.load(Ordering::Relaxed).max(rss())
+        let marks = self.marks.lock().expect("the marks");
+        let trend = marks
+            .iter()
+            .map(|(t, bytes)| format!("{} s {}", t.as_secs(), mib(*bytes)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (self.peak.load(Ordering::Relaxed).max(rss()), trend)
     }
 }
 
@@ -488,7 +511,7 @@ async fn soak(name: &str, driver: Arc<dyn StorageDriver>) {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let before = rss();
-    let watch = RssWatch::start();
+    let watch = RssWatch::start(Some(Duration::from_secs(secs).div_f64(10.0)));
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|i| {
             let client = Client {
@@ -517,7 +540,7 @@ async fn soak(name: &str, driver: Arc<dyn StorageDriver>) {
         }
     }
     let end = rss();
-    let peak = watch.finish().await;
+    let (peak, trend) = watch.finish().await;
     let elapsed = started.elapsed();
     assert!(
         failures.is_empty(),
@@ -538,7 +561,7 @@ async fn soak(name: &str, driver: Arc<dyn StorageDriver>) {
     println!(
         "soak[{name}]: {CLIENTS} clients, {total} operations in {:.1} s ({:.0}/s), no error; \
          {}; resident memory: {} before, {} after the {:.1} s warm-up, peak {}, end {} \
-         (end − start {:+.1} MiB)",
+         (end − start {:+.1} MiB); along the way: {trend}",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
         counts
@@ -682,7 +705,7 @@ async fn guest_instances_replaced() {
     let started = Instant::now();
     let warmup = (replacements / 10).max(1);
     let before = rss();
-    let watch = RssWatch::start();
+    let watch = RssWatch::start(None);
     let mut start = before;
     let mut previous = [whoami(&panics).await, whoami(&grows).await];
     let mut trend = Vec::new();
@@ -717,7 +740,7 @@ async fn guest_instances_replaced() {
         }
     }
     let end = rss();
-    let peak = watch.finish().await;
+    let (peak, _) = watch.finish().await;
     println!(
         "soak[replacements]: {replacements} guest instances replaced ({} of them after filling \
          their memory) in {:.1} s; resident memory: {} before, {} after {warmup}, peak {}, end \
