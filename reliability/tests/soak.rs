@@ -89,57 +89,49 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
 }
 
-/// Samples the resident memory every 100 ms while the run lasts: its peak, and its value at
-/// each `every` (from the start) for the trend.
+/// Samples the resident memory every 100 ms while the run lasts, on a thread of its own (busy
+/// clients would delay a task): its peak, and its value at each `every` (from the start) for
+/// the trend.
 struct RssWatch {
-    peak: Arc<std::sync::atomic::AtomicU64>,
-    marks: Arc<std::sync::Mutex<Vec<(Duration, u64)>>>,
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
+    thread: std::thread::JoinHandle<(u64, Vec<(Duration, u64)>)>,
 }
 
 impl RssWatch {
     fn start(every: Option<Duration>) -> Self {
-        let peak = Arc::new(std::sync::atomic::AtomicU64::new(rss()));
-        let marks = Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn({
-            let (peak, marks, stop) = (peak.clone(), marks.clone(), stop.clone());
-            async move {
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
                 let started = Instant::now();
-                let mut next = every;
+                let (mut peak, mut marks, mut next) = (0, Vec::new(), every);
                 while !stop.load(Ordering::Relaxed) {
                     let now = rss();
-                    peak.fetch_max(now, Ordering::Relaxed);
+                    peak = peak.max(now);
                     if let (Some(mark), Some(every)) = (next, every)
                         && started.elapsed() >= mark
                     {
-                        marks.lock().expect("the marks").push((mark, now));
+                        marks.push((mark, now));
                         next = Some(mark + every);
                     }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    std::thread::sleep(Duration::from_millis(100));
                 }
+                (peak, marks)
             }
         });
-        Self {
-            peak,
-            marks,
-            stop,
-            task,
-        }
+        Self { stop, thread }
     }
 
     /// The peak, and the marks as text.
-    async fn finish(self) -> (u64, String) {
+    fn finish(self) -> (u64, String) {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-        let marks = self.marks.lock().expect("the marks");
+        let (peak, marks) = self.thread.join().expect("the sampling thread");
         let trend = marks
             .iter()
-            .map(|(t, bytes)| format!("{} s {}", t.as_secs(), mib(*bytes)))
+            .map(|(t, bytes)| format!("{:.1} s {}", t.as_secs_f64(), mib(*bytes)))
             .collect::<Vec<_>>()
             .join(", ");
-        (self.peak.load(Ordering::Relaxed).max(rss()), trend)
+        (peak.max(rss()), trend)
     }
 }
 
@@ -540,7 +532,7 @@ async fn soak(name: &str, driver: Arc<dyn StorageDriver>) {
         }
     }
     let end = rss();
-    let (peak, trend) = watch.finish().await;
+    let (peak, trend) = watch.finish();
     let elapsed = started.elapsed();
     assert!(
         failures.is_empty(),
@@ -740,7 +732,7 @@ async fn guest_instances_replaced() {
         }
     }
     let end = rss();
-    let (peak, _) = watch.finish().await;
+    let (peak, _) = watch.finish();
     println!(
         "soak[replacements]: {replacements} guest instances replaced ({} of them after filling \
          their memory) in {:.1} s; resident memory: {} before, {} after {warmup}, peak {}, end \
