@@ -30,14 +30,22 @@ where
         ..RunOptions::from_env()
     };
     let make = &make;
+    let trace = std::env::var_os("WHARF_FAULT_TRACE").is_some();
+    if trace {
+        eprintln!("{label}: seed {}", proxy.seed());
+    }
     let failures: Vec<String> = futures::stream::iter(wharf_testsuite::checks())
         .map(|check| async move {
-            let trace = std::env::var_os("WHARF_FAULT_TRACE").is_some();
             if trace {
                 eprintln!("{label}: {}/{} starts", check.group, check.name);
             }
-            let fixture = make().await;
-            let run = wharf_testsuite::run_check(&check, fixture, options);
+            let run = async {
+                let fixture = make().await;
+                if trace {
+                    eprintln!("{label}: {}/{} has its fixture", check.group, check.name);
+                }
+                wharf_testsuite::run_check(&check, fixture, options).await
+            };
             let outcome = tokio::time::timeout(CHECK_LIMIT, run).await;
             if trace {
                 eprintln!("{label}: {}/{} ends", check.group, check.name);

@@ -539,8 +539,14 @@ pub(crate) async fn assert_no_files(driver: &dyn StorageDriver) -> CheckResult {
 }
 
 /// Runs `fut` to completion from inside synchronous code running on the runtime (a walk
-/// visitor), giving up after `limit`. On a multi-thread runtime the current worker steps aside
-/// with `block_in_place`; elsewhere the future runs on a helper thread with its own runtime.
+/// visitor), giving up after `limit`. On a multi-thread runtime `fut` runs as a task of its own
+/// while the current thread waits aside (`block_in_place`); elsewhere it runs on a helper
+/// thread with its own runtime.
+///
+/// The task is spawned rather than driven here by `Handle::block_on`: a nested `block_on`
+/// parks on the same thread-local parker as a `Runtime::block_on` further up the stack (a
+/// `#[tokio::test]` body), can take the wake-ups meant for it, and leaves the caller's other
+/// futures asleep for good.
 pub(crate) fn block_on_in_visitor<T: Send + 'static>(
     fut: impl Future<Output = T> + Send + 'static,
     limit: Duration,
@@ -548,7 +554,13 @@ pub(crate) fn block_on_in_visitor<T: Send + 'static>(
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| handle.block_on(tokio::time::timeout(limit, fut)).ok())
+            let (tx, rx) = std::sync::mpsc::channel();
+            let task = handle.spawn(async move {
+                let _ = tx.send(fut.await);
+            });
+            let outcome = tokio::task::block_in_place(|| rx.recv_timeout(limit).ok());
+            task.abort();
+            outcome
         }
         _ => {
             let (tx, rx) = std::sync::mpsc::channel();
@@ -568,6 +580,38 @@ pub(crate) fn block_on_in_visitor<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A future waiting beside a visitor's blocking call is still woken: the call must not run
+    /// in a `block_on` nested in the test's own `block_on`, which would take the wake-up of
+    /// the timer below and leave the join asleep for good. The runtime runs on a thread of its
+    /// own so that a lost wake-up fails the test instead of hanging it.
+    #[test]
+    fn a_visitor_call_loses_no_wake_up_of_its_neighbours() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let done = runtime.block_on(async {
+                let neighbour = tokio::time::sleep(Duration::from_millis(20));
+                let visitor = async {
+                    block_on_in_visitor(
+                        tokio::time::sleep(Duration::from_millis(300)),
+                        Duration::from_secs(5),
+                    )
+                };
+                tokio::join!(neighbour, visitor).1
+            });
+            let _ = tx.send(done);
+        });
+        let outcome = rx.recv_timeout(Duration::from_secs(20));
+        assert!(
+            matches!(outcome, Ok(Some(()))),
+            "the join beside a visitor's call never finished: {outcome:?}"
+        );
+    }
 
     #[test]
     fn random_paths_are_valid() {

@@ -121,6 +121,46 @@ mod callers_that_go_away {
     }
 }
 
+/// A guest with a directory does its file I/O on the calling thread. Called straight from a
+/// `Runtime::block_on` (a `#[tokio::test]` body, a registry's main), the call must not nest a
+/// second `block_on` there: that one would take the wake-ups of the futures beside it (the
+/// timer below) and leave them asleep for good. The runtime runs on a thread of its own so that
+/// a lost wake-up fails the test instead of hanging it.
+#[test]
+fn a_guest_call_with_a_directory_loses_no_wake_up_of_its_neighbours() {
+    use std::time::Duration;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let outcome = runtime.block_on(async {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let params =
+                Params::from_pairs([("rootdirectory", dir.path().to_string_lossy().into_owned())]);
+            let driver = DriverRegistry::with_builtin()
+                .create(wharf::guests::FILESYSTEM, params)
+                .await
+                .expect("create the filesystem guest driver");
+            let big = bytes::Bytes::from(vec![3u8; 16 << 20]);
+            let (_, put) = tokio::join!(
+                tokio::time::sleep(Duration::from_millis(2)),
+                driver.put_content("/big", big)
+            );
+            put
+        });
+        let _ = tx.send(outcome);
+    });
+    let outcome = rx.recv_timeout(Duration::from_secs(60));
+    assert!(
+        matches!(outcome, Ok(Ok(()))),
+        "the join beside a guest's call never finished: {outcome:?}"
+    );
+}
+
 /// The host loads components of both WIT versions and says which one each targets (what
 /// `wharf inspect` shows): the JavaScript guest is built against 0.1.0, the Rust ones against
 /// 0.2.0.

@@ -93,16 +93,22 @@ impl Deadline {
     /// Runs `call`, a step into the instance, to its end, or fails it as interrupted when it is
     /// still blocked in the host a little after the deadline (dropping the call unwinds the
     /// guest's stack; the instance must then be discarded). When the instance's file
-    /// operations block its thread and this is a worker of a multi-thread runtime, the call
-    /// runs in `block_in_place`, so the worker's other tasks move to another thread while the
-    /// guest waits on the disk.
+    /// operations block its thread and this is a task on a worker of a multi-thread runtime,
+    /// the call runs in `block_in_place`, so the worker's other tasks move to another thread
+    /// while the guest waits on the disk.
+    ///
+    /// Not so on the thread of a `Runtime::block_on` (no task): that thread runs no other
+    /// task, and a `block_on` nested in it would park on the same thread-local parker as the
+    /// outer one and could take the wake-ups of the caller's other futures, leaving them
+    /// asleep for good.
     pub(crate) async fn run<T>(
         self,
         call: impl Future<Output = wasmtime::Result<T>>,
     ) -> wasmtime::Result<T> {
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-        if self.blocking && multi_thread {
+        let worker = tokio::task::try_id().is_some()
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if self.blocking && worker {
             tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(self.bounded(call))
             })
