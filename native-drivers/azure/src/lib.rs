@@ -343,6 +343,16 @@ impl StorageDriver for AzureDriver {
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
+        // Whether the path is a file is asked before anything is deleted: a delete whose
+        // answer is lost and whose retry finds nothing cannot tell a blob it removed from one
+        // that never was, and a missing path must still be `PathNotFound`. A file is the whole
+        // of its path (as the reference driver takes it), so nothing is listed under it.
+        let key = self.layout.key(path);
+        let fail = |f: Failure| f.into_error("delete", path);
+        if self.client.properties(&key).await.map_err(fail)?.is_some() {
+            self.client.delete_blob(&key, None).await.map_err(fail)?;
+            return Ok(());
+        }
         let mut found = false;
         let mut marker: Option<String> = None;
         loop {
@@ -357,12 +367,7 @@ impl StorageDriver for AzureDriver {
                 None => break,
             }
         }
-        let deleted = self
-            .client
-            .delete_blob(&self.layout.key(path), None)
-            .await
-            .map_err(|f| f.into_error("delete", path))?;
-        if found || deleted {
+        if found {
             Ok(())
         } else {
             Err(Error::not_found(path))

@@ -43,7 +43,7 @@ pub use config::{
 pub use sign::{MAX_SIGNED_URL_EXPIRY, RsaKey, SignedUrlRequest, signed_url};
 pub use writer::{META_OFFSET, META_SESSION, SESSION_CONTENT_TYPE};
 
-use crate::client::Client;
+use crate::client::{Client, Failure};
 use crate::writer::{GcsWriter, Names};
 
 /// The name this driver registers under.
@@ -192,14 +192,25 @@ impl StorageDriver for GcsDriver {
     }
 
     async fn delete(&self, path: &str) -> Result<()> {
-        let under = self
-            .delete_listed(&self.layout.dir_prefix(path), |_| true, path)
-            .await?;
+        // Whether the path is a file is asked before anything is deleted: a delete whose
+        // answer is lost and whose retry finds nothing cannot tell an object it removed from
+        // one that never was, and a missing path must still be `PathNotFound`. A file is the
+        // whole of its path (as the reference driver takes it), so nothing is listed under it.
+        let object = self.object_name(path);
+        let fail = |f: Failure| f.into_error("delete", path);
         let itself = self
             .client
-            .delete(&self.object_name(path))
+            .get_object(&object)
             .await
-            .map_err(|f| f.into_error("delete", path))?;
+            .map_err(fail)?
+            .is_some();
+        let under = if itself {
+            self.client.delete(&object).await.map_err(fail)?;
+            false
+        } else {
+            self.delete_listed(&self.layout.dir_prefix(path), |_| true, path)
+                .await?
+        };
         // Uploads at or under the path go with it (one listing, usually empty).
         let placeholder = self.placeholder_name(path);
         let below = format!("{placeholder}/");

@@ -29,7 +29,7 @@ impl GcsDriver {
     }
 
     /// Deletes every object of the flat listing of `prefix` whose name `keep` accepts, page by
-    /// page, a bounded number at a time; true when at least one was deleted.
+    /// page, a bounded number at a time; true when at least one was listed.
     pub(crate) async fn delete_listed(
         &self,
         prefix: &str,
@@ -52,12 +52,14 @@ impl GcsDriver {
                 .collect();
             // Futures built up front (not in a stream's closure) keep the driver's futures `Send`.
             let deletes: Vec<_> = names.iter().map(|n| self.client.delete(n)).collect();
-            let outcomes: Vec<bool> = futures::stream::iter(deletes)
+            // What was listed existed: whether this delete, a concurrent one or an attempt
+            // whose answer was lost removed it, it was there to delete.
+            let _: Vec<bool> = futures::stream::iter(deletes)
                 .buffer_unordered(DELETES_IN_FLIGHT)
                 .try_collect()
                 .await
                 .map_err(|f: Failure| f.into_error("delete", path))?;
-            deleted |= outcomes.into_iter().any(|d| d);
+            deleted |= !names.is_empty();
             match page.next_page_token.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
                 None => return Ok(deleted),
