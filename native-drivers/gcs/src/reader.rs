@@ -22,7 +22,7 @@ fn is_placeholder(headers: &HeaderMap) -> bool {
 /// The whole content of `object`.
 pub(crate) async fn get_content(client: &Client, object: &str, path: &str) -> Result<Bytes> {
     let answer = client
-        .download_all(object)
+        .download_all(object, None)
         .await
         .map_err(|f| f.into_error("get_content", path))?;
     if is_placeholder(&answer.headers) {

@@ -123,14 +123,11 @@ pub(crate) async fn open(client: &Client, names: &Names, append: bool) -> Result
     let tail = if meta.size() == 0 {
         Bytes::new()
     } else {
-        let response = client
-            .download(&names.placeholder, 0, meta.generation.as_deref())
+        client
+            .download_all(&names.placeholder, meta.generation.as_deref())
             .await
-            .map_err(fail)?;
-        response
-            .bytes()
-            .await
-            .map_err(|e| wharf_http::transport_error(e, "writer", path))?
+            .map_err(fail)?
+            .body
     };
     if tail.len() as u64 != meta.size() {
         return Err(bad("changed while it was read"));

@@ -98,10 +98,17 @@ impl Client {
         self.http.send(&req, self).await
     }
 
-    /// The whole content of `object`, read (a body that breaks off is asked for again, as any
-    /// lost answer of an idempotent request).
-    pub(crate) async fn download_all(&self, object: &str) -> Result<Answer, Failure> {
-        let req = Request::new(Method::GET, self.object_url(object)).query("alt", "media");
+    /// The whole content of `object`, pinned to `generation` when given, read (a body that
+    /// breaks off is asked for again, as any lost answer of an idempotent request).
+    pub(crate) async fn download_all(
+        &self,
+        object: &str,
+        generation: Option<&str>,
+    ) -> Result<Answer, Failure> {
+        let mut req = Request::new(Method::GET, self.object_url(object)).query("alt", "media");
+        if let Some(g) = generation {
+            req = req.query("generation", g);
+        }
         self.call(&req).await
     }
 
