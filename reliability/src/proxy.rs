@@ -186,6 +186,10 @@ pub struct Plan {
     pub faults: Vec<Fault>,
     /// How long a stall holds a connection silent before resetting it.
     pub stall: Duration,
+    /// Requests that only get error answers, never a broken connection: each a method and a
+    /// piece of the request target (path and query) that names them. For a step that cannot
+    /// be repeated nor asked about against the server under test (see the gcs fault suite).
+    pub spared: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -195,6 +199,7 @@ impl Plan {
             rate: 0.0,
             faults: Vec::new(),
             stall: Duration::ZERO,
+            spared: Vec::new(),
         }
     }
 
@@ -217,6 +222,7 @@ impl Plan {
             rate,
             faults,
             stall,
+            spared: Vec::new(),
         }
     }
 
@@ -226,7 +232,21 @@ impl Plan {
             rate: 1.0,
             faults: vec![fault],
             stall,
+            spared: Vec::new(),
         }
+    }
+
+    /// The same plan, with the `method` requests whose target contains `target` spared broken
+    /// connections: a fault drawn for one is an error answer of the plan, if it has any.
+    pub fn sparing(mut self, method: &str, target: &str) -> Self {
+        self.spared.push((method.to_owned(), target.to_owned()));
+        self
+    }
+
+    fn spares(&self, head: &RequestHead) -> bool {
+        self.spared
+            .iter()
+            .any(|(method, target)| *method == head.method && head.target.contains(target))
     }
 }
 
@@ -285,8 +305,8 @@ struct Shared {
 }
 
 impl Shared {
-    /// The fault for the next request, if any, and a uniform draw for where to cut.
-    fn draw(&self) -> (Option<Fault>, Duration, f64) {
+    /// The fault for the request `head`, if any, and a uniform draw for where to cut.
+    fn draw(&self, head: &RequestHead) -> (Option<Fault>, Duration, f64) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let plan = self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
@@ -295,6 +315,18 @@ impl Shared {
             return (None, plan.stall, cut);
         }
         let fault = plan.faults[rng.random_range(0..plan.faults.len())].clone();
+        if plan.spares(head) && !matches!(fault, Fault::Answer(_)) {
+            let answers: Vec<&Fault> = plan
+                .faults
+                .iter()
+                .filter(|f| matches!(f, Fault::Answer(_)))
+                .collect();
+            if answers.is_empty() {
+                return (None, plan.stall, cut);
+            }
+            let fault = answers[rng.random_range(0..answers.len())].clone();
+            return (Some(fault), plan.stall, cut);
+        }
         (Some(fault), plan.stall, cut)
     }
 
@@ -491,6 +523,9 @@ struct RequestHead {
     upstream: Vec<u8>,
     framing: Framing,
     is_head: bool,
+    method: String,
+    /// The request target: path and query.
+    target: String,
 }
 
 fn header_value<'h>(headers: &'h [httparse::Header<'_>], name: &str) -> Option<&'h [u8]> {
@@ -570,6 +605,8 @@ async fn read_request_head<R: AsyncRead + Unpin>(
                     upstream,
                     framing,
                     is_head: method.eq_ignore_ascii_case("HEAD"),
+                    method: method.to_owned(),
+                    target: request.path.unwrap_or("/").to_owned(),
                 };
                 inbound.buf.advance(n);
                 return Ok(Some(head));
@@ -773,7 +810,7 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
         else {
             return Ok(());
         };
-        let (fault, stall, unit) = shared.draw();
+        let (fault, stall, unit) = shared.draw(&head);
         if let Some(fault) = &fault {
             shared.count(fault);
         }

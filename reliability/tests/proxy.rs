@@ -99,6 +99,7 @@ async fn the_share_of_broken_requests_follows_the_plan() {
         rate: 0.1,
         faults: vec![Fault::Answer(Canned::unavailable())],
         stall: Duration::ZERO,
+        spared: Vec::new(),
     };
     let proxy = proxy(&server, plan).await;
     let http = reqwest::Client::new();
@@ -115,4 +116,44 @@ async fn the_share_of_broken_requests_follows_the_plan() {
     assert_eq!(stats.faulted(), unavailable);
     assert!((70..=130).contains(&unavailable), "{stats}");
     assert_eq!(server.requests().len() as u64, 1000 - unavailable);
+}
+
+#[tokio::test]
+async fn spared_requests_get_only_error_answers() {
+    let server = MockServer::start();
+    echo(&server);
+    let plan = Plan {
+        rate: 1.0,
+        faults: vec![
+            Fault::ResetBeforeRequest,
+            Fault::ResetAfterRequest,
+            Fault::Answer(Canned::unavailable()),
+        ],
+        stall: Duration::ZERO,
+        spared: Vec::new(),
+    }
+    .sparing("PUT", "upload_id=");
+    let proxy = proxy(&server, plan).await;
+    let http = reqwest::Client::new();
+    let (mut spared, mut broken) = (0, 0);
+    for i in 0..100 {
+        let url = format!("{}/o?upload_id={i}", proxy.url());
+        // The spared requests answer 503, every time.
+        let answer = http
+            .put(&url)
+            .body("chunk")
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), 503);
+        spared += 1;
+        // The others (another method, or another target) break as the plan says.
+        for request in [http.get(&url), http.put(format!("{}/o", proxy.url()))] {
+            if request.send().await.is_err() {
+                broken += 1;
+            }
+        }
+    }
+    assert_eq!(spared, 100);
+    assert!(broken > 50, "only {broken} of 200 unspared requests broke");
 }
