@@ -13,7 +13,6 @@ use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "some walk, list and delete checks stop making progress through the proxy (docs/RELIABILITY.md)"]
 async fn suite_through_faults() {
     let server = common::server();
     // Faults on 8 % of the requests, so that at least 5 % are broken in any run.
