@@ -407,7 +407,10 @@ impl StorageDriver for SwiftDriver {
             }
         }
         if let Some(meta) = meta {
-            found |= inner.delete_object(&name, &meta, path).await?;
+            // It was there when asked: whether this delete, a concurrent one or an attempt
+            // whose answer was lost removed it, the path is gone.
+            inner.delete_object(&name, &meta, path).await?;
+            found = true;
         }
         if found {
             Ok(())
