@@ -14,7 +14,6 @@ use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "passes, but a run can stall with eight checks in parallel: no request in flight, no timer pending (docs/RELIABILITY.md); run with --include-ignored"]
 async fn suite_through_faults() {
     // Faults on 8 % of the requests, so that at least 5 % are broken in any run.
     let plan = Plan::every_fault(0.08, Duration::from_secs(3), &[Canned::s3_slow_down()]);

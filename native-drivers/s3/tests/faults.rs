@@ -22,7 +22,6 @@ fn plan() -> Plan {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "passes, but a run can stall with eight checks in parallel: no request in flight, no timer pending (docs/RELIABILITY.md); run with --include-ignored"]
 async fn suite_through_faults() {
     let proxy = FaultProxy::in_front_of(&common::moto_endpoint(), plan(), seed())
         .await

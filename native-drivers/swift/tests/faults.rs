@@ -15,7 +15,6 @@ use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "not yet through a whole run: checks stop making progress as on azure (docs/RELIABILITY.md)"]
 async fn suite_through_faults() {
     let server = common::server();
     // Faults on 8 % of the requests, so that at least 5 % are broken in any run.
