@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use fixture::{FactoryFixture, Fixture};
-pub use support::{CheckError, CheckResult};
+pub use support::{CheckError, CheckResult, block_on_within};
 
 /// How a run is configured.
 #[derive(Debug, Clone, Copy, Default)]

@@ -577,6 +577,30 @@ pub(crate) fn block_on_in_visitor<T: Send + 'static>(
     }
 }
 
+/// Runs the future `make` builds in `Runtime::block_on` on a multi-thread runtime (two workers)
+/// of its own, on a thread of its own, and returns its output; `None` when it has not finished
+/// after `limit`. For tests of lost wake-ups: a future that sleeps for good fails the test
+/// instead of hanging it (the thread is left behind).
+pub fn block_on_within<T, F>(
+    limit: Duration,
+    make: impl FnOnce() -> F + Send + 'static,
+) -> Option<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let _ = tx.send(runtime.block_on(make()));
+    });
+    rx.recv_timeout(limit).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,31 +608,21 @@ mod tests {
     /// A future waiting beside a visitor's blocking call is still woken: the call must not run
     /// in a `block_on` nested in the test's own `block_on`, which would take the wake-up of
     /// the timer below and leave the join asleep for good. The runtime runs on a thread of its
-    /// own so that a lost wake-up fails the test instead of hanging it.
+    /// own ([`block_on_within`]) so that a lost wake-up fails the test instead of hanging it.
     #[test]
     fn a_visitor_call_loses_no_wake_up_of_its_neighbours() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            let done = runtime.block_on(async {
-                let neighbour = tokio::time::sleep(Duration::from_millis(20));
-                let visitor = async {
-                    block_on_in_visitor(
-                        tokio::time::sleep(Duration::from_millis(300)),
-                        Duration::from_secs(5),
-                    )
-                };
-                tokio::join!(neighbour, visitor).1
-            });
-            let _ = tx.send(done);
+        let outcome = block_on_within(Duration::from_secs(20), || async {
+            let neighbour = tokio::time::sleep(Duration::from_millis(20));
+            let visitor = async {
+                block_on_in_visitor(
+                    tokio::time::sleep(Duration::from_millis(300)),
+                    Duration::from_secs(5),
+                )
+            };
+            tokio::join!(neighbour, visitor).1
         });
-        let outcome = rx.recv_timeout(Duration::from_secs(20));
         assert!(
-            matches!(outcome, Ok(Some(()))),
+            matches!(outcome, Some(Some(()))),
             "the join beside a visitor's call never finished: {outcome:?}"
         );
     }

@@ -130,33 +130,23 @@ mod callers_that_go_away {
 fn a_guest_call_with_a_directory_loses_no_wake_up_of_its_neighbours() {
     use std::time::Duration;
 
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let outcome = runtime.block_on(async {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let params =
-                Params::from_pairs([("rootdirectory", dir.path().to_string_lossy().into_owned())]);
-            let driver = DriverRegistry::with_builtin()
-                .create(wharf::guests::FILESYSTEM, params)
-                .await
-                .expect("create the filesystem guest driver");
-            let big = bytes::Bytes::from(vec![3u8; 16 << 20]);
-            let (_, put) = tokio::join!(
-                tokio::time::sleep(Duration::from_millis(2)),
-                driver.put_content("/big", big)
-            );
-            put
-        });
-        let _ = tx.send(outcome);
+    let outcome = wharf_testsuite::block_on_within(Duration::from_secs(60), || async {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let params =
+            Params::from_pairs([("rootdirectory", dir.path().to_string_lossy().into_owned())]);
+        let driver = DriverRegistry::with_builtin()
+            .create(wharf::guests::FILESYSTEM, params)
+            .await
+            .expect("create the filesystem guest driver");
+        let big = bytes::Bytes::from(vec![3u8; 16 << 20]);
+        let (_, put) = tokio::join!(
+            tokio::time::sleep(Duration::from_millis(2)),
+            driver.put_content("/big", big)
+        );
+        put
     });
-    let outcome = rx.recv_timeout(Duration::from_secs(60));
     assert!(
-        matches!(outcome, Ok(Ok(()))),
+        matches!(outcome, Some(Ok(()))),
         "the join beside a guest's call never finished: {outcome:?}"
     );
 }
