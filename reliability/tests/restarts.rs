@@ -11,11 +11,17 @@
 //!   is out of its reach (the s3 driver's resume is proved on moto, and under kill -9 in
 //!   `crash.rs`).
 //!
-//! Needs `servers/azure-up.sh` and `servers/s3-up.sh` (for the binaries: `WHARF_AZURITE_BIN`,
-//! `WHARF_S3S_BIN`, in target/servers/env).
+//! - **Swift** (the shared test cluster of `servers/swift-up.sh`, whose processes are each
+//!   killed with SIGKILL and started again as that script started them): the object server,
+//!   which keeps the segments, and the proxy, both down for about a second. The same writer
+//!   bridging the outage, an upload closed before it resuming on another instance, committed
+//!   content surviving. The cluster is always left running (its PID files updated).
+//!
+//! Needs `servers/azure-up.sh`, `servers/s3-up.sh` (for the binaries: `WHARF_AZURITE_BIN`,
+//! `WHARF_S3S_BIN`, in target/servers/env) and `servers/swift-up.sh`.
 
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +47,9 @@ struct Server {
     child: Option<Child>,
     /// Stopped with SIGTERM rather than SIGKILL (a server that is not crash-safe itself).
     graceful: bool,
+    /// A process of a shared test server, taken over from the script that started it: its PID
+    /// file (rewritten at each start) and its PID until the first kill. It is left running.
+    adopted: Option<(PathBuf, Option<u32>)>,
 }
 
 impl Server {
@@ -50,9 +59,36 @@ impl Server {
             command: Box::new(command),
             child: None,
             graceful,
+            adopted: None,
         };
         server.up();
         server
+    }
+
+    /// Takes over the running process of `pid_file`, listening on `port`: a kill stops it, and
+    /// `up` starts it again with its own command line, writing the new PID to `pid_file`.
+    fn adopt(pid_file: PathBuf, port: u16) -> Self {
+        let text = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", pid_file.display()));
+        let pid: u32 = text.trim().parse().expect("a PID");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_else(|e| panic!("process {pid} of {}: {e}", pid_file.display()));
+        let argv: Vec<String> = cmdline
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        Self {
+            port,
+            command: Box::new(move |_| {
+                let mut c = Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                c
+            }),
+            child: None,
+            graceful: false,
+            adopted: Some((pid_file, Some(pid))),
+        }
     }
 
     fn up(&mut self) {
@@ -61,6 +97,9 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the server");
+        if let Some((pid_file, _)) = &self.adopted {
+            std::fs::write(pid_file, format!("{}\n", child.id())).expect("write the PID file");
+        }
         self.child = Some(child);
         for _ in 0..300 {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
@@ -76,6 +115,20 @@ impl Server {
 
     /// SIGKILL, as a crash would (SIGTERM for a graceful server).
     fn kill(&mut self) {
+        if let Some((_, pid)) = &mut self.adopted
+            && let Some(pid) = pid.take()
+        {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            // Not a child: wait until its port is free.
+            for _ in 0..100 {
+                if TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         if let Some(mut child) = self.child.take() {
             if self.graceful {
                 let _ = Command::new("kill")
@@ -91,6 +144,17 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.adopted.is_some() {
+            // A shared server stays up for the other tests, whatever happened here.
+            if self.child.is_none() && TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                self.up();
+            }
+            // The process outlives this test (servers/swift-down.sh stops it by its PID file).
+            if let Some(child) = self.child.take() {
+                std::mem::forget(child);
+            }
+            return;
+        }
         self.kill();
     }
 }
@@ -117,9 +181,9 @@ async fn write_all(w: &mut Box<dyn wharf::FileWriter>, data: &[u8]) {
 }
 
 /// Proves on `make()`'s drivers that committed content survives a kill and restart of
-/// `server`, and that a writer open across the outage commits exactly; with `resume`, also
+/// `servers`, and that a writer open across the outage commits exactly; with `resume`, also
 /// that an upload closed before the kill resumes on another instance.
-async fn upload_across_a_restart<F, Fut>(server: &mut Server, make: F, resume: bool)
+async fn upload_across_a_restart<F, Fut>(servers: &mut [Server], make: F, resume: bool)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Arc<dyn StorageDriver>>,
@@ -142,12 +206,18 @@ where
         .expect("open a second upload");
     write_all(&mut open, &first).await;
 
-    server.kill();
+    for server in servers.iter_mut() {
+        server.kill();
+    }
     // Writes while the server is gone: buffered, or sent and retried until it is back.
     let second = content(3, 5 << 20);
     let restart = async {
         tokio::time::sleep(Duration::from_millis(800)).await;
-        tokio::task::block_in_place(|| server.up());
+        tokio::task::block_in_place(|| {
+            for server in servers.iter_mut() {
+                server.up();
+            }
+        });
     };
     let writing = async {
         write_all(&mut open, &second).await;
@@ -242,7 +312,7 @@ async fn azurite_restarted_during_an_upload() {
                 .expect("create the azure driver")
         }
     };
-    upload_across_a_restart(&mut server, make, true).await;
+    upload_across_a_restart(std::slice::from_mut(&mut server), make, true).await;
     assert!(Path::new(data.path()).exists());
 }
 
@@ -282,5 +352,54 @@ async fn s3s_fs_restarted_during_an_upload() {
                 .expect("create the s3 driver")
         }
     };
-    upload_across_a_restart(&mut server, make, false).await;
+    upload_across_a_restart(std::slice::from_mut(&mut server), make, false).await;
+}
+
+/// The `bind_port` of a Swift server's configuration file.
+fn bind_port(conf: &Path) -> u16 {
+    let text =
+        std::fs::read_to_string(conf).unwrap_or_else(|e| panic!("read {}: {e}", conf.display()));
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("bind_port"))
+        .filter_map(|rest| rest.trim().strip_prefix('='))
+        .find_map(|port| port.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no bind_port in {}", conf.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swift_restarted_during_an_upload() {
+    let (authurl, username, password) = (
+        var("WHARF_SWIFT_AUTHURL"),
+        var("WHARF_SWIFT_USERNAME"),
+        var("WHARF_SWIFT_PASSWORD"),
+    );
+    let swift = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/servers/swift");
+    let mut servers: Vec<Server> = ["object", "proxy"]
+        .iter()
+        .map(|s| {
+            let port = bind_port(&swift.join(format!("etc/{s}-server.conf")));
+            Server::adopt(swift.join(format!("run/{s}.pid")), port)
+        })
+        .collect();
+    let container = format!("restarts-{}", std::process::id());
+    let make = || {
+        let mut params = Params::from_pairs([
+            ("authurl", authurl.as_str()),
+            ("username", username.as_str()),
+            ("password", password.as_str()),
+            ("container", container.as_str()),
+            // The test cluster's objects are at most 1 MiB.
+            ("chunksize", "1MiB"),
+        ]);
+        for (k, v) in PATIENT {
+            params.insert(k, v);
+        }
+        async move {
+            DriverRegistry::with_builtin()
+                .create("swift", params)
+                .await
+                .expect("create the swift driver")
+        }
+    };
+    upload_across_a_restart(&mut servers, make, true).await;
 }
