@@ -25,8 +25,10 @@ const READ_RESTARTS: usize = 8;
 /// The outcome of [`Store::switch_entry`].
 #[derive(Debug)]
 pub(crate) enum Switched {
-    /// The entry now holds the new value; this file was there before.
-    Done { replaced: Option<FileMeta> },
+    /// The entry now holds the new value; this file (and its raw value) was there before.
+    Done {
+        replaced: Option<(FileMeta, Vec<u8>)>,
+    },
     /// The extra guard no longer held (nothing changed).
     GuardFailed,
 }
@@ -47,7 +49,7 @@ pub(crate) fn read_error(op: &str, path: &str, failure: ReadFailure) -> Error {
 impl Store {
     /// The file at `path` (`PathNotFound` when missing or a directory).
     pub(crate) async fn file(&self, path: &str, op: &str) -> Result<FileMeta> {
-        match self.lookup(path, op).await? {
+        match self.lookup_visible(path, op).await? {
             Some((Entry::File(meta), _)) => Ok(meta),
             _ => Err(Error::not_found(path)),
         }
@@ -82,25 +84,38 @@ impl Store {
         self.install(path, meta, "put_content").await
     }
 
-    /// Makes the written content `meta` the file at `path`: switches the entry, links the
-    /// directory, frees what the entry held before. On failure nothing refers to `meta` and its
-    /// data is freed.
+    /// Makes the written content `meta` the file at `path`: links the directory, switches the
+    /// entry, links the directory again, frees what the entry held before. On failure nothing
+    /// refers to `meta` and its data is freed.
+    ///
+    /// The first link makes the directory reachable before the file appears in it, so that a
+    /// crash never leaves a file that reads but is not listed (at worst a directory entry
+    /// whose object is not there yet, which `list` shows as empty). The second one is for a
+    /// concurrent prune that unlinked the directory between the first link and the switch
+    /// (see `dir.rs`).
     pub(crate) async fn install(&self, path: &str, meta: FileMeta, op: &str) -> Result<()> {
         let entry = Entry::File(meta);
-        let replaced = match self.switch_entry(path, &entry, None, op).await {
+        let (dir, name) = split(path);
+        if let Err(e) = self.link(dir, op, path).await {
+            // An ancestor is a file: nothing refers to the content; undo what was linked.
+            self.free_file(&meta).await;
+            self.prune(dir).await;
+            return Err(e);
+        }
+        let replaced = match self.switch_entry(path, &entry.encode(), None, op).await {
             Ok(Switched::Done { replaced }) => replaced,
             Ok(Switched::GuardFailed) => unreachable!("no extra guard was given"),
             Err(e) => {
                 self.free_file(&meta).await;
+                self.prune(dir).await;
                 return Err(e);
             }
         };
-        let (dir, name) = split(path);
         if let Err(e) = self.link(dir, op, path).await {
             // An ancestor is a file: take the entry back out (putting back what it replaced).
             let ours = entry.encode();
             let (set, rm) = match &replaced {
-                Some(old) => (vec![(name.to_owned(), Entry::File(*old).encode())], vec![]),
+                Some((_, old)) => (vec![(name.to_owned(), old.clone())], vec![]),
                 None => (vec![], vec![name.to_owned()]),
             };
             if let Ok(true) = self
@@ -112,27 +127,28 @@ impl Store {
             }
             return Err(e);
         }
-        if let Some(old) = replaced
+        if let Some((old, raw)) = replaced
             && old.data != meta.data
         {
-            self.free_file(&old).await;
+            self.free_replaced(&old, &raw).await;
         }
         Ok(())
     }
 
-    /// Sets the entry at `path` to `entry` in place of the file (or nothing) it holds, in one
-    /// compare-and-swap; with `upload`, only while the upload record at `path` holds that
-    /// value, removing the record in the same step. A directory at `path` is an error.
+    /// Sets the entry at `path` to the file value `value` in place of the file (or nothing) it
+    /// holds, in one compare-and-swap; with `upload`, only while the upload record at `path`
+    /// holds that value, removing the record in the same step. A directory at `path` is an
+    /// error. A file that came by a move is first released from its source (`rename.rs`).
     pub(crate) async fn switch_entry(
         &self,
         path: &str,
-        entry: &Entry,
+        value: &[u8],
         upload: Option<&[u8]>,
         op: &str,
     ) -> Result<Switched> {
         let (dir, name) = split(path);
         let key = upload_key(name);
-        let set = [(name.to_owned(), entry.encode())];
+        let set = [(name.to_owned(), value.to_vec())];
         let rm: Vec<String> = upload.iter().map(|_| key.clone()).collect();
         // Optimistic: most files are new.
         let mut expected: Option<(FileMeta, Vec<u8>)> = None;
@@ -142,10 +158,11 @@ impl Store {
             if let Some(record) = upload {
                 guards.push((&key, Some(record)));
             }
+            if let Some((meta, raw)) = &expected {
+                self.release(path, meta, raw).await?;
+            }
             if self.swap(dir, &guards, &set, &rm, op, path).await? {
-                return Ok(Switched::Done {
-                    replaced: expected.map(|(meta, _)| meta),
-                });
+                return Ok(Switched::Done { replaced: expected });
             }
             let at_path = self.read_path_entry(path, op).await?;
             if let Some(record) = upload

@@ -16,7 +16,7 @@ use wharf_runtime::{Error, Result};
 use crate::dir::MAX_ATTEMPTS;
 use crate::error::from_errno;
 use crate::ffi::{Errno, WriteOp};
-use crate::layout::{Entry, Upload, dir_object, is_child_key, split, upload_key};
+use crate::layout::{Entry, Mark, Upload, dir_object, is_child_key, split, upload_key};
 use crate::store::Store;
 
 /// Entries read per page.
@@ -47,13 +47,18 @@ impl Store {
             match at_path.entry {
                 None => break,
                 Some((Entry::File(meta), raw)) => {
+                    self.release(path, &meta, &raw).await?;
+                    // A move's leftover is removed, but it was not a file (`rename.rs`).
+                    let leftover = self.moved_on(&meta, &raw, "delete").await?;
                     let rm = [name.to_owned()];
                     if self
                         .swap(dir, &[(name, Some(&raw))], &[], &rm, "delete", path)
                         .await?
                     {
-                        self.free_file(&meta).await;
-                        found = true;
+                        if !leftover {
+                            self.free_file(&meta).await;
+                            found = true;
+                        }
                         break;
                     }
                 }
@@ -143,37 +148,50 @@ impl Store {
             return Ok(());
         }
         let object = dir_object(dir);
+        // Files that came by a move first lose their leftovers (`rename.rs`).
+        for (key, raw, leaf) in &leaves {
+            if let Leaf::File(meta) = leaf {
+                self.release(&join(dir, key), meta, raw).await?;
+            }
+        }
         let keys: Vec<String> = leaves.iter().map(|(k, _, _)| k.clone()).collect();
         let batch = WriteOp::new()
             .assert_version(version)
             .omap_rm(keys)
             .full_try();
-        let removed: Vec<&Leaf> = match self.write_dir(&object, batch).await {
-            Ok(_) => leaves.iter().map(|(_, _, leaf)| leaf).collect(),
+        let removed: Vec<&(String, Vec<u8>, Leaf)> = match self.write_dir(&object, batch).await {
+            Ok(_) => leaves.iter().collect(),
             Err(Errno::ENOENT) => return Ok(()),
             // Changed since the page was read: entry by entry, each as it was read.
             Err(Errno::ERANGE | Errno::EOVERFLOW) => {
                 let mut removed = Vec::new();
-                for (key, raw, leaf) in &leaves {
+                for removable in &leaves {
+                    let (key, raw, _) = removable;
                     let rm = [key.clone()];
                     if self
                         .swap(dir, &[(key, Some(raw))], &[], &rm, "delete", dir)
                         .await?
                     {
-                        removed.push(leaf);
+                        removed.push(removable);
                     }
                 }
                 removed
             }
             Err(e) => return Err(from_errno("delete", dir, e)),
         };
-        let contents = removed
-            .into_iter()
-            .map(|leaf| match leaf {
-                Leaf::File(meta) => (meta.data, 0..meta.chunks()),
-                Leaf::Upload(upload) => (upload.data, 0..upload.reserved),
-            })
-            .collect();
+        let mut contents = Vec::with_capacity(removed.len());
+        for (_, raw, leaf) in removed {
+            match leaf {
+                Leaf::File(meta) => {
+                    // A move's leftover: the destination holds the content.
+                    if Mark::of(raw).is_some() && self.moved_on(meta, raw, "delete").await? {
+                        continue;
+                    }
+                    contents.push((meta.data, 0..meta.chunks()));
+                }
+                Leaf::Upload(upload) => contents.push((upload.data, 0..upload.reserved)),
+            }
+        }
         self.free_all(contents).await;
         Ok(())
     }

@@ -18,6 +18,14 @@
 //! read the old one, so the pruner's last step fails and the link stays. No interleaving leaves
 //! a file in a directory that its parent does not list, however many directories are created
 //! and pruned at once.
+//!
+//! For crashes, `put_content` and `move` also link *before* writing the entry (`content.rs`,
+//! `rename.rs`), so that a crash between never leaves a file in an unlisted directory (an
+//! upload's directory is linked when the upload starts, and its record keeps the directory from
+//! being pruned until the commit replaces the record with the file). A crash can leave a
+//! directory entry without its object (between that first link and the entry's write, or in a
+//! prune between the object's removal and the entry's), which every reader takes for an empty
+//! directory (`list.rs`, `walk.rs`).
 
 use wharf_runtime::path::ROOT;
 use wharf_runtime::{Error, Result};

@@ -150,7 +150,14 @@ impl Entry {
     /// Decodes a value read from `path`'s directory.
     pub(crate) fn decode(value: &[u8], path: &str) -> Result<Self> {
         let text = std::str::from_utf8(value).ok();
-        let parts: Vec<&str> = text.map(|t| t.split(' ').collect()).unwrap_or_default();
+        // A file's value may end with a move mark (see [`Mark`]), a path that may hold spaces.
+        let parts: Vec<&str> = text.map(|t| t.splitn(6, ' ').collect()).unwrap_or_default();
+        let parts = match parts.as_slice() {
+            ["f1", data, size, chunk, mtime, mark] if Mark::parse(mark).is_some() => {
+                vec!["f1", *data, *size, *chunk, *mtime]
+            }
+            _ => parts,
+        };
         let parsed = match parts.as_slice() {
             ["f1", data, size, chunk, mtime] => (|| {
                 Some(Entry::File(FileMeta {
@@ -164,6 +171,58 @@ impl Entry {
             _ => None,
         };
         parsed.ok_or_else(|| corrupt("entry", path, value))
+    }
+}
+
+/// The mark a cross-directory move leaves on a file's value (after its five fields), so that
+/// the two entries that hold one content while the move runs (or after a crash in it) are never
+/// both files (README.md, "Consistency"; `rename.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mark {
+    /// On the source (` >dest`): the content is moving to `dest`. This entry is a file only
+    /// while `dest` does not hold the same content; once it does, it is a leftover that
+    /// nothing shows and whatever replaces it does not free the content.
+    To(String),
+    /// On the destination (` <source`): the content came from `source`. Before this entry
+    /// changes, a leftover at `source` (marked `To` this path, with this content) is removed,
+    /// so that it can never become a file again once the content is freed or moved on.
+    From(String),
+}
+
+impl Mark {
+    fn parse(text: &str) -> Option<Self> {
+        if let Some(path) = text.strip_prefix('>') {
+            path.starts_with('/').then(|| Mark::To(path.to_owned()))
+        } else if let Some(path) = text.strip_prefix('<') {
+            path.starts_with('/').then(|| Mark::From(path.to_owned()))
+        } else {
+            None
+        }
+    }
+
+    /// The mark of a file's raw value, if any.
+    pub(crate) fn of(raw: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(raw).ok()?;
+        if !text.starts_with("f1 ") {
+            return None;
+        }
+        let parts: Vec<&str> = text.splitn(6, ' ').collect();
+        match parts.as_slice() {
+            [_, _, _, _, _, mark] => Mark::parse(mark),
+            _ => None,
+        }
+    }
+
+    /// The value of the file `meta` with this mark.
+    pub(crate) fn on(&self, meta: FileMeta) -> Vec<u8> {
+        let mut value = Entry::File(meta).encode();
+        let (sign, path) = match self {
+            Mark::To(path) => (" >", path),
+            Mark::From(path) => (" <", path),
+        };
+        value.extend_from_slice(sign.as_bytes());
+        value.extend_from_slice(path.as_bytes());
+        value
     }
 }
 
@@ -258,6 +317,15 @@ mod tests {
         assert!(dir.encode().as_slice() < FILE_BOUND);
         assert!(b"".as_slice() < FILE_BOUND);
         assert!(file.encode().as_slice() > FILE_BOUND);
+        if let Entry::File(meta) = &file {
+            for mark in [Mark::To("/a b/c".into()), Mark::From("/x".into())] {
+                let raw = mark.on(*meta);
+                assert_eq!(Entry::decode(&raw, "/x").unwrap(), file);
+                assert_eq!(Mark::of(&raw), Some(mark));
+                assert!(raw.as_slice() > FILE_BOUND);
+            }
+            assert_eq!(Mark::of(&file.encode()), None);
+        }
         let up = Upload {
             reserved: 8,
             size: 3,

@@ -17,7 +17,7 @@ use wharf_runtime::{Error, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 use crate::delete::PAGE;
 use crate::error::from_errno;
 use crate::ffi::Errno;
-use crate::layout::{Entry, dir_object, is_child_key};
+use crate::layout::{Entry, Mark, dir_object, is_child_key};
 use crate::store::Store;
 use wharf_runtime::deletion_log::Verdict;
 
@@ -51,7 +51,7 @@ impl Store {
         visitor: &mut Visitor<'_>,
     ) -> Result<()> {
         if root != ROOT {
-            match self.lookup(root, "walk").await? {
+            match self.lookup_visible(root, "walk").await? {
                 Some((Entry::Dir(_), _)) => {}
                 _ => return Err(Error::not_found(root)),
             }
@@ -75,8 +75,17 @@ impl Store {
             }
             let entry = match self.deletion_log.since(frame.since, &path) {
                 Verdict::Deleted => continue,
-                Verdict::NotDeleted => Entry::decode(&raw, &path)?,
-                Verdict::Unknown => match self.lookup(&path, "walk").await? {
+                Verdict::NotDeleted => match Entry::decode(&raw, &path)? {
+                    // A move's leftover is not a file (`rename.rs`).
+                    Entry::File(meta)
+                        if Mark::of(&raw).is_some()
+                            && self.moved_on(&meta, &raw, "walk").await? =>
+                    {
+                        continue;
+                    }
+                    entry => entry,
+                },
+                Verdict::Unknown => match self.lookup_visible(&path, "walk").await? {
                     Some((entry, _)) => entry,
                     None => continue,
                 },

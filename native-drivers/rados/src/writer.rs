@@ -349,7 +349,12 @@ impl InProgress {
         };
         let store = self.store.clone();
         let switched = store
-            .switch_entry(&self.path, &Entry::File(meta), Some(&self.record), "commit")
+            .switch_entry(
+                &self.path,
+                &Entry::File(meta).encode(),
+                Some(&self.record),
+                "commit",
+            )
             .await?;
         let replaced = match switched {
             Switched::Done { replaced } => replaced,
@@ -360,10 +365,10 @@ impl InProgress {
         store
             .free(meta.data, meta.chunks()..self.upload.reserved)
             .await;
-        if let Some(old) = replaced
+        if let Some((old, raw)) = replaced
             && old.data != meta.data
         {
-            store.free_file(&old).await;
+            store.free_replaced(&old, &raw).await;
         }
         store.link(&self.dir, "commit", &self.path).await
     }
