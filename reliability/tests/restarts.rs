@@ -65,8 +65,9 @@ impl Server {
         server
     }
 
-    /// Takes over the running process of `pid_file`, listening on `port`: a kill stops it, and
-    /// `up` starts it again with its own command line, writing the new PID to `pid_file`.
+    /// Takes over the running process of `pid_file`, listening on `port` (0: on ports of its
+    /// choosing, not waited for): a kill stops it, and `up` starts it again with its own
+    /// command line, writing the new PID to `pid_file`.
     fn adopt(pid_file: PathBuf, port: u16) -> Self {
         let text = std::fs::read_to_string(&pid_file)
             .unwrap_or_else(|e| panic!("read {}: {e}", pid_file.display()));
@@ -101,6 +102,10 @@ impl Server {
             std::fs::write(pid_file, format!("{}\n", child.id())).expect("write the PID file");
         }
         self.child = Some(child);
+        if self.port == 0 {
+            // No port to wait for: its clients wait for it themselves.
+            return;
+        }
         for _ in 0..300 {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
@@ -121,9 +126,13 @@ impl Server {
             let _ = Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
-            // Not a child: wait until its port is free.
+            // Not a child: wait until it is gone (or a zombie).
             for _ in 0..100 {
-                if TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                if stat
+                    .rsplit_once(") ")
+                    .is_none_or(|(_, rest)| rest.starts_with('Z'))
+                {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -146,7 +155,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         if self.adopted.is_some() {
             // A shared server stays up for the other tests, whatever happened here.
-            if self.child.is_none() && TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if matches!(&self.adopted, Some((_, None))) && self.child.is_none() {
                 self.up();
             }
             // The process outlives this test (servers/swift-down.sh stops it by its PID file).
@@ -402,4 +411,27 @@ async fn swift_restarted_during_an_upload() {
         }
     };
     upload_across_a_restart(&mut servers, make, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceph_osd_restarted_during_an_upload() {
+    let (conffile, pool) = (var("WHARF_RADOS_CONFFILE"), var("WHARF_RADOS_POOL"));
+    let servers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/servers");
+    // The cluster's one OSD, which holds every object; its clients wait for it to come back.
+    let mut osd = Server::adopt(servers.join("rados-osd.pid"), 0);
+    let namespace = format!("restarts-{}", std::process::id());
+    let make = || {
+        let params = Params::from_pairs([
+            ("poolname", pool.as_str()),
+            ("conffile", conffile.as_str()),
+            ("namespace", namespace.as_str()),
+        ]);
+        async move {
+            DriverRegistry::with_builtin()
+                .create("rados", params)
+                .await
+                .expect("create the rados driver")
+        }
+    };
+    upload_across_a_restart(std::slice::from_mut(&mut osd), make, true).await;
 }
