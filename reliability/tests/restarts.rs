@@ -274,6 +274,30 @@ where
 /// Generous retries: the server is away for about a second.
 const PATIENT: [(&str, &str); 2] = [("max_retries", "12"), ("retry_delay", "100ms")];
 
+/// `params` with [`PATIENT`] retries.
+fn patient(mut params: Params) -> Params {
+    for (k, v) in PATIENT {
+        params.insert(k, v);
+    }
+    params
+}
+
+/// Makes drivers `name` from `params` through the factory, a new instance at each call.
+fn drivers(
+    name: &'static str,
+    params: Params,
+) -> impl Fn() -> futures::future::BoxFuture<'static, Arc<dyn StorageDriver>> {
+    move || {
+        let params = params.clone();
+        Box::pin(async move {
+            DriverRegistry::with_builtin()
+                .create(name, params)
+                .await
+                .unwrap_or_else(|e| panic!("create the {name} driver: {e}"))
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azurite_restarted_during_an_upload() {
     let bin = var("WHARF_AZURITE_BIN");
@@ -309,18 +333,7 @@ async fn azurite_restarted_during_an_upload() {
         .create_container()
         .await
         .expect("create the container");
-    let make = || {
-        let mut params = params.clone();
-        for (k, v) in PATIENT {
-            params.insert(k, v);
-        }
-        async move {
-            DriverRegistry::with_builtin()
-                .create("azure", params)
-                .await
-                .expect("create the azure driver")
-        }
-    };
+    let make = drivers("azure", patient(params));
     upload_across_a_restart(std::slice::from_mut(&mut server), make, true).await;
     assert!(Path::new(data.path()).exists());
 }
@@ -341,8 +354,9 @@ async fn s3s_fs_restarted_during_an_upload() {
         c
     });
     let endpoint = format!("http://127.0.0.1:{}", server.port);
-    let make = || {
-        let mut params = Params::from_pairs([
+    let make = drivers(
+        "s3",
+        patient(Params::from_pairs([
             ("bucket", "restarts"),
             ("regionendpoint", endpoint.as_str()),
             ("region", "us-east-1"),
@@ -350,18 +364,14 @@ async fn s3s_fs_restarted_during_an_upload() {
             ("accesskey", access.as_str()),
             ("secretkey", secret.as_str()),
             ("chunksize", "5MiB"),
-        ]);
-        for (k, v) in PATIENT {
-            params.insert(k, v);
-        }
-        async move {
-            DriverRegistry::with_builtin()
-                .create("s3", params)
-                .await
-                .expect("create the s3 driver")
-        }
-    };
+        ])),
+    );
     upload_across_a_restart(std::slice::from_mut(&mut server), make, false).await;
+}
+
+/// Where `servers/*-up.sh` keep the shared test servers' state (PID files, configuration).
+fn servers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/servers")
 }
 
 /// The `bind_port` of a Swift server's configuration file.
@@ -382,7 +392,7 @@ async fn swift_restarted_during_an_upload() {
         var("WHARF_SWIFT_USERNAME"),
         var("WHARF_SWIFT_PASSWORD"),
     );
-    let swift = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/servers/swift");
+    let swift = servers_dir().join("swift");
     let mut servers: Vec<Server> = ["object", "proxy"]
         .iter()
         .map(|s| {
@@ -391,47 +401,34 @@ async fn swift_restarted_during_an_upload() {
         })
         .collect();
     let container = format!("restarts-{}", std::process::id());
-    let make = || {
-        let mut params = Params::from_pairs([
+    let make = drivers(
+        "swift",
+        patient(Params::from_pairs([
             ("authurl", authurl.as_str()),
             ("username", username.as_str()),
             ("password", password.as_str()),
             ("container", container.as_str()),
             // The test cluster's objects are at most 1 MiB.
             ("chunksize", "1MiB"),
-        ]);
-        for (k, v) in PATIENT {
-            params.insert(k, v);
-        }
-        async move {
-            DriverRegistry::with_builtin()
-                .create("swift", params)
-                .await
-                .expect("create the swift driver")
-        }
-    };
+        ])),
+    );
     upload_across_a_restart(&mut servers, make, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ceph_osd_restarted_during_an_upload() {
     let (conffile, pool) = (var("WHARF_RADOS_CONFFILE"), var("WHARF_RADOS_POOL"));
-    let servers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/servers");
+    let servers = servers_dir();
     // The cluster's one OSD, which holds every object; its clients wait for it to come back.
     let mut osd = Server::adopt(servers.join("rados-osd.pid"), 0);
     let namespace = format!("restarts-{}", std::process::id());
-    let make = || {
-        let params = Params::from_pairs([
+    let make = drivers(
+        "rados",
+        Params::from_pairs([
             ("poolname", pool.as_str()),
             ("conffile", conffile.as_str()),
             ("namespace", namespace.as_str()),
-        ]);
-        async move {
-            DriverRegistry::with_builtin()
-                .create("rados", params)
-                .await
-                .expect("create the rados driver")
-        }
-    };
+        ]),
+    );
     upload_across_a_restart(std::slice::from_mut(&mut osd), make, true).await;
 }
