@@ -152,7 +152,19 @@ timeout 120 ceph-mon --conf "$CONF" --mkfs -i a --monmap "$CEPH/monmap" > "$CEPH
   die "ceph-mon --mkfs failed: $(tail -n 20 "$CEPH/log/mon.mkfs.out")"
 ceph-mon --conf "$CONF" -i a -f > "$CEPH/log/mon.a.out" 2>&1 &
 echo $! > "$MON_PID"
-ceph_cli 60 mon stat > /dev/null || die "the monitor did not answer (log: $CEPH/log/mon.a.log)"
+# A fresh monitor on a busy machine (CI starting every other server at once) can take longer than
+# one CLI call's 20 s connect deadline to form its quorum of one: ask again while it runs.
+mon_answered=
+for _ in $(seq 1 8); do
+  if ceph_cli 40 mon stat > /dev/null 2>&1; then
+    mon_answered=1
+    break
+  fi
+  alive "$MON_PID" || die "the monitor exited during start-up: $(tail -n 20 "$CEPH/log/mon.a.out")"
+  sleep 1
+done
+[ -n "$mon_answered" ] ||
+  die "the monitor did not answer in 8 tries of 20 s (log: $CEPH/log/mon.a.log): $(tail -n 20 "$CEPH/log/mon.a.log")"
 
 say "starting a $STORE OSD"
 OSD_UUID=$(cat /proc/sys/kernel/random/uuid)
