@@ -1,5 +1,5 @@
 //! Scalar parameter values read from their text (CONTRACT §5): what a host's configuration
-//! hands a driver as a string where it means a boolean, an integer or a size. Each reader returns
+//! hands a driver as a string where it means a boolean, an integer, a size or a duration. Each reader returns
 //! `None` for text that is not of its form; the caller names the key and quotes the `EXPECTED_*`
 //! form in its error.
 
@@ -9,6 +9,8 @@ pub const EXPECTED_BOOL: &str = "a boolean (true or false)";
 pub const EXPECTED_INTEGER: &str = "a non-negative integer (e.g. 10 or 0x10)";
 /// What [`parse_size`] accepts, for error messages.
 pub const EXPECTED_SIZE: &str = "a size in bytes (e.g. 10485760 or 10MiB)";
+/// What [`parse_duration`] accepts, for error messages.
+pub const EXPECTED_DURATION: &str = "a duration (e.g. 100ms, 30s, 5m)";
 
 /// A boolean: `true`, `false`, `yes`, `no`, `on`, `off`, `1`, `0` (any case, surrounding white
 /// space ignored).
@@ -66,6 +68,16 @@ pub fn parse_size(s: &str) -> Option<u64> {
     };
     let bytes = number * multiplier as f64;
     (number >= 0.0 && bytes.fract() == 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// A duration such as `100ms`, `30s`, `5m`, `1h30m`, `2.5s` (humantime's units: ns, us, ms, s,
+/// m, h, d, …); a bare integer is seconds.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    match s.parse::<u64>() {
+        Ok(secs) => Some(std::time::Duration::from_secs(secs)),
+        Err(_) => humantime::parse_duration(s).ok(),
+    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
-use wharf_contract::params::{EXPECTED_BOOL, EXPECTED_INTEGER, EXPECTED_SIZE, parse_bool};
-pub use wharf_contract::params::{parse_integer, parse_size};
+use wharf_contract::params::{
+    EXPECTED_BOOL, EXPECTED_DURATION, EXPECTED_INTEGER, EXPECTED_SIZE, parse_bool,
+};
+pub use wharf_contract::params::{parse_duration, parse_integer, parse_size};
 
 use crate::error::{Error, Result};
 
@@ -376,7 +378,7 @@ impl Params {
         let v = v.clone();
         parsed
             .map(Some)
-            .ok_or_else(|| Self::bad(key, "a duration (e.g. 100ms, 30s, 5m)", &v))
+            .ok_or_else(|| Self::bad(key, EXPECTED_DURATION, &v))
     }
 
     /// A nested map of parameters (taken whole; the caller finishes it itself).
@@ -410,16 +412,6 @@ impl Params {
                 ))
             }
         }
-    }
-}
-
-/// Parses a duration such as `100ms`, `30s`, `5m`, `1h30m`, `2.5s` (humantime's units: ns, us,
-/// ms, s, m, h, d, …); a bare integer is seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    match s.parse::<u64>() {
-        Ok(secs) => Some(Duration::from_secs(secs)),
-        Err(_) => humantime::parse_duration(s).ok(),
     }
 }
 

@@ -6,8 +6,10 @@
 
 use std::collections::BTreeSet;
 
-use wharf_contract::params::{EXPECTED_BOOL, EXPECTED_INTEGER, EXPECTED_SIZE, parse_bool};
-pub use wharf_contract::params::{parse_integer, parse_size};
+use wharf_contract::params::{
+    EXPECTED_BOOL, EXPECTED_DURATION, EXPECTED_INTEGER, EXPECTED_SIZE, parse_bool,
+};
+pub use wharf_contract::params::{parse_duration, parse_integer, parse_size};
 
 use crate::error::{Error, Result};
 
@@ -111,6 +113,16 @@ impl Params {
             .ok_or_else(|| Self::bad(key, EXPECTED_SIZE, value))
     }
 
+    /// A duration: `100ms`, `30s`, `5m`, `1h30m`, `2.5s`; a bare integer is seconds.
+    pub fn duration(&mut self, key: &str) -> Result<Option<std::time::Duration>> {
+        let Some(value) = self.take(key) else {
+            return Ok(None);
+        };
+        parse_duration(value)
+            .map(Some)
+            .ok_or_else(|| Self::bad(key, EXPECTED_DURATION, value))
+    }
+
     /// Fails on the first key no getter took, naming it and the keys this driver accepts.
     pub fn finish(self) -> Result<()> {
         match self.entries.iter().find(|(k, _)| !self.taken.contains(k)) {
@@ -148,6 +160,8 @@ mod tests {
             ("chunk", "10MiB"),
             ("small", "1.5k"),
             ("plus", "+10"),
+            ("wait", "250ms"),
+            ("bare", "3"),
         ]);
         assert_eq!(p.string("name").unwrap().as_deref(), Some("x"));
         assert_eq!(p.bool("flag").unwrap(), Some(true));
@@ -156,19 +170,34 @@ mod tests {
         assert_eq!(p.size("small").unwrap(), Some(1536));
         // Read as the host reads it (the runtime's parameters accept a leading `+` too).
         assert_eq!(p.u64("plus").unwrap(), Some(10));
+        assert_eq!(
+            p.duration("wait").unwrap(),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(
+            p.duration("bare").unwrap(),
+            Some(std::time::Duration::from_secs(3))
+        );
         assert_eq!(p.string("absent").unwrap(), None);
         p.finish().unwrap();
     }
 
     #[test]
     fn bad_values_name_the_key_and_form() {
-        let mut p = params(&[("flag", "maybe"), ("count", "-5"), ("size", "lots")]);
+        let mut p = params(&[
+            ("flag", "maybe"),
+            ("count", "-5"),
+            ("size", "lots"),
+            ("wait", "soon"),
+        ]);
         let e = p.bool("flag").unwrap_err().to_string();
         assert!(e.contains("flag") && e.contains("boolean"), "{e}");
         let e = p.u64("count").unwrap_err().to_string();
         assert!(e.contains("count") && e.contains("integer"), "{e}");
         let e = p.size("size").unwrap_err().to_string();
         assert!(e.contains("size") && e.contains("10MiB"), "{e}");
+        let e = p.duration("wait").unwrap_err().to_string();
+        assert!(e.contains("wait") && e.contains("100ms"), "{e}");
         assert!(matches!(
             p.u64("count").unwrap_err(),
             Error::Backend {
