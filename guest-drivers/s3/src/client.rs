@@ -12,7 +12,7 @@ use aws_sigv4::http_request::{
 use aws_smithy_runtime_api::client::identity::Identity;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
-use wharf_guest_sdk::http::{self as guest_http, Method, Request, Response, StatusCode};
+use wharf_guest_sdk::http::{Method, Network, Request, Response, StatusCode, transient};
 use wharf_guest_sdk::{Error, Result};
 
 /// Characters kept as they are in a key's path (RFC 3986 unreserved, and `/`).
@@ -29,16 +29,6 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Attempts per request (see [`Client::send`]).
-pub const ATTEMPTS: u32 = 4;
-
-/// Waits before attempt `attempt + 1`: 50 ms, doubling, with a little jitter.
-pub fn back_off(attempt: u32) {
-    let base = 50_000_000u64 << (attempt - 1).min(6);
-    let jitter = wasip2::random::random::get_random_u64() % (base / 2 + 1);
-    wasip2::clocks::monotonic_clock::subscribe_duration(base + jitter).block();
-}
-
 /// Where the bucket is and how to sign for it.
 #[derive(Clone)]
 pub struct Client {
@@ -53,6 +43,8 @@ pub struct Client {
     /// Headers every object write carries (storage class, ACL, encryption).
     pub write_headers: Vec<(&'static str, String)>,
     pub user_agent: Option<String>,
+    /// Retries and timeouts (`max_retries`, `retry_delay`, …).
+    pub network: Network,
 }
 
 impl fmt::Debug for Client {
@@ -130,6 +122,7 @@ impl Client {
             credentials,
             write_headers: Vec::new(),
             user_agent: None,
+            network: Network::default(),
         })
     }
 
@@ -250,9 +243,10 @@ impl Client {
     }
 
     /// Sends a request with a body held in memory and reads the whole answer. A request the
-    /// server failed (500, 503, 429) is sent again after a back-off, up to [`ATTEMPTS`] times in
-    /// all; so is one that never got an answer, when sending it twice changes nothing (GET,
-    /// HEAD, PUT, DELETE).
+    /// server failed for a while ([`transient`]: 500, 503, 429, …) is sent again after a
+    /// back-off, up to `max_retries` times; so is one that never got its whole answer, when
+    /// sending it twice changes nothing (GET, HEAD, PUT, DELETE, or `repeatable`: a POST whose
+    /// second sending is harmless, such as a bulk delete).
     pub fn send(
         &self,
         method: Method,
@@ -265,20 +259,40 @@ impl Client {
             method,
             Method::GET | Method::HEAD | Method::PUT | Method::DELETE
         );
-        let mut attempt = 1;
-        loop {
-            // Signed anew each time: a signature is only good for a while.
-            let request = self.request(method.clone(), key, query, headers, body.clone(), false)?;
-            let retry = match guest_http::send(request) {
-                Ok(r) if matches!(r.status.as_u16(), 500 | 503 | 429) && attempt < ATTEMPTS => true,
-                Ok(r) => return Ok(r),
-                Err(e) if idempotent && e.is_temporary() && attempt < ATTEMPTS => true,
-                Err(e) => return Err(e),
-            };
-            debug_assert!(retry);
-            back_off(attempt);
-            attempt += 1;
-        }
+        self.send_repeatable(method, key, query, headers, body, idempotent)
+    }
+
+    /// [`Client::send`], saying whether a request whose answer was lost may be sent again.
+    pub fn send_repeatable(
+        &self,
+        method: Method,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        repeatable: bool,
+    ) -> Result<Response> {
+        self.network.retry(
+            || self.send_once(method.clone(), key, query, headers, body.clone()),
+            |outcome| match outcome {
+                Ok(r) => transient(r.status),
+                Err(e) => repeatable && e.is_temporary(),
+            },
+        )
+    }
+
+    /// Signs and sends a request once (signed anew each time: a signature is only good for a
+    /// while), for the steps that decide themselves whether to send again.
+    pub fn send_once(
+        &self,
+        method: Method,
+        key: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<Response> {
+        let request = self.request(method, key, query, headers, body, false)?;
+        self.network.send(request)
     }
 }
 

@@ -28,7 +28,7 @@ use base64::Engine;
 use md5::{Digest, Md5};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use wharf_guest_sdk::http::{Method, StatusCode};
+use wharf_guest_sdk::http::{Method, Network, StatusCode, Streamed};
 
 use wharf_guest_sdk::path::{is_ancestor, join};
 use wharf_guest_sdk::walk::{self, Resume, WalkPage};
@@ -94,11 +94,17 @@ impl S3Driver {
     /// before it is retried: when the first key starting with `key` is not `key` itself (which
     /// would come first), there is no object at `key`.
     pub(crate) fn head(&self, key: &str, path: &str) -> Result<Option<(u64, SystemTime)>> {
-        // Once, not retried: a 500 here is first checked against a listing.
+        // Once, not retried: a 500 here is first checked against a listing. A HEAD that got no
+        // answer is sent again as any other.
         let head = self
             .client
             .request(Method::HEAD, key, &[], &[], Vec::new(), false)?;
-        let mut r = wharf_guest_sdk::http::send(head)?;
+        let mut r = match self.client.network.send(head) {
+            Err(e) if e.is_temporary() => {
+                self.client.send(Method::HEAD, key, &[], &[], Vec::new())?
+            }
+            r => r?,
+        };
         if r.status.is_server_error() {
             let first = self.list_page(key, false, None, Some(1), path)?;
             if first.contents.first().is_none_or(|o| o.key != key) {
@@ -119,6 +125,22 @@ impl S3Driver {
                     .unwrap_or(UNIX_EPOCH);
                 Ok(Some((size, time)))
             }
+            s => Err(failure(&format!("stat {path}"), s, &r.body)),
+        }
+    }
+
+    /// HEAD of `key` (sent again while it fails for a while): its size and ETag, or `None`
+    /// when there is no such object.
+    pub(crate) fn head_etag(&self, key: &str, path: &str) -> Result<Option<(u64, String)>> {
+        let r = self.client.send(Method::HEAD, key, &[], &[], Vec::new())?;
+        match r.status {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some((
+                r.header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                r.header("etag").unwrap_or_default().to_owned(),
+            ))),
             s => Err(failure(&format!("stat {path}"), s, &r.body)),
         }
     }
@@ -178,12 +200,14 @@ impl S3Driver {
             let md5 =
                 base64::engine::general_purpose::STANDARD.encode(Md5::digest(body.as_bytes()));
             let headers = [("content-md5", md5)];
-            let r = self.client.send(
+            // Sent again when its answer is lost: deleting the same keys twice is harmless.
+            let r = self.client.send_repeatable(
                 Method::POST,
                 "",
                 &[("delete", "")],
                 &headers,
                 body.into_bytes(),
+                true,
             )?;
             if !r.status.is_success() {
                 return Err(failure(&format!("delete {path}"), r.status, &r.body));
@@ -199,33 +223,34 @@ impl S3Driver {
     }
 
     /// A GET of `path`'s object whose body is left unread, sent again after a back-off while the
-    /// server fails it (500, 503, 429) or the connection does.
-    fn get_stream(
-        &self,
-        path: &str,
-        headers: &[(&str, String)],
-    ) -> Result<wharf_guest_sdk::http::Streamed> {
+    /// server fails it for a while or the connection does. `whole`: the body is then read here,
+    /// within the same retries, when the object is at most that long.
+    fn get_stream(&self, path: &str, headers: &[(&str, String)], whole: u64) -> Result<Got> {
         let key = self.key(path);
-        let mut attempt = 1;
-        loop {
-            let request =
-                self.client
-                    .request(Method::GET, &key, &[], headers, Vec::new(), false)?;
-            let (parts, _) = request.into_parts();
-            match wharf_guest_sdk::http::get_stream(http::Request::from_parts(parts, ())) {
-                Ok(streamed)
-                    if matches!(streamed.status.as_u16(), 500 | 503 | 429)
-                        && attempt < client::ATTEMPTS =>
-                {
-                    drop(streamed)
+        self.client.network.retry(
+            || {
+                let request =
+                    self.client
+                        .request(Method::GET, &key, &[], headers, Vec::new(), false)?;
+                let (parts, _) = request.into_parts();
+                let streamed = self
+                    .client
+                    .network
+                    .get_stream(http::Request::from_parts(parts, ()))?;
+                let length = wharf_guest_sdk::http::header(&streamed.headers, "content-length")
+                    .and_then(|v| v.parse::<u64>().ok());
+                if streamed.status.is_success() && length.is_some_and(|l| l <= whole) {
+                    Ok(Got::Whole(streamed.read_to_end()?))
+                } else {
+                    Ok(Got::Stream(streamed, length))
                 }
-                Ok(streamed) => return Ok(streamed),
-                Err(e) if e.is_temporary() && attempt < client::ATTEMPTS => drop(e),
-                Err(e) => return Err(e),
-            }
-            client::back_off(attempt);
-            attempt += 1;
-        }
+            },
+            |outcome| match outcome {
+                Ok(Got::Stream(streamed, _)) => wharf_guest_sdk::http::transient(streamed.status),
+                Ok(Got::Whole(_)) => false,
+                Err(e) => e.is_temporary(),
+            },
+        )
     }
 
     /// The direct children of `path` from a delimited listing, in byte order of their paths,
@@ -302,6 +327,13 @@ impl S3Driver {
         }
         Ok(())
     }
+}
+
+/// What [`S3Driver::get_stream`] got: the body read whole, or the answer with its body unread (and
+/// its length when the server said it).
+enum Got {
+    Whole(Vec<u8>),
+    Stream(Streamed, Option<u64>),
 }
 
 /// True for a name a contract path can spell (keys the driver keeps for itself, such as saved
@@ -428,11 +460,13 @@ impl Driver for S3Driver {
             }
         }
         let user_agent = params.string("useragent")?;
+        let network = Network::from_params(&mut params, Network::default())?;
         params.finish()?;
         let mut client = Client::new(&endpoint, bucket, region, path_style, credentials)
             .map_err(|e| bad("regionendpoint", e))?;
         client.write_headers = write_headers;
         client.user_agent = user_agent;
+        client.network = network;
         wharf_guest_sdk::log::debug!("s3 guest driver on {client:?}");
         Ok(Self {
             client,
@@ -454,24 +488,18 @@ impl Driver for S3Driver {
 
     /// Small objects as bytes; larger ones as the response body's stream, which the host reads.
     fn content(&self, path: &str) -> Result<Content> {
-        let streamed = self.get_stream(path, &[])?;
-        match streamed.status {
-            StatusCode::NOT_FOUND => Err(Error::not_found(path)),
-            s if s.is_success() => {
-                let length = wharf_guest_sdk::http::header(&streamed.headers, "content-length")
-                    .and_then(|v| v.parse::<u64>().ok());
-                if length.is_some_and(|l| l <= STREAM_CONTENT) {
-                    Ok(Content::Bytes(streamed.read_to_end()?))
-                } else {
-                    Ok(Content::Stream(
-                        StreamReader::new(streamed.stream, streamed.body).with_size(length),
-                    ))
+        match self.get_stream(path, &[], STREAM_CONTENT)? {
+            Got::Whole(bytes) => Ok(Content::Bytes(bytes)),
+            Got::Stream(streamed, length) => match streamed.status {
+                StatusCode::NOT_FOUND => Err(Error::not_found(path)),
+                s if s.is_success() => Ok(Content::Stream(
+                    StreamReader::new(streamed.stream, streamed.body).with_size(length),
+                )),
+                s => {
+                    let body = streamed.read_all(64 << 10);
+                    Err(failure(&format!("get {path}"), s, &body))
                 }
-            }
-            s => {
-                let body = streamed.read_all(64 << 10);
-                Err(failure(&format!("get {path}"), s, &body))
-            }
+            },
         }
     }
 
@@ -487,8 +515,10 @@ impl Driver for S3Driver {
             true,
         )?;
         let (parts, _) = request.into_parts();
-        let (upload, stream) =
-            wharf_guest_sdk::http::Upload::start(http::Request::from_parts(parts, ()), length)?;
+        let (upload, stream) = self
+            .client
+            .network
+            .upload(http::Request::from_parts(parts, ()), length)?;
         let put = S3Put {
             upload: Some(upload),
             length,
@@ -516,7 +546,10 @@ impl Driver for S3Driver {
         if offset > 0 {
             headers.push(("range", format!("bytes={offset}-")));
         }
-        let streamed = self.get_stream(path, &headers)?;
+        let Got::Stream(streamed, _) = self.get_stream(path, &headers, 0)? else {
+            // Only an empty object is read whole here.
+            return Ok(StreamReader::empty());
+        };
         match streamed.status {
             s if s.is_success() => Ok(StreamReader::new(streamed.stream, streamed.body)),
             StatusCode::NOT_FOUND => Err(Error::not_found(path)),

@@ -14,7 +14,7 @@
 //! (`first-part`). The last bytes go where they belong: before `commit`, into the object itself
 //! (no multipart upload yet) or the last part; before `close`, into the tail.
 
-use wharf_guest_sdk::http::{Method, StatusCode, Upload as HttpUpload};
+use wharf_guest_sdk::http::{Method, StatusCode, Upload as HttpUpload, transient};
 use wharf_guest_sdk::{Error, OutputStream, PartKind, Result, Upload};
 
 use crate::client::{InProgress, Initiated, Part, PartsPage, UploadsPage, failure, xml};
@@ -88,6 +88,24 @@ fn abort(d: &S3Driver, key: &str, upload_id: &str, path: &str) -> Result<()> {
             &r.body,
         ))
     }
+}
+
+/// The ETag S3 gives a multipart object of parts with these ETags: the MD5 of their MD5s, then
+/// `-` and their count; `None` when a part's ETag is not an MD5.
+fn multipart_etag(parts: &[String]) -> Option<String> {
+    use md5::Digest;
+    let mut md5s = md5::Md5::new();
+    for etag in parts {
+        let hex = etag.trim_matches('"');
+        if hex.len() != 32 {
+            return None;
+        }
+        for i in (0..32).step_by(2) {
+            md5s.update([u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()?]);
+        }
+    }
+    let hex: String = md5s.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("{hex}-{}", parts.len()))
 }
 
 /// A saved tail: its bytes and what its metadata says.
@@ -342,18 +360,32 @@ impl S3Writer {
         Ok(())
     }
 
-    /// The multipart upload, created if there is none yet.
+    /// The multipart upload, created if there is none yet. CreateMultipartUpload is sent again
+    /// when its answer is lost; the uploads of the key the lost attempts may have created (begun
+    /// since the first attempt, a second of clock slack included) are then aborted, so a resume
+    /// finds the one kept.
     fn create(&mut self) -> Result<String> {
         if let Some(id) = &self.upload_id {
             return Ok(id.clone());
         }
         let headers: Vec<(&str, String)> = self.d.client.write_headers();
-        let r = self.d.client.send(
-            Method::POST,
-            &self.key,
-            &[("uploads", "")],
-            &headers,
-            Vec::new(),
+        let began = std::time::SystemTime::now();
+        let mut attempts = 0;
+        let r = self.d.client.network.retry(
+            || {
+                attempts += 1;
+                self.d.client.send_once(
+                    Method::POST,
+                    &self.key,
+                    &[("uploads", "")],
+                    &headers,
+                    Vec::new(),
+                )
+            },
+            |outcome| match outcome {
+                Ok(r) => transient(r.status),
+                Err(e) => e.is_temporary(),
+            },
         )?;
         if !r.status.is_success() {
             return Err(failure(
@@ -363,8 +395,33 @@ impl S3Writer {
             ));
         }
         let started: Initiated = xml(&format!("start upload of {}", self.path), &r.body)?;
+        if attempts > 1 {
+            self.abort_strays(&started.upload_id, began);
+        }
         self.upload_id = Some(started.upload_id.clone());
         Ok(started.upload_id)
+    }
+
+    /// Aborts the uploads of the key other than `kept` begun since `since` (less a second).
+    /// Best effort: a stray left behind is older than the kept upload, which a resume prefers.
+    fn abort_strays(&self, kept: &str, since: std::time::SystemTime) {
+        let since = since
+            .checked_sub(std::time::Duration::from_secs(1))
+            .unwrap_or(since);
+        let Ok(Some(listed)) = uploads(&self.d, &self.key, &self.path) else {
+            return;
+        };
+        for upload in listed {
+            let begun = crate::client::parse_iso8601(&upload.initiated);
+            if upload.upload_id != kept && begun.is_some_and(|t| t >= since) {
+                wharf_guest_sdk::log::debug!(
+                    "aborting upload {} of {}: a lost answer left it",
+                    upload.upload_id,
+                    self.path
+                );
+                let _ = abort(&self.d, &self.key, &upload.upload_id, &self.path);
+            }
+        }
     }
 
     /// Starts a request whose body is `self.carry` then `length` bytes from the host.
@@ -381,7 +438,11 @@ impl S3Writer {
             .client
             .request(Method::PUT, key, query, headers, Vec::new(), true)?;
         let (parts, _) = request.into_parts();
-        let (upload, stream) = HttpUpload::start(http::Request::from_parts(parts, ()), total)?;
+        let (upload, stream) = self
+            .d
+            .client
+            .network
+            .upload(http::Request::from_parts(parts, ()), total)?;
         wharf_guest_sdk::http::write_all(&stream, &self.carry)?;
         Ok((upload, stream))
     }
@@ -399,6 +460,11 @@ impl S3Writer {
         Ok(headers)
     }
 
+    /// CompleteMultipartUpload, sent again after a temporary failure. One whose answer was lost
+    /// may have completed: the next attempt then gets `NoSuchUpload`, and the object is looked
+    /// at: with the ETag S3 gives exactly these parts (the MD5 of their MD5s, `-` their count;
+    /// the size alone on stores whose ETags are not MD5s) and this writer's size, the commit
+    /// took effect; anything else is an error that says so.
     fn complete(&mut self) -> Result<()> {
         let Some(id) = self.upload_id.clone() else {
             return Ok(());
@@ -412,22 +478,67 @@ impl S3Writer {
             ));
         }
         body.push_str("</CompleteMultipartUpload>");
-        let r = self.d.client.send(
-            Method::POST,
-            &self.key,
-            &[("uploadId", id.as_str())],
-            &[],
-            body.into_bytes(),
+        let what = format!("commit {}", self.path);
+        let mut lost = false;
+        let outcome = self.d.client.network.retry(
+            || {
+                let r = self.d.client.send_once(
+                    Method::POST,
+                    &self.key,
+                    &[("uploadId", id.as_str())],
+                    &[],
+                    body.clone().into_bytes(),
+                );
+                let r = match r {
+                    Ok(r) if r.status == StatusCode::NOT_FOUND && lost => return Ok(None),
+                    Ok(r) => r,
+                    Err(e) => {
+                        lost |= e.is_temporary();
+                        return Err(e);
+                    }
+                };
+                // A completion can fail after its 200 status: the error is then in the body.
+                if !r.status.is_success() || String::from_utf8_lossy(&r.body).contains("<Error>") {
+                    let status = if r.status.is_success() {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        r.status
+                    };
+                    let e = failure(&what, status, &r.body);
+                    lost |= e.is_temporary();
+                    return Err(e);
+                }
+                Ok(Some(()))
+            },
+            |outcome| matches!(outcome, Err(e) if e.is_temporary()),
         )?;
-        if !r.status.is_success() || String::from_utf8_lossy(&r.body).contains("<Error>") {
-            let status = if r.status.is_success() {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                r.status
-            };
-            return Err(failure(&format!("commit {}", self.path), status, &r.body));
+        match outcome {
+            Some(()) => Ok(()),
+            None => self.took_effect(&what),
         }
-        Ok(())
+    }
+
+    /// After a completion whose answer was lost: Ok when the key holds the completed object.
+    fn took_effect(&self, what: &str) -> Result<()> {
+        let size = self.size();
+        let expected = multipart_etag(&self.parts);
+        match self.d.head_etag(&self.key, &self.path)? {
+            Some((length, etag))
+                if length == size
+                    && expected
+                        .as_deref()
+                        .is_none_or(|e| etag.trim_matches('"').eq_ignore_ascii_case(e)) =>
+            {
+                Ok(())
+            }
+            found => Err(Error::backend(
+                format!(
+                    "{what}: the upload was completed, but not with this writer's parts \
+                     (found {found:?}, expected ETag {expected:?} of {size} bytes)"
+                ),
+                false,
+            )),
+        }
     }
 
     /// Removes the tail object, if one may exist.

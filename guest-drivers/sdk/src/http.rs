@@ -1,16 +1,24 @@
 //! Outbound HTTP for drivers that reach a backend over the network (feature `http`), through
-//! `wasi:http` under the operator's allow-list.
+//! `wasi:http` under the operator's allow-list. Everything goes through a [`Network`], the
+//! driver's retries and timeouts, read from the same parameters as the native cloud drivers'
+//! (`max_retries`, `retry_delay`, `max_retry_delay`, `connect_timeout`, `read_timeout`):
 //!
-//! - [`send`]: a request with its whole body, the whole answer back (listings, metadata, small
-//!   objects), on `wstd`'s client;
-//! - [`get_stream`]: a request whose answer body the host reads itself (a reader's content): the
-//!   body's stream goes to a [`StreamReader`](crate::StreamReader);
-//! - [`Upload`]: a request whose body the host writes itself (a writer's part): the body's stream
-//!   goes to the host from [`Upload::start`], and [`Upload::finish`] ends the body and waits for
-//!   the answer.
+//! - [`Network::send`]: a request with its whole body, the whole answer back (listings,
+//!   metadata, small objects), on `wstd`'s client;
+//! - [`Network::get_stream`]: a request whose answer body the host reads itself (a reader's
+//!   content): the body's stream goes to a [`StreamReader`](crate::StreamReader);
+//! - [`Network::upload`]: a request whose body the host writes itself (a writer's part): the
+//!   body's stream goes to the host, and [`Upload::finish`] ends the body and waits for the
+//!   answer;
+//! - [`Network::retry`]: any of those again after a back-off while the outcome says so (a
+//!   temporary failure, [`transient`] statuses), up to `max_retries` times.
 //!
-//! Failures map to the contract's errors: a host the sandbox refuses is `PermissionDenied`, a
-//! timeout is `Timeout`, anything else on the way is a temporary `Backend` error.
+//! Each sends once: whether a request may be sent again (its answer lost, say) is the driver's
+//! call, which knows what the request does. Failures map to the contract's errors: a host the
+//! sandbox refuses is `PermissionDenied`, a timeout is `Timeout`, anything else on the way is a
+//! temporary `Backend` error.
+
+use std::time::Duration;
 
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -18,7 +26,7 @@ use wasip2::http::types::{
 };
 use wasip2::io::streams::{InputStream, OutputStream};
 
-use crate::{Error, Result};
+use crate::{Error, Params, Result};
 
 pub use http::{HeaderMap, Method, Request, StatusCode};
 
@@ -45,8 +53,187 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Sends `request` and reads the whole answer.
-pub fn send(mut request: Request<Vec<u8>>) -> Result<Response> {
+/// `max_retries`: how often a request that failed for a temporary reason is sent again.
+pub const MAX_RETRIES: &str = "max_retries";
+/// `retry_delay`: the first back-off.
+pub const RETRY_DELAY: &str = "retry_delay";
+/// `max_retry_delay`: the longest single back-off.
+pub const MAX_RETRY_DELAY: &str = "max_retry_delay";
+/// `connect_timeout`: the longest wait for a connection.
+pub const CONNECT_TIMEOUT: &str = "connect_timeout";
+/// `read_timeout`: the longest wait for an answer's head, or for more of its body.
+pub const READ_TIMEOUT: &str = "read_timeout";
+/// The most retries a driver may be configured for.
+pub const MAX_RETRIES_LIMIT: u32 = 100;
+
+/// A driver's retries and timeouts (the native cloud drivers' parameters, same names, same
+/// meaning, same defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// The first back-off; retry *n* waits `retry_delay` × 2^(*n*−1), ±25 %.
+    pub retry_delay: Duration,
+    /// The longest single back-off.
+    pub max_retry_delay: Duration,
+    /// The longest wait for a connection.
+    pub connect_timeout: Duration,
+    /// The longest wait for an answer's head, or for more of its body.
+    pub read_timeout: Duration,
+}
+
+impl Default for Network {
+    /// Four retries from 250 ms (doubling, at most 8 s); 30 s to connect; 120 s for the next
+    /// bytes of an answer.
+    fn default() -> Self {
+        Self {
+            max_retries: 4,
+            retry_delay: Duration::from_millis(250),
+            max_retry_delay: Duration::from_secs(8),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Network {
+    /// The parameters from `params` (taking them), `defaults` for those not given.
+    /// `max_retries` is a non-negative integer up to [`MAX_RETRIES_LIMIT`], or -1 for none;
+    /// the durations must be more than 0, and `max_retry_delay` at least `retry_delay`.
+    pub fn from_params(params: &mut Params, defaults: Network) -> Result<Self> {
+        let invalid = |key: &str, message: String| {
+            Error::backend(format!("invalid parameter {key}: {message}"), false)
+        };
+        let max_retries = match params.string(MAX_RETRIES)? {
+            None => defaults.max_retries,
+            Some(text) if text.trim() == "-1" => 0,
+            Some(text) => match crate::params::parse_integer(&text) {
+                Some(n) if n <= u64::from(MAX_RETRIES_LIMIT) => n as u32,
+                Some(n) => {
+                    return Err(invalid(
+                        MAX_RETRIES,
+                        format!(
+                            "expected at most {MAX_RETRIES_LIMIT} retries (or -1 for none), got {n}"
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(invalid(
+                        MAX_RETRIES,
+                        format!(
+                            "expected a non-negative integer (or -1 for no retries), got {text:?}"
+                        ),
+                    ));
+                }
+            },
+        };
+        let mut positive = |key: &str, default: Duration| -> Result<Duration> {
+            match params.duration(key)? {
+                None => Ok(default),
+                Some(d) if d.is_zero() => Err(invalid(key, "must be more than 0".into())),
+                Some(d) => Ok(d),
+            }
+        };
+        let network = Self {
+            max_retries,
+            retry_delay: positive(RETRY_DELAY, defaults.retry_delay)?,
+            max_retry_delay: positive(MAX_RETRY_DELAY, defaults.max_retry_delay)?,
+            connect_timeout: positive(CONNECT_TIMEOUT, defaults.connect_timeout)?,
+            read_timeout: positive(READ_TIMEOUT, defaults.read_timeout)?,
+        };
+        if network.max_retry_delay < network.retry_delay {
+            return Err(invalid(
+                MAX_RETRY_DELAY,
+                format!(
+                    "{:?} is shorter than {RETRY_DELAY} ({:?})",
+                    network.max_retry_delay, network.retry_delay
+                ),
+            ));
+        }
+        Ok(network)
+    }
+
+    /// The wait before retry `retry` (1 for the first): `retry_delay` × 2^(`retry`−1), at most
+    /// `max_retry_delay`, then ±25 % from `random` (any `u64`).
+    pub fn back_off(&self, retry: u32, random: u64) -> Duration {
+        let doubled = self
+            .retry_delay
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+        let base = doubled.min(self.max_retry_delay).as_nanos() as u64;
+        let spread = base / 2;
+        let jitter = if spread == 0 {
+            0
+        } else {
+            random % (spread + 1)
+        };
+        Duration::from_nanos(base - base / 4 + jitter)
+    }
+
+    /// Calls `attempt` until its outcome is final: while `again` says an outcome is worth
+    /// another attempt and retries are left, waits [`Network::back_off`] and calls it again.
+    /// Returns the last outcome.
+    pub fn retry<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T>,
+        again: impl Fn(&Result<T>) -> bool,
+    ) -> Result<T> {
+        let mut retry = 0;
+        loop {
+            let outcome = attempt();
+            if retry >= self.max_retries || !again(&outcome) {
+                return outcome;
+            }
+            drop(outcome);
+            retry += 1;
+            let wait = self.back_off(retry, wasip2::random::random::get_random_u64());
+            wasip2::clocks::monotonic_clock::subscribe_duration(wait.as_nanos() as u64).block();
+        }
+    }
+
+    /// The `wasi:http` options that carry the timeouts.
+    fn options(&self) -> Result<wasip2::http::types::RequestOptions> {
+        let options = wasip2::http::types::RequestOptions::new();
+        let nanos = |d: Duration| d.as_nanos().min(u128::from(u64::MAX)) as u64;
+        let refused = |what: &str| Error::backend(format!("the host refused the {what}"), false);
+        options
+            .set_connect_timeout(Some(nanos(self.connect_timeout)))
+            .map_err(|()| refused("connect timeout"))?;
+        options
+            .set_first_byte_timeout(Some(nanos(self.read_timeout)))
+            .map_err(|()| refused("first-byte timeout"))?;
+        options
+            .set_between_bytes_timeout(Some(nanos(self.read_timeout)))
+            .map_err(|()| refused("between-bytes timeout"))?;
+        Ok(options)
+    }
+}
+
+/// True for a status that says "try again later" (408, 429, 500, 502, 503, 504): worth
+/// another attempt when the request may be sent twice.
+pub fn transient(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+impl Network {
+    /// Sends `request` once and reads the whole answer.
+    pub fn send(&self, request: Request<Vec<u8>>) -> Result<Response> {
+        send(self, request)
+    }
+
+    /// Sends `request` (no body) once and returns the answer with its body unread, as a
+    /// stream.
+    pub fn get_stream(&self, request: Request<()>) -> Result<Streamed> {
+        get_stream(self, request)
+    }
+
+    /// Starts `request` with a body of `length` bytes (its `Content-Length`), and returns the
+    /// body's stream with the upload to finish once the stream is written and dropped.
+    pub fn upload(&self, request: Request<()>, length: u64) -> Result<(Upload, OutputStream)> {
+        Upload::start(self, request, length)
+    }
+}
+
+fn send(network: &Network, mut request: Request<Vec<u8>>) -> Result<Response> {
     if request.body().is_empty() {
         // No body to send: the request's body is finished at once. (wstd writes even an empty
         // body, and that write fails when the server has already answered.)
@@ -57,7 +244,7 @@ pub fn send(mut request: Request<Vec<u8>>) -> Result<Response> {
                 .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(0u64));
         }
         let (parts, _) = request.into_parts();
-        return get_stream(Request::from_parts(parts, ()))?.into_response();
+        return get_stream(network, Request::from_parts(parts, ()))?.into_response();
     }
     // Servers want the length of a body sent whole (some refuse a PUT or POST without one).
     let length = request.body().len() as u64;
@@ -68,7 +255,10 @@ pub fn send(mut request: Request<Vec<u8>>) -> Result<Response> {
         );
     }
     wstd::runtime::block_on(async move {
-        let client = wstd::http::Client::new();
+        let mut client = wstd::http::Client::new();
+        client.set_connect_timeout(network.connect_timeout);
+        client.set_first_byte_timeout(network.read_timeout);
+        client.set_between_bytes_timeout(network.read_timeout);
         let response = client.send(request).await.map_err(failure)?;
         let (parts, mut body) = response.into_parts();
         let body = body.contents().await.map_err(failure)?.to_vec();
@@ -127,13 +317,13 @@ impl Streamed {
     }
 }
 
-/// Sends `request` (no body) and returns the answer with its body unread, as a stream.
-pub fn get_stream(request: Request<()>) -> Result<Streamed> {
+fn get_stream(network: &Network, request: Request<()>) -> Result<Streamed> {
     let (outgoing, _) = outgoing(&request)?;
     let body = outgoing
         .body()
         .map_err(|()| Error::backend("the request's body was already taken", false))?;
-    let future = outgoing_handler::handle(outgoing, None).map_err(error_code)?;
+    let future =
+        outgoing_handler::handle(outgoing, Some(network.options()?)).map_err(error_code)?;
     OutgoingBody::finish(body, None).map_err(error_code)?;
     opened(wait(&future)?)
 }
@@ -164,9 +354,11 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// Starts `request` with a body of `length` bytes (its `Content-Length`), and returns the
-    /// body's stream with the upload to finish once the stream is written and dropped.
-    pub fn start(mut request: Request<()>, length: u64) -> Result<(Self, OutputStream)> {
+    fn start(
+        network: &Network,
+        mut request: Request<()>,
+        length: u64,
+    ) -> Result<(Self, OutputStream)> {
         request.headers_mut().insert(
             http::header::CONTENT_LENGTH,
             http::HeaderValue::from(length),
@@ -178,7 +370,8 @@ impl Upload {
         let stream = body
             .write()
             .map_err(|()| Error::backend("the request's stream was already taken", false))?;
-        let future = outgoing_handler::handle(outgoing, None).map_err(error_code)?;
+        let future =
+            outgoing_handler::handle(outgoing, Some(network.options()?)).map_err(error_code)?;
         Ok((Self { body, future }, stream))
     }
 
@@ -223,7 +416,10 @@ fn read_stream(stream: &InputStream, out: &mut Vec<u8>) -> Result<()> {
             Err(wasip2::io::streams::StreamError::Closed) => return Ok(()),
             Err(wasip2::io::streams::StreamError::LastOperationFailed(e)) => {
                 return Err(Error::backend(
-                    format!("reading the answer failed: {}", e.to_debug_string()),
+                    format!(
+                        "reading the answer failed: {}",
+                        without_backtrace(&e.to_debug_string())
+                    ),
                     true,
                 ));
             }
@@ -335,5 +531,119 @@ fn failure(e: wstd::http::Error) -> Error {
             true,
         );
     }
-    Error::backend(format!("HTTP failed: {e:#}"), true)
+    Error::backend(
+        format!("HTTP failed: {}", without_backtrace(&format!("{e:#}"))),
+        true,
+    )
+}
+
+/// A host error's text without the stack backtrace the host may append to it (when it runs
+/// with `RUST_BACKTRACE`), and at most 400 bytes of it.
+fn without_backtrace(text: &str) -> String {
+    let text = text
+        .split("\nStack backtrace:")
+        .next()
+        .unwrap_or(text)
+        .trim_end();
+    let mut end = text.len().min(400);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn network(pairs: &[(&str, &str)]) -> Result<Network> {
+        let mut params = Params::new(pairs.iter().copied());
+        let network = Network::from_params(&mut params, Network::default())?;
+        params.finish()?;
+        Ok(network)
+    }
+
+    #[test]
+    fn parameters_have_the_native_drivers_defaults_and_bounds() {
+        assert_eq!(network(&[]).unwrap(), Network::default());
+        let n = network(&[
+            ("max_retries", "7"),
+            ("retry_delay", "20ms"),
+            ("max_retry_delay", "1s"),
+            ("connect_timeout", "2s"),
+            ("read_timeout", "3s"),
+        ])
+        .unwrap();
+        assert_eq!(n.max_retries, 7);
+        assert_eq!(n.retry_delay, Duration::from_millis(20));
+        assert_eq!(n.max_retry_delay, Duration::from_secs(1));
+        assert_eq!(n.connect_timeout, Duration::from_secs(2));
+        assert_eq!(n.read_timeout, Duration::from_secs(3));
+        assert_eq!(network(&[("max_retries", "-1")]).unwrap().max_retries, 0);
+        for (pairs, named) in [
+            (&[("max_retries", "101")][..], "max_retries"),
+            (&[("max_retries", "-2")][..], "max_retries"),
+            (&[("retry_delay", "0s")][..], "retry_delay"),
+            (&[("read_timeout", "soon")][..], "read_timeout"),
+            (
+                &[("retry_delay", "2s"), ("max_retry_delay", "1s")][..],
+                "max_retry_delay",
+            ),
+        ] {
+            let e = network(pairs).unwrap_err().to_string();
+            assert!(e.contains(named), "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn back_off_doubles_within_a_quarter_and_stops_at_the_most() {
+        let n = Network {
+            retry_delay: Duration::from_millis(100),
+            max_retry_delay: Duration::from_millis(350),
+            ..Network::default()
+        };
+        let range = |retry| {
+            (
+                n.back_off(retry, 0),
+                n.back_off(retry, u64::MAX - 1),
+                (0..200u64)
+                    .map(|r| n.back_off(retry, r * 7_919_999_999))
+                    .max()
+                    .unwrap(),
+            )
+        };
+        let (low, _, high) = range(1);
+        assert_eq!(low, Duration::from_millis(75));
+        assert!(high <= Duration::from_millis(125) && high > Duration::from_millis(100));
+        let (low, _, high) = range(2);
+        assert_eq!(low, Duration::from_millis(150));
+        assert!(high <= Duration::from_millis(250));
+        // Capped at 350 ms before the jitter, from the third retry on, however many.
+        for retry in [3, 4, 40, u32::MAX] {
+            let (low, other, high) = range(retry);
+            assert_eq!(low, Duration::from_micros(262_500), "{retry}");
+            assert!(other <= Duration::from_micros(437_500), "{retry}");
+            assert!(high <= Duration::from_micros(437_500), "{retry}");
+        }
+    }
+
+    #[test]
+    fn transient_statuses() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(transient(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+        for s in [200, 206, 304, 400, 403, 404, 409, 412, 416, 501] {
+            assert!(!transient(StatusCode::from_u16(s).unwrap()), "{s}");
+        }
+    }
+
+    #[test]
+    fn host_errors_lose_their_backtrace() {
+        let text = "hyper error: error reading a body from connection\nStack backtrace:\n   0: x";
+        assert_eq!(
+            without_backtrace(text),
+            "hyper error: error reading a body from connection"
+        );
+        assert_eq!(without_backtrace(&"é".repeat(300)).len(), 400);
+    }
 }
