@@ -35,6 +35,9 @@ pub const CHUNK: usize = 1 << 20;
 /// Contents at least this large are put through a stream (`begin-put`) when the guest takes
 /// one: below it, copying them through the guest's memory costs less than the extra calls.
 const STREAM_PUT: usize = 1 << 20;
+/// How often the host begins again a part or a streamed put that failed for a temporary reason
+/// (it holds the bytes; the guest left its upload as it was), after the default back-off.
+const PART_RETRIES: u32 = 4;
 /// Entries asked for per walk page.
 const WALK_PAGE: u32 = 512;
 
@@ -198,6 +201,38 @@ impl GuestDriver {
         Ok(())
     }
 
+    /// One attempt of a put through a stream (`begin-put`, the host writes, `finish`); `None`
+    /// when the guest takes this content through `put-content` instead.
+    async fn put_streamed(&self, path: &str, content: Bytes) -> Result<Option<()>> {
+        let (p, length) = (path.to_owned(), content.len() as u64);
+        let placed = self
+            .run(
+                "put_content",
+                guest!(|d, s, r| async move {
+                    Ok(match d.begin_put(s, r, &p, length).await? {
+                        Ok(Some((put, stream))) => Ok(Some((
+                            put,
+                            streams::take_output(s.data_mut().table_mut(), stream)?,
+                        ))),
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(e),
+                    })
+                }),
+            )
+            .await?;
+        let Some((put, stream)) = placed.value else {
+            return Ok(None);
+        };
+        let put = PinnedResource::new(
+            self.pool.clone(),
+            Placed {
+                value: put,
+                instance: placed.instance,
+            },
+        );
+        self.stream_put(path, put, stream, content).await.map(Some)
+    }
+
     fn mutated(&self) {
         self.pool
             .component
@@ -274,31 +309,21 @@ impl StorageDriver for GuestDriver {
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
         if content.len() >= STREAM_PUT && self.pool.component.version == WitVersion::V2 {
-            let (p, length) = (path.to_owned(), content.len() as u64);
-            let placed = self
-                .run(
-                    "put_content",
-                    guest!(|d, s, r| async move {
-                        Ok(match d.begin_put(s, r, &p, length).await? {
-                            Ok(Some((put, stream))) => Ok(Some((
-                                put,
-                                streams::take_output(s.data_mut().table_mut(), stream)?,
-                            ))),
-                            Ok(None) => Ok(None),
-                            Err(e) => Err(e),
-                        })
-                    }),
-                )
-                .await?;
-            if let Some((put, stream)) = placed.value {
-                let put = PinnedResource::new(
-                    self.pool.clone(),
-                    Placed {
-                        value: put,
-                        instance: placed.instance,
-                    },
-                );
-                return self.stream_put(path, put, stream, content).await;
+            // A put that failed for a temporary reason changed nothing (its count was short, or
+            // the guest's `finish` failed), and the host still holds the content: begun again
+            // after a back-off.
+            let mut retry = 0;
+            loop {
+                match self.put_streamed(path, content.clone()).await {
+                    Ok(Some(())) => return Ok(()),
+                    Ok(None) => break,
+                    Err(e) if e.is_temporary() && retry < PART_RETRIES => {
+                        retry += 1;
+                        tracing::debug!(path, retry, "a streamed put failed ({e}); again");
+                        tokio::time::sleep(crate::backoff::Backoff::default().delay(retry)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         let p = path.to_owned();

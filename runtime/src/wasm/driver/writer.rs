@@ -125,7 +125,10 @@ impl GuestWriter {
     }
 
     /// Hands `len` gathered bytes to the guest as one part: `begin-part`, the bytes written into
-    /// the part's stream by the host, `end-part` with the count written.
+    /// the part's stream by the host, `end-part` with the count written. A part that fails for a
+    /// temporary reason (its request broke, its server answered "later") left the upload as it
+    /// was before `begin-part`, so the host, which still holds the bytes, begins it again after
+    /// a back-off, up to [`super::PART_RETRIES`] times.
     async fn send_part(&mut self, len: usize, kind: PartKind) -> Result<()> {
         let mut part = Vec::new();
         let mut left = len;
@@ -140,6 +143,21 @@ impl GuestWriter {
             part.push(first);
         }
         self.gathered_len -= len;
+        let mut retry = 0;
+        loop {
+            match self.try_part(len, kind, part.clone()).await {
+                Err(e) if e.is_temporary() && retry < super::PART_RETRIES => {
+                    retry += 1;
+                    tracing::debug!(path = %self.path, retry, "a part failed ({e}); again");
+                    tokio::time::sleep(crate::backoff::Backoff::default().delay(retry)).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// One attempt of [`GuestWriter::send_part`].
+    async fn try_part(&mut self, len: usize, kind: PartKind, part: Vec<Bytes>) -> Result<()> {
         let pool = self.writer.pool.clone();
         let placed = self
             .writer
