@@ -201,6 +201,70 @@ impl GuestDriver {
         Ok(())
     }
 
+    /// One attempt of `get_content`: the inner error is the content's stream breaking off.
+    async fn get_content_once(&self, path: &str) -> Result<Result<Bytes>> {
+        let p = path.to_owned();
+        let placed = self
+            .run(
+                "get_content",
+                guest!(|d, s, r| async move {
+                    Ok(match d.get_content(s, r, &p).await? {
+                        Ok(Content::Bytes(bytes)) => Ok(Got::Bytes(bytes)),
+                        Ok(Content::Stream { keep, stream, size }) => Ok(Got::Stream(
+                            keep,
+                            streams::take_input(s.data_mut().table_mut(), stream)?,
+                            size,
+                        )),
+                        Err(e) => Err(e),
+                    })
+                }),
+            )
+            .await?;
+        let (keep, mut stream, size) = match placed.value {
+            Got::Bytes(bytes) => return Ok(Ok(Bytes::from(bytes))),
+            Got::Stream(keep, stream, size) => (keep, stream, size),
+        };
+        // The stream is read whole, as the caller asked; the sandbox's answer bound keeps a
+        // stream that never ends from taking the host's memory.
+        let keep = PinnedResource::new(
+            self.pool.clone(),
+            Placed {
+                value: keep,
+                instance: placed.instance,
+            },
+        );
+        let limit = self.pool.policy.answers.bytes;
+        let (blocking, timeout) = (self.pool.blocking(), self.pool.policy.call_timeout);
+        let what = format!("get_content {path}");
+        // Sized by the guest's word, never beyond the bound; read to the end whatever it said.
+        let hint = size.unwrap_or(0).min(limit);
+        let mut content = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+        loop {
+            let read = match streams::read(&mut stream, CHUNK, blocking, timeout, &what).await {
+                Ok(read) => read,
+                Err(e) => return Ok(Err(e)),
+            };
+            for chunk in read.chunks {
+                if (content.len() + chunk.len()) as u64 > limit {
+                    return Err(Error::backend(format!(
+                        "{what}: the content is larger than the {limit} bytes the sandbox takes \
+                         from a guest at once (answers.bytes); read it with a reader"
+                    )));
+                }
+                content.extend_from_slice(&chunk);
+            }
+            if let Some(e) = read.failed {
+                return Ok(Err(e));
+            }
+            if read.ended {
+                break;
+            }
+        }
+        drop(stream);
+        drop(keep);
+        Ok(Ok(Bytes::from(content)))
+    }
+
     /// One attempt of a put through a stream (`begin-put`, the host writes, `finish`); `None`
     /// when the guest takes this content through `put-content` instead.
     async fn put_streamed(&self, path: &str, content: Bytes) -> Result<Option<()>> {
@@ -248,63 +312,21 @@ impl StorageDriver for GuestDriver {
     }
 
     async fn get_content(&self, path: &str) -> Result<Bytes> {
-        let p = path.to_owned();
-        let placed = self
-            .run(
-                "get_content",
-                guest!(|d, s, r| async move {
-                    Ok(match d.get_content(s, r, &p).await? {
-                        Ok(Content::Bytes(bytes)) => Ok(Got::Bytes(bytes)),
-                        Ok(Content::Stream { keep, stream, size }) => Ok(Got::Stream(
-                            keep,
-                            streams::take_input(s.data_mut().table_mut(), stream)?,
-                            size,
-                        )),
-                        Err(e) => Err(e),
-                    })
-                }),
-            )
-            .await?;
-        let (keep, mut stream, size) = match placed.value {
-            Got::Bytes(bytes) => return Ok(Bytes::from(bytes)),
-            Got::Stream(keep, stream, size) => (keep, stream, size),
-        };
-        // The stream is read whole, as the caller asked; the sandbox's answer bound keeps a
-        // stream that never ends from taking the host's memory.
-        let keep = PinnedResource::new(
-            self.pool.clone(),
-            Placed {
-                value: keep,
-                instance: placed.instance,
-            },
-        );
-        let limit = self.pool.policy.answers.bytes;
-        let (blocking, timeout) = (self.pool.blocking(), self.pool.policy.call_timeout);
-        let what = format!("get_content {path}");
-        // Sized by the guest's word, never beyond the bound; read to the end whatever it said.
-        let hint = size.unwrap_or(0).min(limit);
-        let mut content = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
+        // A content stream that broke off is asked for again from its start, whole (never
+        // spliced from two answers), after a back-off: the guest's own retries end where the
+        // host starts reading.
+        let mut retry = 0;
         loop {
-            let read = streams::read(&mut stream, CHUNK, blocking, timeout, &what).await?;
-            for chunk in read.chunks {
-                if (content.len() + chunk.len()) as u64 > limit {
-                    return Err(Error::backend(format!(
-                        "{what}: the content is larger than the {limit} bytes the sandbox takes \
-                         from a guest at once (answers.bytes); read it with a reader"
-                    )));
+            match self.get_content_once(path).await? {
+                Ok(content) => return Ok(content),
+                Err(e) if e.is_temporary() && retry < PART_RETRIES => {
+                    retry += 1;
+                    tracing::debug!(path, retry, "a content stream broke off ({e}); again");
+                    tokio::time::sleep(crate::backoff::Backoff::default().delay(retry)).await;
                 }
-                content.extend_from_slice(&chunk);
-            }
-            if let Some(e) = read.failed {
-                return Err(e);
-            }
-            if read.ended {
-                break;
+                Err(e) => return Err(e),
             }
         }
-        drop(stream);
-        drop(keep);
-        Ok(Bytes::from(content))
     }
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
