@@ -378,6 +378,23 @@ impl wit::GuestReader for ChaosReader {
     }
 }
 
+impl wharf_guest_sdk::__private::ResumeGuest for Component {
+    /// A drawn answer: the end, a stream (standard input: empty, so the host reads a short
+    /// content and must not loop), or an error of any kind (temporary ones make the host ask
+    /// again, within its bound).
+    fn reopen(
+        reader: wit::ReaderBorrow<'_>,
+        _offset: u64,
+    ) -> WitResult<Option<wharf_guest_sdk::InputStream>> {
+        let t = &*reader.get::<ChaosReader>().tape;
+        match fate_of(t, "/reopen") {
+            Fate::Answer => Ok(None),
+            Fate::Lie => Ok(Some(input_stream())),
+            _ => Err(t.error("/reopen")),
+        }
+    }
+}
+
 /// A writer that counts what it was given, unless the tape makes its size lie.
 pub struct ChaosWriter {
     tape: Rc<Tape>,

@@ -418,6 +418,16 @@ impl wit::Guest for Component {
     type Put = NoPut;
 }
 
+impl wharf_guest_sdk::__private::ResumeGuest for Component {
+    /// Its readers never hand the host a stream, so there is none to resume.
+    fn reopen(
+        _reader: wit::ReaderBorrow<'_>,
+        _offset: u64,
+    ) -> WitResult<Option<wharf_guest_sdk::InputStream>> {
+        Err(Error::backend("the hostile guest's readers do not resume", false).into())
+    }
+}
+
 /// This guest takes contents through `put-content` only: no put is ever made.
 pub enum NoPut {}
 

@@ -62,6 +62,18 @@ macro_rules! export_driver {
             type Put = $crate::__private::PutResource;
         }
 
+        impl $crate::__private::ResumeGuest for __WharfGuestComponent {
+            fn reopen(
+                reader: $crate::__private::ReaderBorrow<'_>,
+                offset: u64,
+            ) -> ::core::result::Result<
+                ::core::option::Option<$crate::InputStream>,
+                $crate::__private::WitError,
+            > {
+                $crate::__private::reopen(reader, offset)
+            }
+        }
+
         $crate::__private::export!(__WharfGuestComponent with_types_in $crate::bindings);
     };
 }
@@ -306,6 +318,16 @@ impl ReaderState {
         }
         Ok(out)
     }
+}
+
+/// `resume.reopen` on a reader: its [`ReadChunks::reopen`]. A reader holding a chunk it split
+/// (one read through `read`, not a stream) has nothing to reopen.
+pub fn reopen(reader: wit::ReaderBorrow<'_>, offset: u64) -> WitResult<Option<crate::InputStream>> {
+    let reader = reader.get::<ReaderResource>();
+    let mut state = reader.state.borrow_mut();
+    state.pending = Vec::new();
+    state.consumed = 0;
+    Ok(state.reader.reopen(offset)?)
 }
 
 impl wit::GuestReader for ReaderResource {

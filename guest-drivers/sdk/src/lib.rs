@@ -51,7 +51,9 @@ pub use wasip2::io::streams::{InputStream, OutputStream};
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "storage-driver",
+        // `storage-driver` and the optional `resume` export: a reader that can reopen its
+        // stream says so through `ReadChunks::reopen`.
+        world: "storage-driver-resumable",
         pub_export_macro: true,
         export_macro_name: "__export_storage_driver",
         default_bindings_module: "wharf_guest_sdk::bindings",
@@ -69,8 +71,12 @@ pub mod bindings {
 pub mod __private {
     pub use crate::bindings::__export_storage_driver as export;
     pub use crate::bindings::exports::wharf::storage::driver::Guest as DriverGuest;
+    pub use crate::bindings::exports::wharf::storage::driver::{Error as WitError, ReaderBorrow};
     pub use crate::bindings::exports::wharf::storage::manifest::{Guest as ManifestGuest, Info};
-    pub use crate::export::{DriverResource, PutResource, ReaderResource, WriterResource, info};
+    pub use crate::bindings::exports::wharf::storage::resume::Guest as ResumeGuest;
+    pub use crate::export::{
+        DriverResource, PutResource, ReaderResource, WriterResource, info, reopen,
+    };
 }
 
 /// The version of the WIT package this crate binds, reported in every guest's manifest.
@@ -202,16 +208,36 @@ pub trait ReadChunks: 'static {
     fn stream(&mut self) -> Option<InputStream> {
         None
     }
+
+    /// After the stream taken with [`ReadChunks::stream`] broke off (the host dropped it): the
+    /// file's bytes from `offset` (from the start of the file) to its end as a new stream, only
+    /// if the file is still the version the reader began with; a file replaced since is a
+    /// `backend` error that is not temporary. `None` when the file ends at `offset`. The
+    /// default cannot resume: the read then fails.
+    fn reopen(&mut self, offset: u64) -> Result<Option<InputStream>> {
+        let _ = offset;
+        Err(Error::backend(
+            "this reader cannot resume a broken stream",
+            false,
+        ))
+    }
 }
+
+/// How a [`StreamReader`] asks for the rest of its file after its stream broke off: the bytes
+/// from an offset (from the start of the file) as a new stream, with what the stream depends on
+/// (an incoming body), or `None` when the file ends at the offset.
+pub type Reopen = Box<dyn FnMut(u64) -> Result<Option<(InputStream, Box<dyn std::any::Any>)>>>;
 
 /// A reader over a `wasi:io` input stream (a file's `read-via-stream`, an HTTP response body),
 /// handed to the host whole: `Ok(StreamReader::new(stream, file))` is all a driver writes.
 /// `keep` is whatever the stream depends on (the file's descriptor, the incoming body); it is
 /// dropped after the stream.
 pub struct StreamReader {
+    // Declared before `_keep`: a stream is dropped before what it depends on.
     stream: Option<InputStream>,
     _keep: Box<dyn std::any::Any>,
     size: Option<u64>,
+    reopen: Option<Reopen>,
 }
 
 impl StreamReader {
@@ -221,6 +247,7 @@ impl StreamReader {
             stream: Some(stream),
             _keep: Box::new(keep),
             size: None,
+            reopen: None,
         }
     }
 
@@ -230,6 +257,7 @@ impl StreamReader {
             stream: None,
             _keep: Box::new(()),
             size: Some(0),
+            reopen: None,
         }
     }
 
@@ -237,6 +265,17 @@ impl StreamReader {
     /// into a buffer of that size (the host still reads to the stream's end).
     pub fn with_size(mut self, size: Option<u64>) -> Self {
         self.size = size;
+        self
+    }
+
+    /// Lets the host resume the read after the stream broke off: `reopen` asks for the bytes
+    /// from an offset, pinned to the version this stream belongs to (an `If-Match` on the ETag
+    /// the first answer gave, say). See [`ReadChunks::reopen`].
+    pub fn resumable(
+        mut self,
+        reopen: impl FnMut(u64) -> Result<Option<(InputStream, Box<dyn std::any::Any>)>> + 'static,
+    ) -> Self {
+        self.reopen = Some(Box::new(reopen));
         self
     }
 
@@ -264,6 +303,25 @@ impl ReadChunks for StreamReader {
 
     fn stream(&mut self) -> Option<InputStream> {
         self.stream.take()
+    }
+
+    fn reopen(&mut self, offset: u64) -> Result<Option<InputStream>> {
+        let Some(reopen) = &mut self.reopen else {
+            return Err(Error::backend(
+                "this reader cannot resume a broken stream",
+                false,
+            ));
+        };
+        // What the broken stream depended on goes first (the host dropped the stream).
+        self.stream = None;
+        self._keep = Box::new(());
+        match reopen(offset)? {
+            Some((stream, keep)) => {
+                self._keep = keep;
+                Ok(Some(stream))
+            }
+            None => Ok(None),
+        }
     }
 }
 
