@@ -389,7 +389,7 @@ impl StorageDriver for GuestDriver {
             },
         );
         Ok(match stream {
-            Some(stream) => streamed(reader, stream, path),
+            Some(stream) => streamed(reader, stream, path, offset),
             None => chunked(reader),
         })
     }

@@ -15,7 +15,12 @@ use super::state::InstanceState;
 /// A component linked against one version of the world.
 pub(crate) enum WorldPre {
     V1(v1::StorageDriverPre<InstanceState>),
-    V2(v2::StorageDriverPre<InstanceState>),
+    /// Instantiated by hand so that the instance is kept: the optional `resume` export is
+    /// looked up on it when a reader's stream breaks (rare), not at every instantiation.
+    V2(
+        wasmtime::component::InstancePre<InstanceState>,
+        v2::StorageDriverIndices,
+    ),
 }
 
 impl WorldPre {
@@ -25,14 +30,20 @@ impl WorldPre {
     ) -> wasmtime::Result<Self> {
         Ok(match version {
             WitVersion::V1 => WorldPre::V1(v1::StorageDriverPre::new(pre)?),
-            WitVersion::V2 => WorldPre::V2(v2::StorageDriverPre::new(pre)?),
+            WitVersion::V2 => {
+                let indices = v2::StorageDriverIndices::new(&pre)?;
+                WorldPre::V2(pre, indices)
+            }
         })
     }
 
     pub async fn instantiate(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<World> {
         Ok(match self {
             WorldPre::V1(pre) => World::V1(pre.instantiate_async(store).await?),
-            WorldPre::V2(pre) => World::V2(pre.instantiate_async(store).await?),
+            WorldPre::V2(pre, indices) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
+                World::V2(indices.load(&mut *store, &instance)?, instance)
+            }
         })
     }
 }
@@ -40,8 +51,11 @@ impl WorldPre {
 /// A live instance's exports, whatever their version.
 pub(crate) enum World {
     V1(v1::StorageDriver),
-    V2(v2::StorageDriver),
+    V2(v2::StorageDriver, wasmtime::component::Instance),
 }
+
+/// The optional export of 0.2.0 guests whose readers can be resumed (`wit/storage.wit`).
+const RESUME: &str = "wharf:storage/resume@0.2.0";
 
 /// A call's outcome: a trap (`Err`), or the guest's answer.
 type Answer<T> = wasmtime::Result<Result<T, GuestError>>;
@@ -80,7 +94,7 @@ macro_rules! either {
                 let $d = w.wharf_storage_driver();
                 $body
             }
-            World::V2(w) => {
+            World::V2(w, _) => {
                 let $d = w.wharf_storage_driver();
                 $body
             }
@@ -92,7 +106,7 @@ impl World {
     pub async fn describe(&self, store: &mut Store<InstanceState>) -> wasmtime::Result<Info> {
         match self {
             World::V1(w) => w.wharf_storage_manifest().call_describe(store).await,
-            World::V2(w) => {
+            World::V2(w, _) => {
                 use v2::exports::wharf::storage::manifest::Capability as C2;
                 let info = w.wharf_storage_manifest().call_describe(store).await?;
                 Ok(Info {
@@ -135,7 +149,7 @@ impl World {
                 .call_get_content(s, r, path)
                 .await?
                 .map(Content::Bytes),
-            World::V2(w) => w
+            World::V2(w, _) => w
                 .wharf_storage_driver()
                 .driver()
                 .call_get_content(s, r, path)
@@ -161,7 +175,7 @@ impl World {
     ) -> Answer<Option<(ResourceAny, Resource<DynOutputStream>)>> {
         match self {
             World::V1(_) => Ok(Ok(None)),
-            World::V2(w) => Ok(w
+            World::V2(w, _) => Ok(w
                 .wharf_storage_driver()
                 .driver()
                 .call_begin_put(s, r, path, length)
@@ -179,7 +193,7 @@ impl World {
     ) -> Answer<()> {
         match self {
             World::V1(_) => Err(wasmtime::Error::msg("finish on a 0.1.0 guest")),
-            World::V2(w) => {
+            World::V2(w, _) => {
                 w.wharf_storage_driver()
                     .put()
                     .call_finish(s, put, written)
@@ -218,7 +232,7 @@ impl World {
                     reader,
                     stream: None,
                 }),
-            World::V2(w) => w
+            World::V2(w, _) => w
                 .wharf_storage_driver()
                 .driver()
                 .call_open_reader(s, r, path, offset)
@@ -249,7 +263,7 @@ impl World {
                     part_size: 0,
                     first_part: 0,
                 }),
-            World::V2(w) => w
+            World::V2(w, _) => w
                 .wharf_storage_driver()
                 .driver()
                 .call_open_writer(s, r, path, append)
@@ -329,7 +343,7 @@ impl World {
                     .call_walk(s, r, path, resume, limit)
                     .await
             }
-            World::V2(w) => {
+            World::V2(w, _) => {
                 use v2::exports::wharf::storage::driver::ResumePoint as R2;
                 let resume = resume.map(|p| match p {
                     ResumePoint::After(p) => R2::After(p.clone()),
@@ -346,6 +360,32 @@ impl World {
                 }))
             }
         }
+    }
+
+    /// `resume.reopen` (0.2.0, optional): `None` when the guest does not export it (a 0.1.0
+    /// guest, or one built against `storage-driver` alone). An export of that name with
+    /// another type is a trap: the guest broke the contract.
+    pub async fn reopen(
+        &self,
+        s: &mut Store<InstanceState>,
+        reader: ResourceAny,
+        offset: u64,
+    ) -> wasmtime::Result<Option<Result<Option<Resource<DynInputStream>>, GuestError>>> {
+        let World::V2(_, instance) = self else {
+            return Ok(None);
+        };
+        let Some(resume) = instance.get_export_index(&mut *s, None, RESUME) else {
+            return Ok(None);
+        };
+        let Some(func) = instance.get_export_index(&mut *s, Some(&resume), "reopen") else {
+            return Ok(None);
+        };
+        let reopen = instance.get_typed_func::<
+            (ResourceAny, u64),
+            (Result<Option<Resource<DynInputStream>>, GuestError>,),
+        >(&mut *s, &func)?;
+        let (answer,) = reopen.call_async(&mut *s, (reader, offset)).await?;
+        Ok(Some(answer))
     }
 
     pub async fn read(
@@ -397,7 +437,7 @@ impl World {
     ) -> Answer<Resource<DynOutputStream>> {
         match self {
             World::V1(_) => Err(wasmtime::Error::msg("begin-part on a 0.1.0 writer")),
-            World::V2(w) => {
+            World::V2(w, _) => {
                 w.wharf_storage_driver()
                     .writer()
                     .call_begin_part(s, writer, length, kind)
@@ -415,7 +455,7 @@ impl World {
     ) -> Answer<()> {
         match self {
             World::V1(_) => Err(wasmtime::Error::msg("end-part on a 0.1.0 writer")),
-            World::V2(w) => {
+            World::V2(w, _) => {
                 w.wharf_storage_driver()
                     .writer()
                     .call_end_part(s, writer, written)
