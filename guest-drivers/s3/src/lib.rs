@@ -329,6 +329,39 @@ impl S3Driver {
     }
 }
 
+/// The rest of the object at `key` from `offset`, only if it still has the ETag `etag` (the
+/// version a reader began with): sent once, the host asks again after a temporary failure.
+/// 412 (another version) and 404 (deleted) end the read; 416 says it ends at `offset`.
+fn reopen(
+    client: &Client,
+    key: &str,
+    etag: &str,
+    offset: u64,
+    path: &str,
+) -> Result<Option<(wharf_guest_sdk::InputStream, Box<dyn std::any::Any>)>> {
+    let headers = [
+        ("range", format!("bytes={offset}-")),
+        ("if-match", etag.to_owned()),
+    ];
+    let request = client.request(Method::GET, key, &[], &headers, Vec::new(), false)?;
+    let (parts, _) = request.into_parts();
+    let streamed = client
+        .network
+        .get_stream(http::Request::from_parts(parts, ()))?;
+    match streamed.status {
+        s if s.is_success() => Ok(Some((streamed.stream, Box::new(streamed.body)))),
+        StatusCode::RANGE_NOT_SATISFIABLE => Ok(None),
+        StatusCode::PRECONDITION_FAILED | StatusCode::NOT_FOUND => Err(Error::backend(
+            format!("read {path}: the content was replaced while it was read"),
+            false,
+        )),
+        s => {
+            let body = streamed.read_all(64 << 10);
+            Err(failure(&format!("read {path}"), s, &body))
+        }
+    }
+}
+
 /// What [`S3Driver::get_stream`] got: the body read whole, or the answer with its body unread (and
 /// its length when the server said it).
 enum Got {
@@ -551,7 +584,18 @@ impl Driver for S3Driver {
             return Ok(StreamReader::empty());
         };
         match streamed.status {
-            s if s.is_success() => Ok(StreamReader::new(streamed.stream, streamed.body)),
+            s if s.is_success() => {
+                let etag = wharf_guest_sdk::http::header(&streamed.headers, "etag")
+                    .unwrap_or_default()
+                    .to_owned();
+                let reader = StreamReader::new(streamed.stream, streamed.body);
+                if etag.is_empty() {
+                    // Nothing to pin a second request to: a broken body ends the read.
+                    return Ok(reader);
+                }
+                let (client, path) = (self.client.clone(), path.to_owned());
+                Ok(reader.resumable(move |from| reopen(&client, &key, &etag, from, &path)))
+            }
             StatusCode::NOT_FOUND => Err(Error::not_found(path)),
             // 416 from S3; 400 from stores that refuse a start beyond any size.
             StatusCode::RANGE_NOT_SATISFIABLE | StatusCode::BAD_REQUEST if offset > 0 => {
