@@ -26,7 +26,7 @@ use crate::driver::{
     ByteStream, FileInfo, FileWriter, RedirectMethod, StorageDriver, Visitor, WalkControl,
     WalkOptions,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::params::{Params, Value};
 use crate::path::{is_ancestor, is_valid, parent, walk_order};
 
@@ -38,6 +38,14 @@ const STREAM_PUT: usize = 1 << 20;
 /// How often the host begins again a part or a streamed put that failed for a temporary reason
 /// (it holds the bytes; the guest left its upload as it was), after the default back-off.
 const PART_RETRIES: u32 = 4;
+/// True for a failure after which the host begins a part, a put or a content again, or resumes
+/// a reader: a temporary backend error (a broken connection, a "later" from the server). Not a
+/// `Timeout`: that is the operator's deadline for the call, which another attempt would only
+/// multiply.
+fn worth_again(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::Backend { temporary: true })
+}
+
 /// Entries asked for per walk page.
 const WALK_PAGE: u32 = 512;
 
@@ -319,7 +327,7 @@ impl StorageDriver for GuestDriver {
         loop {
             match self.get_content_once(path).await? {
                 Ok(content) => return Ok(content),
-                Err(e) if e.is_temporary() && retry < PART_RETRIES => {
+                Err(e) if worth_again(&e) && retry < PART_RETRIES => {
                     retry += 1;
                     tracing::debug!(path, retry, "a content stream broke off ({e}); again");
                     tokio::time::sleep(crate::backoff::Backoff::default().delay(retry)).await;
@@ -339,7 +347,7 @@ impl StorageDriver for GuestDriver {
                 match self.put_streamed(path, content.clone()).await {
                     Ok(Some(())) => return Ok(()),
                     Ok(None) => break,
-                    Err(e) if e.is_temporary() && retry < PART_RETRIES => {
+                    Err(e) if worth_again(&e) && retry < PART_RETRIES => {
                         retry += 1;
                         tracing::debug!(path, retry, "a streamed put failed ({e}); again");
                         tokio::time::sleep(crate::backoff::Backoff::default().delay(retry)).await;

@@ -88,7 +88,7 @@ pub(super) fn streamed(
                 return Ok(Some((bytes, state)));
             }
             if let Some(e) = state.failed.take() {
-                if !e.is_temporary() || state.retries >= super::PART_RETRIES {
+                if !super::worth_again(&e) || state.retries >= super::PART_RETRIES {
                     return Err(e);
                 }
                 state.stream = None;

@@ -146,7 +146,7 @@ impl GuestWriter {
         let mut retry = 0;
         loop {
             match self.try_part(len, kind, part.clone()).await {
-                Err(e) if e.is_temporary() && retry < super::PART_RETRIES => {
+                Err(e) if super::worth_again(&e) && retry < super::PART_RETRIES => {
                     retry += 1;
                     tracing::debug!(path = %self.path, retry, "a part failed ({e}); again");
                     tokio::time::sleep(crate::backoff::Backoff::default().delay(retry)).await;
