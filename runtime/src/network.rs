@@ -17,19 +17,9 @@ use crate::backoff::Backoff;
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::{Params, Value};
 
-/// `max_retries`.
-pub const MAX_RETRIES: &str = "max_retries";
-/// `retry_delay`.
-pub const RETRY_DELAY: &str = "retry_delay";
-/// `max_retry_delay`.
-pub const MAX_RETRY_DELAY: &str = "max_retry_delay";
-/// `connect_timeout`.
-pub const CONNECT_TIMEOUT: &str = "connect_timeout";
-/// `read_timeout`.
-pub const READ_TIMEOUT: &str = "read_timeout";
-
-/// The most retries a driver may be configured for.
-pub const MAX_RETRIES_LIMIT: u32 = 100;
+pub use wharf_contract::network::{
+    CONNECT_TIMEOUT, MAX_RETRIES, MAX_RETRIES_LIMIT, MAX_RETRY_DELAY, READ_TIMEOUT, RETRY_DELAY,
+};
 
 /// A network driver's retries and timeouts.
 #[derive(Debug, Clone, Copy, PartialEq)]

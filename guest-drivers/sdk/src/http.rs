@@ -53,18 +53,9 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// `max_retries`: how often a request that failed for a temporary reason is sent again.
-pub const MAX_RETRIES: &str = "max_retries";
-/// `retry_delay`: the first back-off.
-pub const RETRY_DELAY: &str = "retry_delay";
-/// `max_retry_delay`: the longest single back-off.
-pub const MAX_RETRY_DELAY: &str = "max_retry_delay";
-/// `connect_timeout`: the longest wait for a connection.
-pub const CONNECT_TIMEOUT: &str = "connect_timeout";
-/// `read_timeout`: the longest wait for an answer's head, or for more of its body.
-pub const READ_TIMEOUT: &str = "read_timeout";
-/// The most retries a driver may be configured for.
-pub const MAX_RETRIES_LIMIT: u32 = 100;
+pub use wharf_contract::network::{
+    CONNECT_TIMEOUT, MAX_RETRIES, MAX_RETRIES_LIMIT, MAX_RETRY_DELAY, READ_TIMEOUT, RETRY_DELAY,
+};
 
 /// A driver's retries and timeouts (the native cloud drivers' parameters, same names, same
 /// meaning, same defaults).
