@@ -91,22 +91,89 @@ pub(crate) fn plan(
     (entries.into_iter().map(|(e, _)| e).collect(), levels)
 }
 
+/// Writes one manifest, with `?heartbeat=on`: Swift checks every segment before it stores a
+/// manifest, which takes a while for many segments on a busy cluster, so it answers 202 at once
+/// and sends white space (every `yield_frequency` seconds of the `slo` filter) until it is done,
+/// then the real outcome in the body. Without it, that check alone could outlast the driver's
+/// `read_timeout` before the first byte, attempt after attempt. An outcome that is temporary
+/// (a 503 while checking) is tried again, as the kit retries a temporary answer.
 async fn put_manifest(
     inner: &Store,
     name: &str,
     entries: &[Json],
     segments: Option<&str>,
 ) -> Result<(), Failure> {
-    let mut req = inner
-        .client
-        .request(Method::PUT, Target::Object(name))
-        .query("multipart-manifest", "put")
-        .header("content-type", "application/octet-stream")
-        .body(Json::Array(entries.to_vec()).to_string());
-    if let Some(prefix) = segments {
-        req = req.header(SEGMENTS_META, prefix);
+    let network = inner.config.network;
+    let mut retry = 0;
+    loop {
+        let mut req = inner
+            .client
+            .request(Method::PUT, Target::Object(name))
+            .query("multipart-manifest", "put")
+            .query("heartbeat", "on")
+            .header("accept", "application/json")
+            .header("content-type", "application/octet-stream")
+            .body(Json::Array(entries.to_vec()).to_string());
+        if let Some(prefix) = segments {
+            req = req.header(SEGMENTS_META, prefix);
+        }
+        let answer = inner.client.call(&req).await?;
+        match heartbeat_outcome(answer) {
+            Err(f) if f.is_temporary() && retry < network.max_retries => {
+                retry += 1;
+                tracing::debug!(name, retry, error = %f, "manifest PUT failed; again");
+                tokio::time::sleep(network.backoff.delay(retry)).await;
+            }
+            outcome => return outcome,
+        }
     }
-    inner.client.call(&req).await.map(|_| ())
+}
+
+/// The outcome of a manifest PUT sent with `?heartbeat=on`: a 202 whose JSON body says the
+/// real status (`"Response Status": "201 Created"`) and, on failure, the segments at fault
+/// (`"Errors": [[path, status], …]`). Any other success status is the outcome itself (a
+/// cluster that ignores `heartbeat`).
+fn heartbeat_outcome(answer: wharf_http::Answer) -> Result<(), Failure> {
+    if answer.status != reqwest::StatusCode::ACCEPTED {
+        return Ok(());
+    }
+    #[derive(Deserialize)]
+    struct Outcome {
+        #[serde(rename = "Response Status")]
+        status: String,
+        #[serde(rename = "Response Body", default)]
+        body: String,
+        #[serde(rename = "Errors", default)]
+        errors: Vec<Vec<String>>,
+    }
+    let text = answer.body.trim_ascii();
+    let outcome: Outcome = serde_json::from_slice(text).map_err(|e| {
+        Failure::malformed(format!(
+            "the outcome of a manifest PUT is not the JSON expected: {e}"
+        ))
+    })?;
+    let code = outcome
+        .status
+        .split_whitespace()
+        .next()
+        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| reqwest::StatusCode::from_u16(c).ok())
+        .ok_or_else(|| {
+            Failure::malformed(format!(
+                "the outcome of a manifest PUT has no status: {:?}",
+                outcome.status
+            ))
+        })?;
+    if code.is_success() {
+        return Ok(());
+    }
+    // The segments at fault first (`/c/seg, 404 Not Found`), then Swift's explanation.
+    let mut detail: Vec<String> = outcome.errors.iter().map(|e| e.join(", ")).collect();
+    detail.push(outcome.body);
+    let mut failed =
+        wharf_http::ErrorAnswer::new(code, answer.headers, bytes::Bytes::from(detail.join("; ")));
+    crate::error::read_error(&mut failed);
+    Err(failed.into())
 }
 
 /// Writes the manifest `name` joining `parts` (segments under `prefix`).
@@ -141,6 +208,43 @@ mod tests {
                 etag: format!("e{i}"),
             })
             .collect()
+    }
+
+    fn accepted(body: &str) -> wharf_http::Answer {
+        wharf_http::Answer {
+            status: reqwest::StatusCode::ACCEPTED,
+            headers: reqwest::header::HeaderMap::new(),
+            // As Swift sends it: heartbeats of white space, then the outcome.
+            body: bytes::Bytes::from(format!(" \n \n{body}")),
+        }
+    }
+
+    #[test]
+    fn a_heartbeat_outcome_is_read_from_the_body() {
+        let created = r#"{"Response Status": "201 Created", "Etag": "\"60ad\"", "Response Body": "", "Errors": []}"#;
+        assert!(heartbeat_outcome(accepted(created)).is_ok());
+        let missing = r#"{"Response Status": "400 Bad Request", "Response Body": "Bad Request\nThe server could not comply", "Errors": [["/c/seg", "404 Not Found"]]}"#;
+        let f = heartbeat_outcome(accepted(missing)).unwrap_err();
+        assert_eq!(f.status(), Some(reqwest::StatusCode::BAD_REQUEST));
+        assert!(!f.is_temporary());
+        let message = &f.answer().expect("an answer").message;
+        assert!(message.contains("/c/seg, 404 Not Found"), "{message}");
+        let busy = r#"{"Response Status": "503 Service Unavailable", "Errors": []}"#;
+        assert!(
+            heartbeat_outcome(accepted(busy))
+                .unwrap_err()
+                .is_temporary()
+        );
+        for bad in ["", "not json", r#"{"Response Status": "soon"}"#] {
+            let f = heartbeat_outcome(accepted(bad)).unwrap_err();
+            assert!(!f.is_temporary() && f.answer().is_none(), "{bad:?}");
+        }
+        // A cluster that ignores `heartbeat` answers the outcome itself.
+        let direct = wharf_http::Answer {
+            status: reqwest::StatusCode::CREATED,
+            ..accepted("")
+        };
+        assert!(heartbeat_outcome(direct).is_ok());
     }
 
     #[test]
