@@ -226,6 +226,17 @@ impl Plan {
         }
     }
 
+    /// The plan of the S3 fault suites (the native s3 driver's, the S3 guest's):
+    /// [`crate::suite::FAULT_RATE`] of the requests, stalls of 3 s, and S3's own `SlowDown` and
+    /// `InternalError` answers besides the plain 500 and 503.
+    pub fn s3() -> Self {
+        Self::every_fault(
+            crate::suite::FAULT_RATE,
+            Duration::from_secs(3),
+            &[Canned::s3_slow_down(), Canned::s3_internal_error()],
+        )
+    }
+
     /// Every request gets `fault`.
     pub fn always(fault: Fault, stall: Duration) -> Self {
         Self {

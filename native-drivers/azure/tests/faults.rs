@@ -8,15 +8,18 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wharf_reliability::suite::{run_suite_through, seed};
+use wharf_reliability::suite::{FAULT_RATE, run_suite_through, seed};
 use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_through_faults() {
     let server = common::server();
-    // Faults on 8 % of the requests, so that at least 5 % are broken in any run.
-    let plan = Plan::every_fault(0.08, Duration::from_secs(8), &[Canned::azure_server_busy()]);
+    let plan = Plan::every_fault(
+        FAULT_RATE,
+        Duration::from_secs(8),
+        &[Canned::azure_server_busy()],
+    );
     let proxy = FaultProxy::in_front_of(&server.service_url, plan, seed())
         .await
         .expect("start the fault proxy");

@@ -10,21 +10,24 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wharf_reliability::suite::{run_suite_through, seed};
+use wharf_reliability::suite::{FAULT_RATE, run_suite_through, seed};
 use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_through_faults() {
-    // Faults on 8 % of the requests, so that at least 5 % are broken in any run.
     //
     // The chunks of a resumable upload get only error answers. A chunk whose answer is lost
     // is not sent again (some servers would store it twice); GCS then tells what the session
     // holds in answer to `Content-Range: bytes */*`, but fake-gcs-server takes that query for
     // the end of the upload and commits the object with what it has, so against it the
     // writer fails such a chunk, safely, instead of asking (docs/RELIABILITY.md).
-    let plan = Plan::every_fault(0.08, Duration::from_secs(8), &[Canned::gcs_rate_limited()])
-        .sparing("PUT", "upload_id=");
+    let plan = Plan::every_fault(
+        FAULT_RATE,
+        Duration::from_secs(8),
+        &[Canned::gcs_rate_limited()],
+    )
+    .sparing("PUT", "upload_id=");
     let proxy = FaultProxy::in_front_of(&common::endpoint(), plan, seed())
         .await
         .expect("start the fault proxy")

@@ -9,14 +9,17 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wharf_reliability::suite::{run_suite_through, seed};
+use wharf_reliability::suite::{FAULT_RATE, run_suite_through, seed};
 use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_through_faults() {
-    // Faults on 8 % of the requests, so that at least 5 % are broken in any run.
-    let plan = Plan::every_fault(0.08, Duration::from_secs(3), &[Canned::s3_slow_down()]);
+    let plan = Plan::every_fault(
+        FAULT_RATE,
+        Duration::from_secs(3),
+        &[Canned::s3_slow_down()],
+    );
     let proxy = FaultProxy::in_front_of(&common::moto_endpoint(), plan, seed())
         .await
         .expect("start the fault proxy");

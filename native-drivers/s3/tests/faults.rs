@@ -9,21 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wharf_reliability::suite::{run_suite_through, seed};
-use wharf_reliability::{Canned, FaultProxy, Plan};
+use wharf_reliability::{FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
-
-/// Faults on 8 % of the requests, so that at least 5 % are broken in any run.
-fn plan() -> Plan {
-    Plan::every_fault(
-        0.08,
-        Duration::from_secs(3),
-        &[Canned::s3_slow_down(), Canned::s3_internal_error()],
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_through_faults() {
-    let proxy = FaultProxy::in_front_of(&common::moto_endpoint(), plan(), seed())
+    let proxy = FaultProxy::in_front_of(&common::moto_endpoint(), Plan::s3(), seed())
         .await
         .expect("start the fault proxy");
     let endpoint = proxy.url();

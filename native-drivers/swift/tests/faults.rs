@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wharf_reliability::suite::{run_suite_through, seed};
+use wharf_reliability::suite::{FAULT_RATE, run_suite_through, seed};
 use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
@@ -18,9 +18,8 @@ use wharf_testsuite::{FactoryFixture, Fixture};
 #[ignore = "passed 6 of 6 runs here, but in a cold CI run a writer's commit failed with a time-out after its retries (seed 17536608326849794202, docs/RELIABILITY.md); run with --include-ignored"]
 async fn suite_through_faults() {
     let server = common::server();
-    // Faults on 8 % of the requests, so that at least 5 % are broken in any run.
     let plan = Plan::every_fault(
-        0.08,
+        FAULT_RATE,
         Duration::from_secs(8),
         &[Canned::swift_rate_limited(), Canned::too_many_requests()],
     );
