@@ -6,7 +6,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use wharf_reliability::suite::{run_suite_through, seed};
 use wharf_reliability::{FaultProxy, Plan};
