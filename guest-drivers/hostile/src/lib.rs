@@ -424,7 +424,7 @@ impl wharf_guest_sdk::__private::ResumeGuest for Component {
         _reader: wit::ReaderBorrow<'_>,
         _offset: u64,
     ) -> WitResult<Option<wharf_guest_sdk::InputStream>> {
-        Err(Error::backend("the hostile guest's readers do not resume", false).into())
+        Err(Error::unsupported("reopen").into())
     }
 }
 

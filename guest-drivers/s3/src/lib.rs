@@ -94,17 +94,14 @@ impl S3Driver {
     /// before it is retried: when the first key starting with `key` is not `key` itself (which
     /// would come first), there is no object at `key`.
     pub(crate) fn head(&self, key: &str, path: &str) -> Result<Option<(u64, SystemTime)>> {
-        // Once, not retried: a 500 here is first checked against a listing. A HEAD that got no
-        // answer is sent again as any other.
-        let head = self
-            .client
-            .request(Method::HEAD, key, &[], &[], Vec::new(), false)?;
-        let mut r = match self.client.network.send(head) {
-            Err(e) if e.is_temporary() => {
-                self.client.send(Method::HEAD, key, &[], &[], Vec::new())?
-            }
-            r => r?,
-        };
+        // Sent again only when it got no answer: a 500 here is first checked against a listing.
+        let mut r = self.client.network.retry(
+            || {
+                self.client
+                    .send_once(Method::HEAD, key, &[], &[], Vec::new())
+            },
+            |outcome| matches!(outcome, Err(e) if e.is_temporary()),
+        )?;
         if r.status.is_server_error() {
             let first = self.list_page(key, false, None, Some(1), path)?;
             if first.contents.first().is_none_or(|o| o.key != key) {
@@ -349,7 +346,10 @@ fn reopen(
         .network
         .get_stream(http::Request::from_parts(parts, ()))?;
     match streamed.status {
-        s if s.is_success() => Ok(Some((streamed.stream, Box::new(streamed.body)))),
+        s if s.is_success() => {
+            ranged(&streamed, offset, path)?;
+            Ok(Some((streamed.stream, Box::new(streamed.body))))
+        }
         StatusCode::RANGE_NOT_SATISFIABLE => Ok(None),
         StatusCode::PRECONDITION_FAILED | StatusCode::NOT_FOUND => Err(Error::backend(
             format!("read {path}: the content was replaced while it was read"),
@@ -359,6 +359,30 @@ fn reopen(
             let body = streamed.read_all(64 << 10);
             Err(failure(&format!("read {path}"), s, &body))
         }
+    }
+}
+
+/// Checks that a successful answer to a GET from `offset` starts there: from 0, any success;
+/// beyond, a 206 whose `Content-Range` begins at `offset`. A store (or a proxy) that ignored
+/// the `Range` would otherwise have the host take the file's first bytes for those at `offset`.
+fn ranged(streamed: &Streamed, offset: u64, path: &str) -> Result<()> {
+    if offset == 0 {
+        return Ok(());
+    }
+    let start = wharf_guest_sdk::http::header(&streamed.headers, "content-range")
+        .and_then(|v| v.trim().strip_prefix("bytes "))
+        .and_then(|v| v.split('-').next())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if streamed.status == StatusCode::PARTIAL_CONTENT && start == Some(offset) {
+        Ok(())
+    } else {
+        Err(Error::backend(
+            format!(
+                "read {path}: asked for the bytes from {offset}, the store answered {} from {start:?}",
+                streamed.status
+            ),
+            false,
+        ))
     }
 }
 
@@ -585,6 +609,7 @@ impl Driver for S3Driver {
         };
         match streamed.status {
             s if s.is_success() => {
+                ranged(&streamed, offset, path)?;
                 let etag = wharf_guest_sdk::http::header(&streamed.headers, "etag")
                     .unwrap_or_default()
                     .to_owned();

@@ -150,6 +150,10 @@ pub struct S3Writer {
     last: Option<u64>,
     /// The tail a last part before `close` saved: its length.
     closed_tail: Option<u64>,
+    /// When this writer first sent CreateMultipartUpload, and whether an attempt got no answer
+    /// (kept across the host's retries of a part, for [`S3Writer::abort_strays`]).
+    create_began: Option<std::time::SystemTime>,
+    create_lost: bool,
 }
 
 /// Opens a new upload, or resumes the one an earlier writer closed.
@@ -170,6 +174,8 @@ pub fn open(d: &S3Driver, path: &str, append: bool) -> Result<S3Writer> {
         direct: false,
         last: None,
         closed_tail: None,
+        create_began: None,
+        create_lost: false,
     };
     if !append {
         let in_progress = uploads(d, &w.key, path)?;
@@ -369,24 +375,29 @@ impl S3Writer {
             return Ok(id.clone());
         }
         let headers: Vec<(&str, String)> = self.d.client.write_headers();
-        let began = std::time::SystemTime::now();
-        let mut attempts = 0;
+        let began = *self
+            .create_began
+            .get_or_insert_with(std::time::SystemTime::now);
+        let mut lost = self.create_lost;
         let r = self.d.client.network.retry(
             || {
-                attempts += 1;
-                self.d.client.send_once(
+                let r = self.d.client.send_once(
                     Method::POST,
                     &self.key,
                     &[("uploads", "")],
                     &headers,
                     Vec::new(),
-                )
+                );
+                lost |= matches!(&r, Err(e) if e.is_temporary());
+                r
             },
             |outcome| match outcome {
                 Ok(r) => transient(r.status),
                 Err(e) => e.is_temporary(),
             },
-        )?;
+        );
+        self.create_lost = lost;
+        let r = r?;
         if !r.status.is_success() {
             return Err(failure(
                 &format!("start upload of {}", self.path),
@@ -395,14 +406,16 @@ impl S3Writer {
             ));
         }
         let started: Initiated = xml(&format!("start upload of {}", self.path), &r.body)?;
-        if attempts > 1 {
+        if lost {
             self.abort_strays(&started.upload_id, began);
         }
         self.upload_id = Some(started.upload_id.clone());
         Ok(started.upload_id)
     }
 
-    /// Aborts the uploads of the key other than `kept` begun since `since` (less a second).
+    /// Aborts the uploads of the key that attempts whose answers were lost may have created:
+    /// begun since this writer's first attempt (less a second of clock slack) and no later than
+    /// the upload kept (by the store's clock, so a writer that began after it is never touched).
     /// Best effort: a stray left behind is older than the kept upload, which a resume prefers.
     fn abort_strays(&self, kept: &str, since: std::time::SystemTime) {
         let since = since
@@ -411,9 +424,17 @@ impl S3Writer {
         let Ok(Some(listed)) = uploads(&self.d, &self.key, &self.path) else {
             return;
         };
-        for upload in listed {
-            let begun = crate::client::parse_iso8601(&upload.initiated);
-            if upload.upload_id != kept && begun.is_some_and(|t| t >= since) {
+        let initiated = |u: &InProgress| crate::client::parse_iso8601(&u.initiated);
+        let Some(kept_at) = listed
+            .iter()
+            .find(|u| u.upload_id == kept)
+            .and_then(initiated)
+        else {
+            return;
+        };
+        for upload in &listed {
+            let begun = initiated(upload);
+            if upload.upload_id != kept && begun.is_some_and(|t| t >= since && t <= kept_at) {
                 wharf_guest_sdk::log::debug!(
                     "aborting upload {} of {}: a lost answer left it",
                     upload.upload_id,
@@ -462,9 +483,9 @@ impl S3Writer {
 
     /// CompleteMultipartUpload, sent again after a temporary failure. One whose answer was lost
     /// may have completed: the next attempt then gets `NoSuchUpload`, and the object is looked
-    /// at: with the ETag S3 gives exactly these parts (the MD5 of their MD5s, `-` their count;
-    /// the size alone on stores whose ETags are not MD5s) and this writer's size, the commit
-    /// took effect; anything else is an error that says so.
+    /// at: with the ETag S3 gives exactly these parts (the MD5 of their MD5s, `-` their count)
+    /// and this writer's size, the commit took effect; anything else, or a store whose ETags are
+    /// not MD5s, is an error that says so (never a success it cannot prove).
     fn complete(&mut self) -> Result<()> {
         let Some(id) = self.upload_id.clone() else {
             return Ok(());
@@ -521,19 +542,32 @@ impl S3Writer {
     /// After a completion whose answer was lost: Ok when the key holds the completed object.
     fn took_effect(&self, what: &str) -> Result<()> {
         let size = self.size();
-        let expected = multipart_etag(&self.parts);
+        let Some(expected) = multipart_etag(&self.parts) else {
+            // Without MD5 ETags (encrypted with KMS, say), a same-sized object could be anyone's.
+            return Err(Error::backend(
+                format!(
+                    "{what}: an attempt's answer was lost and the upload is gone; the store's \
+                     ETags cannot tell whether this writer's parts were committed"
+                ),
+                false,
+            ));
+        };
         match self.d.head_etag(&self.key, &self.path)? {
             Some((length, etag))
-                if length == size
-                    && expected
-                        .as_deref()
-                        .is_none_or(|e| etag.trim_matches('"').eq_ignore_ascii_case(e)) =>
+                if length == size && etag.trim_matches('"').eq_ignore_ascii_case(&expected) =>
             {
                 Ok(())
             }
-            found => Err(Error::backend(
+            None => Err(Error::backend(
                 format!(
-                    "{what}: the upload was completed, but not with this writer's parts \
+                    "{what}: the upload is gone and no object is there: it was not committed \
+                     (another writer cancelled it?)"
+                ),
+                false,
+            )),
+            Some(found) => Err(Error::backend(
+                format!(
+                    "{what}: the upload is gone and the object there is not this writer's \
                      (found {found:?}, expected ETag {expected:?} of {size} bytes)"
                 ),
                 false,

@@ -58,7 +58,7 @@ pub use wharf_contract::network::{
 };
 
 /// A driver's retries and timeouts (the native cloud drivers' parameters, same names, same
-/// meaning, same defaults).
+/// meaning; the time-outs' defaults are shorter, see [`Network::default`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Network {
     /// Retries after the first attempt.
@@ -74,15 +74,17 @@ pub struct Network {
 }
 
 impl Default for Network {
-    /// Four retries from 250 ms (doubling, at most 8 s); 30 s to connect; 120 s for the next
-    /// bytes of an answer.
+    /// Four retries from 250 ms (doubling, at most 8 s), as the native drivers; 10 s to connect
+    /// and 20 s for the next bytes of an answer, shorter than theirs (30 s, 120 s) so that a
+    /// stalled request ends in the guest's own time-out, which its retries and the host's resume
+    /// handle, before the host's deadline for the whole call (30 s by default) ends the call.
     fn default() -> Self {
         Self {
             max_retries: 4,
             retry_delay: Duration::from_millis(250),
             max_retry_delay: Duration::from_secs(8),
-            connect_timeout: Duration::from_secs(30),
-            read_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -150,7 +152,11 @@ impl Network {
         let doubled = self
             .retry_delay
             .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
-        let base = doubled.min(self.max_retry_delay).as_nanos() as u64;
+        // At most half of u64's nanoseconds (292 years), so the jitter cannot overflow.
+        let base = doubled
+            .min(self.max_retry_delay)
+            .as_nanos()
+            .min(u128::from(u64::MAX / 2)) as u64;
         let spread = base / 2;
         let jitter = if spread == 0 {
             0
@@ -615,6 +621,18 @@ mod tests {
             assert_eq!(low, Duration::from_micros(262_500), "{retry}");
             assert!(other <= Duration::from_micros(437_500), "{retry}");
             assert!(high <= Duration::from_micros(437_500), "{retry}");
+        }
+    }
+
+    #[test]
+    fn an_absurd_back_off_does_not_overflow() {
+        let n = Network {
+            retry_delay: Duration::from_secs(u64::MAX / 4),
+            max_retry_delay: Duration::MAX,
+            ..Network::default()
+        };
+        for random in [0, u64::MAX] {
+            assert!(n.back_off(u32::MAX, random) >= Duration::from_secs(100 * 365 * 24 * 3600));
         }
     }
 

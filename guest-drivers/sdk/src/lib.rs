@@ -213,13 +213,10 @@ pub trait ReadChunks: 'static {
     /// file's bytes from `offset` (from the start of the file) to its end as a new stream, only
     /// if the file is still the version the reader began with; a file replaced since is a
     /// `backend` error that is not temporary. `None` when the file ends at `offset`. The
-    /// default cannot resume: the read then fails.
+    /// default cannot resume (`Unsupported`): the read then fails with the stream's own error.
     fn reopen(&mut self, offset: u64) -> Result<Option<InputStream>> {
         let _ = offset;
-        Err(Error::backend(
-            "this reader cannot resume a broken stream",
-            false,
-        ))
+        Err(Error::unsupported("reopen"))
     }
 }
 
@@ -307,10 +304,7 @@ impl ReadChunks for StreamReader {
 
     fn reopen(&mut self, offset: u64) -> Result<Option<InputStream>> {
         let Some(reopen) = &mut self.reopen else {
-            return Err(Error::backend(
-                "this reader cannot resume a broken stream",
-                false,
-            ));
+            return Err(Error::unsupported("reopen"));
         };
         // What the broken stream depended on goes first (the host dropped the stream).
         self.stream = None;

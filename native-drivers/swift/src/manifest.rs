@@ -169,7 +169,9 @@ fn heartbeat_outcome(answer: wharf_http::Answer) -> Result<(), Failure> {
     }
     // The segments at fault first (`/c/seg, 404 Not Found`), then Swift's explanation.
     let mut detail: Vec<String> = outcome.errors.iter().map(|e| e.join(", ")).collect();
-    detail.push(outcome.body);
+    if !outcome.body.trim().is_empty() {
+        detail.push(outcome.body);
+    }
     let mut failed =
         wharf_http::ErrorAnswer::new(code, answer.headers, bytes::Bytes::from(detail.join("; ")));
     crate::error::read_error(&mut failed);

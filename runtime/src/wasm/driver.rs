@@ -247,30 +247,34 @@ impl GuestDriver {
         // Sized by the guest's word, never beyond the bound; read to the end whatever it said.
         let hint = size.unwrap_or(0).min(limit);
         let mut content = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-        loop {
-            let read = match streams::read(&mut stream, CHUNK, blocking, timeout, &what).await {
-                Ok(read) => read,
-                Err(e) => return Ok(Err(e)),
-            };
-            for chunk in read.chunks {
-                if (content.len() + chunk.len()) as u64 > limit {
-                    return Err(Error::backend(format!(
-                        "{what}: the content is larger than the {limit} bytes the sandbox takes \
-                         from a guest at once (answers.bytes); read it with a reader"
-                    )));
+        let read = async {
+            loop {
+                let read = match streams::read(&mut stream, CHUNK, blocking, timeout, &what).await {
+                    Ok(read) => read,
+                    Err(e) => return Ok(Err(e)),
+                };
+                for chunk in read.chunks {
+                    if (content.len() + chunk.len()) as u64 > limit {
+                        return Err(Error::backend(format!(
+                            "{what}: the content is larger than the {limit} bytes the sandbox \
+                             takes from a guest at once (answers.bytes); read it with a reader"
+                        )));
+                    }
+                    content.extend_from_slice(&chunk);
                 }
-                content.extend_from_slice(&chunk);
-            }
-            if let Some(e) = read.failed {
-                return Ok(Err(e));
-            }
-            if read.ended {
-                break;
+                if let Some(e) = read.failed {
+                    return Ok(Err(e));
+                }
+                if read.ended {
+                    return Ok(Ok(()));
+                }
             }
         }
+        .await;
+        // Whatever the outcome, the stream goes before what it depends on.
         drop(stream);
         drop(keep);
-        Ok(Ok(Bytes::from(content)))
+        Ok(read?.map(|()| Bytes::from(content)))
     }
 
     /// One attempt of a put through a stream (`begin-put`, the host writes, `finish`); `None`

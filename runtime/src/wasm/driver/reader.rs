@@ -6,7 +6,7 @@ use wasmtime_wasi::p2::DynInputStream;
 
 use super::CHUNK;
 use crate::driver::ByteStream;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::wasm::pool::PinnedResource;
 use crate::wasm::streams;
 
@@ -95,8 +95,12 @@ pub(super) fn streamed(
                 state.retries += 1;
                 tokio::time::sleep(crate::backoff::Backoff::default().delay(state.retries)).await;
                 match reopen(&state.reader, state.position).await {
-                    // The guest cannot resume: the break is the read's end.
+                    // The guest cannot resume (no `resume` export, or a reader that answers
+                    // `unsupported`): the break is the read's end, with its own error.
                     Ok(None) => return Err(e),
+                    Err(again) if matches!(again.kind(), ErrorKind::Unsupported { .. }) => {
+                        return Err(e);
+                    }
                     Ok(Some(Some(stream))) => {
                         tracing::debug!(what = %state.what, at = state.position, "stream resumed");
                         state.stream = Some(stream);
