@@ -80,10 +80,22 @@ pub(crate) async fn reader(s: &Bucket, path: &str, offset: u64) -> Result<ByteSt
 /// The body of `out` (the object from `offset`), resumed where it breaks with ranged
 /// GetObjects of the same version.
 fn resumed(s: &Bucket, path: &str, offset: u64, out: GetObjectOutput) -> ByteStream {
+    object_body(s, &s.layout.key(path), path, offset, out)
+}
+
+/// The body of `out` (the object `key`, for `path`, from `offset` to its end), resumed where it
+/// breaks with ranged GetObjects of the same version.
+pub(crate) fn object_body(
+    s: &Bucket,
+    key: &str,
+    path: &str,
+    offset: u64,
+    out: GetObjectOutput,
+) -> ByteStream {
     let source = ObjectDownload {
         s3: s.s3.clone(),
         bucket: s.bucket().to_owned(),
-        key: s.layout.key(path),
+        key: key.to_owned(),
     };
     let etag = out.e_tag.clone();
     resumable(

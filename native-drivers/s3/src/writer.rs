@@ -32,10 +32,12 @@ use aws_sdk_s3::primitives::ByteStream as SdkBody;
 use aws_sdk_s3::types::CompletedPart;
 use bytes::Bytes;
 use wharf_object_store::PartPipeline;
+use wharf_runtime::stream::collect;
 use wharf_runtime::{Error, FileWriter, Result};
 
-use crate::error::{from_body, from_sdk, has_code, is_not_found, is_not_implemented};
+use crate::error::{from_sdk, has_code, is_not_found, is_not_implemented};
 use crate::layout::{tail_key, tail_of_key};
+use crate::reader::object_body;
 use crate::{Bucket, multipart, object_options};
 
 /// Part uploads (or copies) one writer keeps in flight at once.
@@ -495,12 +497,9 @@ async fn resume_upload(upload: &mut Upload, upload_id: String) -> Result<()> {
         tracing::debug!(path, "ignoring a saved tail that does not match the upload");
         return Ok(());
     }
-    let bytes = tail
-        .body
-        .collect()
-        .await
-        .map_err(|e| from_body(e, "load upload of", &path))?
-        .into_bytes();
+    // A body that breaks off is resumed from the byte it reached, of the same version.
+    let tail_key = upload.tail_key.clone();
+    let bytes = collect(object_body(&s, &tail_key, &path, 0, tail)).await?;
     upload.keep(&bytes);
     Ok(())
 }
@@ -560,12 +559,8 @@ async fn start_from_committed(upload: &mut Upload) -> Result<()> {
                 .send()
                 .await
                 .map_err(|e| from_sdk(e, "read committed content of", &path))?;
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| from_body(e, "read committed content of", &path))?
-            .into_bytes();
+        // The range asked for runs to the object's end, as a resumed read does.
+        let bytes = collect(object_body(&s, &upload.key, &path, full_parts * part, out)).await?;
         upload.keep(&bytes);
     }
     Ok(())
