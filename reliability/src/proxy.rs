@@ -6,13 +6,20 @@
 //! The upstream connection is asked to close after its answer (`Connection: close`), which the
 //! client never sees: the answer it gets keeps its own connection open. Answers are framed the
 //! same way (`Content-Length`, chunked, or until the server closes).
+//!
+//! The proxy runs on a runtime of its own, so that a test whose work keeps its own runtime's
+//! threads busy never delays what the proxy forwards (which the driver under test would take
+//! for the server's slowness), and it keeps a log of the last requests it saw
+//! ([`FaultProxy::requests_naming`]) so that a failure can be told from the faults that caused
+//! it.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use rand::rngs::StdRng;
@@ -24,6 +31,10 @@ use tokio::net::{TcpListener, TcpStream};
 const MAX_HEAD: usize = 256 * 1024;
 /// The most headers in one head.
 const MAX_HEADERS: usize = 128;
+/// The most requests the proxy's log keeps (the oldest go first).
+const LOG_LENGTH: usize = 50_000;
+/// The longest request target the log keeps.
+const LOG_TARGET: usize = 300;
 
 /// One way of breaking a request.
 #[derive(Clone, PartialEq, Eq)]
@@ -313,6 +324,50 @@ struct Shared {
     stopped: AtomicBool,
     /// The `Host` header sent upstream in place of the client's, if any.
     host: Mutex<Option<String>>,
+    /// When the proxy started: the log's times count from it.
+    started: Instant,
+    /// The last [`LOG_LENGTH`] requests, oldest first.
+    log: Mutex<VecDeque<Record>>,
+}
+
+/// One request the proxy saw, and what became of it.
+struct Record {
+    /// When it arrived, since the proxy started.
+    at: Duration,
+    method: String,
+    target: String,
+    /// The fault drawn for it, if any.
+    fault: Option<String>,
+    /// The server's answer, if one came.
+    status: Option<u16>,
+    /// How long the proxy spent on it, stalls included.
+    took: Duration,
+    /// The error that ended its connection, if any.
+    error: Option<String>,
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "+{:.3}s {} {} took {:.3}s",
+            self.at.as_secs_f64(),
+            self.method,
+            self.target,
+            self.took.as_secs_f64()
+        )?;
+        match self.status {
+            Some(status) => write!(f, ", server answered {status}")?,
+            None => write!(f, ", no answer from the server")?,
+        }
+        if let Some(fault) = &self.fault {
+            write!(f, ", fault: {fault}")?;
+        }
+        if let Some(error) = &self.error {
+            write!(f, ", connection ended: {error}")?;
+        }
+        Ok(())
+    }
 }
 
 impl Shared {
@@ -341,6 +396,14 @@ impl Shared {
         (Some(fault), plan.stall, cut)
     }
 
+    fn record(&self, record: Record) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() == LOG_LENGTH {
+            log.pop_front();
+        }
+        log.push_back(record);
+    }
+
     fn count(&self, fault: &Fault) {
         let name = fault.name();
         let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
@@ -352,12 +415,13 @@ impl Shared {
 }
 
 /// A fault-injecting HTTP/1.1 proxy in front of one server, on a loopback port of its own.
-/// It runs on the Tokio runtime that started it and stops when dropped.
+/// It runs on a Tokio runtime of its own and stops when dropped.
 pub struct FaultProxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
     seed: u64,
-    accept: tokio::task::JoinHandle<()>,
+    /// The proxy's runtime; shut down (without waiting) on drop.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl fmt::Debug for FaultProxy {
@@ -374,8 +438,14 @@ impl FaultProxy {
     /// Starts a proxy to `upstream` that breaks requests as `plan` says, its draws made from
     /// `seed`.
     pub async fn start(upstream: SocketAddr, plan: Plan, seed: u64) -> io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fault-proxy")
+            .enable_all()
+            .build()?;
         let shared = Arc::new(Shared {
             upstream,
             own: addr,
@@ -385,9 +455,18 @@ impl FaultProxy {
             faults: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             host: Mutex::new(None),
+            started: Instant::now(),
+            log: Mutex::new(VecDeque::new()),
         });
         let accepting = shared.clone();
-        let accept = tokio::spawn(async move {
+        runtime.spawn(async move {
+            let listener = match TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(e) => {
+                    tracing::error!("fault proxy: cannot listen: {e}");
+                    return;
+                }
+            };
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
@@ -404,7 +483,7 @@ impl FaultProxy {
             addr,
             shared,
             seed,
-            accept,
+            runtime: Some(runtime),
         })
     }
 
@@ -453,6 +532,20 @@ impl FaultProxy {
         *self.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
     }
 
+    /// The requests in the proxy's log (its last 50 000) whose target contains `needle`, oldest
+    /// first, one line each: when it came, how long the proxy spent on it, the server's answer,
+    /// the fault drawn and how its connection ended.
+    pub fn requests_naming(&self, needle: &str) -> Vec<String> {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| r.target.contains(needle))
+            .map(Record::to_string)
+            .collect()
+    }
+
     /// What went through the proxy so far.
     pub fn stats(&self) -> Stats {
         Stats {
@@ -470,7 +563,9 @@ impl FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.shared.stopped.store(true, Ordering::Relaxed);
-        self.accept.abort();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -825,62 +920,156 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
         if let Some(fault) = &fault {
             shared.count(fault);
         }
-        match fault {
-            None => {
-                if !forward(&mut client, &mut inbound, &head, Ending::Forward, shared).await? {
-                    return Ok(());
-                }
+        let mut target = head.target.clone();
+        if target.len() > LOG_TARGET {
+            let mut end = LOG_TARGET;
+            while !target.is_char_boundary(end) {
+                end -= 1;
             }
-            Some(Fault::ResetBeforeRequest) => {
+            target.truncate(end);
+            target.push('…');
+        }
+        let mut record = Record {
+            at: shared.started.elapsed(),
+            method: head.method.clone(),
+            target,
+            fault: fault.as_ref().map(Fault::name),
+            status: None,
+            took: Duration::ZERO,
+            error: None,
+        };
+        let arrived = Instant::now();
+        let outcome = serve_one(&mut client, &mut inbound, &head, fault, stall, unit, shared).await;
+        record.took = arrived.elapsed();
+        let outcome = match outcome {
+            Ok(Served { status, next }) => {
+                record.status = status;
+                Ok(next)
+            }
+            Err((status, e)) => {
+                record.status = status;
+                record.error = Some(e.to_string());
+                Err(e)
+            }
+        };
+        shared.record(record);
+        match outcome? {
+            Next::Request => {}
+            Next::Close => return Ok(()),
+            Next::Reset => {
                 reset(client);
                 return Ok(());
             }
-            Some(Fault::StallBeforeRequest) => {
-                tokio::time::sleep(stall).await;
-                reset(client);
-                return Ok(());
+        }
+    }
+}
+
+/// What the client's connection does after a request.
+enum Next {
+    /// It carries the next request.
+    Request,
+    /// It is closed.
+    Close,
+    /// It is reset.
+    Reset,
+}
+
+/// What became of one request: the server's status, if it answered, and what comes next.
+struct Served {
+    status: Option<u16>,
+    next: Next,
+}
+
+/// Serves the request `head` (whose body is still to be read from `client`) as `fault` says.
+/// A failure keeps the server's status, if it had answered.
+async fn serve_one(
+    client: &mut TcpStream,
+    inbound: &mut Inbound,
+    head: &RequestHead,
+    fault: Option<Fault>,
+    stall: Duration,
+    unit: f64,
+    shared: &Shared,
+) -> Result<Served, (Option<u16>, io::Error)> {
+    let mut status = None;
+    let next = match fault {
+        None => {
+            let kept = forward(client, inbound, head, Ending::Forward, shared, &mut status).await;
+            if kept.map_err(|e| (status, e))? {
+                Next::Request
+            } else {
+                Next::Close
             }
-            Some(Fault::Answer(canned)) => {
-                let mut sink = tokio::io::sink();
-                let mut out = Out {
-                    to: &mut sink,
-                    left: None,
-                };
-                copy_body(&mut client, &mut inbound, head.framing, &mut out).await?;
+        }
+        Some(Fault::ResetBeforeRequest) => Next::Reset,
+        Some(Fault::StallBeforeRequest) => {
+            tokio::time::sleep(stall).await;
+            Next::Reset
+        }
+        Some(Fault::Answer(canned)) => {
+            let mut sink = tokio::io::sink();
+            let mut out = Out {
+                to: &mut sink,
+                left: None,
+            };
+            let answered = async {
+                copy_body(client, inbound, head.framing, &mut out).await?;
                 client.write_all(&canned.render()).await?;
-                client.flush().await?;
-            }
-            Some(Fault::ResetDuringRequestBody) => {
-                let cut = cut_point(head.framing, unit);
+                client.flush().await
+            };
+            answered.await.map_err(|e| (None, e))?;
+            Next::Request
+        }
+        Some(Fault::ResetDuringRequestBody) => {
+            let cut = cut_point(head.framing, unit);
+            let sent = async {
                 let mut upstream = TcpStream::connect(shared.upstream).await?;
                 upstream.write_all(&head.upstream).await?;
                 let mut out = Out {
                     to: &mut upstream,
                     left: Some(cut),
                 };
-                copy_body(&mut client, &mut inbound, head.framing, &mut out).await?;
+                copy_body(client, inbound, head.framing, &mut out).await?;
                 reset(upstream);
-                reset(client);
-                return Ok(());
-            }
-            Some(Fault::ResetAfterRequest) => {
-                forward(&mut client, &mut inbound, &head, Ending::Lost, shared).await?;
-                reset(client);
-                return Ok(());
-            }
-            Some(Fault::ResetDuringResponseBody) => {
-                forward(&mut client, &mut inbound, &head, Ending::Cut(unit), shared).await?;
-                reset(client);
-                return Ok(());
-            }
-            Some(Fault::StallDuringResponseBody) => {
-                forward(&mut client, &mut inbound, &head, Ending::Cut(unit), shared).await?;
-                tokio::time::sleep(stall).await;
-                reset(client);
-                return Ok(());
-            }
+                Ok(())
+            };
+            sent.await.map_err(|e| (None, e))?;
+            Next::Reset
         }
-    }
+        Some(Fault::ResetAfterRequest) => {
+            let lost = forward(client, inbound, head, Ending::Lost, shared, &mut status).await;
+            lost.map_err(|e| (status, e))?;
+            Next::Reset
+        }
+        Some(Fault::ResetDuringResponseBody) => {
+            let cut = forward(
+                client,
+                inbound,
+                head,
+                Ending::Cut(unit),
+                shared,
+                &mut status,
+            )
+            .await;
+            cut.map_err(|e| (status, e))?;
+            Next::Reset
+        }
+        Some(Fault::StallDuringResponseBody) => {
+            let cut = forward(
+                client,
+                inbound,
+                head,
+                Ending::Cut(unit),
+                shared,
+                &mut status,
+            )
+            .await;
+            cut.map_err(|e| (status, e))?;
+            tokio::time::sleep(stall).await;
+            Next::Reset
+        }
+    };
+    Ok(Served { status, next })
 }
 
 /// What becomes of the server's answer.
@@ -902,6 +1091,7 @@ async fn forward(
     head: &RequestHead,
     ending: Ending,
     shared: &Shared,
+    status: &mut Option<u16>,
 ) -> io::Result<bool> {
     let upstream = TcpStream::connect(shared.upstream).await?;
     let rewrite = shared
@@ -915,7 +1105,16 @@ async fn forward(
                 format!("http://{}", shared.own),
             )
         });
-    relay(client, inbound, upstream, head, ending, rewrite.as_ref()).await
+    relay(
+        client,
+        inbound,
+        upstream,
+        head,
+        ending,
+        rewrite.as_ref(),
+        status,
+    )
+    .await
 }
 
 async fn relay(
@@ -925,6 +1124,7 @@ async fn relay(
     head: &RequestHead,
     ending: Ending,
     rewrite: Option<&(String, String)>,
+    status: &mut Option<u16>,
 ) -> io::Result<bool> {
     let _ = upstream.set_nodelay(true);
     upstream.write_all(&head.upstream).await?;
@@ -951,6 +1151,7 @@ async fn relay(
                 }
                 continue;
             }
+            *status = Some(response.status);
             let keep = response.kept_alive.is_some();
             return match ending {
                 Ending::Forward => {

@@ -56,7 +56,23 @@ where
             }
             match outcome {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(format!("{}/{}: {e}", check.group, check.name)),
+                Ok(Err(e)) => {
+                    let e = e.to_string();
+                    let failure = format!("{}/{}: {e}", check.group, check.name);
+                    // What the proxy did to the requests of the check's tree, so that a failure
+                    // seen once (in CI) can be explained from its output alone.
+                    if let Some(root) = root_named_in(&e) {
+                        let requests = proxy.requests_naming(root);
+                        let shown = &requests[requests.len().saturating_sub(SHOWN_REQUESTS)..];
+                        eprintln!(
+                            "{label}: {failure}\n  the last {} of {} requests naming {root}:\n  {}",
+                            shown.len(),
+                            requests.len(),
+                            shown.join("\n  ")
+                        );
+                    }
+                    Some(failure)
+                }
                 Err(_) => Some(format!(
                     "{}/{}: not finished after {CHECK_LIMIT:?} (a hang)",
                     check.group, check.name
@@ -86,6 +102,22 @@ where
     );
 }
 
+/// The most requests of a failed check whose fate a run prints.
+const SHOWN_REQUESTS: usize = 200;
+
+/// The first part of the first contract path `error` names (`/x7k2_p.q-9/a/b` → `x7k2_p.q-9`): the
+/// random root of the check that failed, which every request of its tree names. None when the
+/// error names no path, or one too short to pick out its requests.
+fn root_named_in(error: &str) -> Option<&str> {
+    let start = error.find('/')? + 1;
+    let rest = &error[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
+        .unwrap_or(rest.len());
+    let root = &rest[..end];
+    (root.len() >= 8).then_some(root)
+}
+
 /// The seed for a run: `WHARF_FAULT_SEED` if set, else one drawn at random (the report prints
 /// it, so a failure can be run again).
 pub fn seed() -> u64 {
@@ -93,4 +125,25 @@ pub fn seed() -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::root_named_in;
+
+    #[test]
+    fn a_failure_names_its_check_root() {
+        let e = "writer(true) failed: oss: load upload of /vil5_4qdn-zm/upload: reading the answer failed: streaming error";
+        assert_eq!(root_named_in(e), Some("vil5_4qdn-zm"));
+        assert_eq!(
+            root_named_in("stat(/x.y-z_1234): not found"),
+            Some("x.y-z_1234")
+        );
+        assert_eq!(
+            root_named_in("list(/a/b) failed"),
+            None,
+            "too short to pick out"
+        );
+        assert_eq!(root_named_in("no path here"), None);
+    }
 }

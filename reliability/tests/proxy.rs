@@ -157,3 +157,66 @@ async fn spared_requests_get_only_error_answers() {
     assert_eq!(spared, 100);
     assert!(broken > 50, "only {broken} of 200 unspared requests broke");
 }
+
+#[tokio::test]
+async fn the_log_tells_what_became_of_each_request() {
+    let server = MockServer::start();
+    echo(&server);
+    let proxy = proxy(&server, Plan::none()).await;
+    let http = reqwest::Client::new();
+    let answer = http
+        .put(format!("{}/c/needle-1?part=1", proxy.url()))
+        .body("a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.text().await.unwrap(), "PUT a");
+    proxy.set_plan(Plan::always(
+        Fault::Answer(Canned::unavailable()),
+        Duration::ZERO,
+    ));
+    let answer = http
+        .get(format!("{}/c/needle-2", proxy.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    proxy.set_plan(Plan::always(Fault::ResetBeforeRequest, Duration::ZERO));
+    assert!(
+        http.get(format!("{}/other", proxy.url()))
+            .send()
+            .await
+            .is_err()
+    );
+    // A request joins the log once the proxy is done with it, which may be just after the
+    // client has its answer.
+    for _ in 0..500 {
+        if proxy.requests_naming("/").len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let needles = proxy.requests_naming("needle");
+    assert_eq!(needles.len(), 2, "{needles:#?}");
+    assert!(
+        needles[0].contains("PUT /c/needle-1?part=1 took")
+            && needles[0].contains("server answered 200")
+            && !needles[0].contains("fault"),
+        "{}",
+        needles[0]
+    );
+    assert!(
+        needles[1].contains("GET /c/needle-2 took")
+            && needles[1].contains("no answer from the server")
+            && needles[1].contains("fault: answer 503"),
+        "{}",
+        needles[1]
+    );
+    let other = proxy.requests_naming("other");
+    assert_eq!(other.len(), 1, "{other:#?}");
+    assert!(
+        other[0].contains("fault: reset before request"),
+        "{}",
+        other[0]
+    );
+}
