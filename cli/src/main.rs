@@ -8,6 +8,7 @@ mod guest;
 mod new;
 mod ops;
 mod progress;
+mod storage;
 mod target;
 
 use std::process::ExitCode;
