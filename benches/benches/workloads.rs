@@ -22,9 +22,7 @@ use tokio::runtime::Runtime;
 use wharf::{DriverRegistry, Params, StorageDriver, WithBuiltin};
 use wharf_benches as w;
 
-const KIB: usize = 1 << 10;
-const MIB: usize = 1 << 20;
-const GIB: usize = 1 << 30;
+const GIB: u64 = 1 << 30;
 
 struct Target {
     name: &'static str,
@@ -211,58 +209,23 @@ fn with_1gb() -> bool {
 
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new().expect("tokio runtime");
-    let sizes: Vec<(&str, usize)> = {
-        let mut s = vec![("Empty", 0), ("1KB", KIB), ("1MB", MIB)];
-        if with_1gb() {
-            s.push(("1GB", GIB));
-        }
-        s
-    };
+    let workloads = w::Workload::standard(with_1gb());
     for target in targets(&rt) {
         let driver = target.driver.as_ref();
-        for (label, size) in &sizes {
-            let data = w::content(*size);
-            let mut group = c.benchmark_group(format!("{}/PutGet", target.name));
-            configure(&mut group, *size);
-            group.bench_function(BenchmarkId::from_parameter(format!("{label}Files")), |b| {
+        for workload in &workloads {
+            let data = workload.content();
+            let mut group = c.benchmark_group(format!("{}/{}", target.name, workload.group()));
+            configure(&mut group, workload.bytes());
+            group.bench_function(BenchmarkId::from_parameter(workload.label()), |b| {
                 b.to_async(&rt).iter_custom(|iters| {
                     let data = data.clone();
                     async move {
-                        w::put_get(driver, &data, iters)
+                        workload
+                            .run(driver, &data, iters)
                             .await
-                            .expect("PutGet workload")
+                            .unwrap_or_else(|e| panic!("{}: {e}", workload.name()))
+                            .took
                     }
-                })
-            });
-            group.finish();
-            let mut group = c.benchmark_group(format!("{}/Stream", target.name));
-            configure(&mut group, *size);
-            group.bench_function(BenchmarkId::from_parameter(format!("{label}Files")), |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let data = data.clone();
-                    async move {
-                        w::stream(driver, &data, iters)
-                            .await
-                            .expect("Stream workload")
-                    }
-                })
-            });
-            group.finish();
-        }
-        for files in [5usize, 50] {
-            let mut group = c.benchmark_group(format!("{}/List", target.name));
-            group.bench_function(BenchmarkId::from_parameter(format!("{files}Files")), |b| {
-                b.to_async(&rt).iter_custom(|iters| async move {
-                    w::list(driver, files, iters).await.expect("List workload")
-                })
-            });
-            group.finish();
-            let mut group = c.benchmark_group(format!("{}/Delete", target.name));
-            group.bench_function(BenchmarkId::from_parameter(format!("{files}Files")), |b| {
-                b.to_async(&rt).iter_custom(|iters| async move {
-                    w::delete(driver, files, iters)
-                        .await
-                        .expect("Delete workload")
                 })
             });
             group.finish();
@@ -272,11 +235,12 @@ fn bench(c: &mut Criterion) {
 
 fn configure(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    size: usize,
+    bytes: Option<u64>,
 ) {
+    let size = bytes.unwrap_or(0);
     if size > 0 {
         // Per operation of `size` bytes, as the reference's MB/s figures are counted.
-        group.throughput(Throughput::Bytes(size as u64));
+        group.throughput(Throughput::Bytes(size));
     }
     if size >= GIB {
         group.sample_size(10);

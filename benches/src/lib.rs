@@ -1,9 +1,11 @@
 //! The reference registry's 12 standard storage-driver workloads (BASELINES.md), written once
 //! over `dyn StorageDriver` so every driver, native or guest, is measured the same way.
 //!
-//! Each function performs `iters` operations and returns the time they took; setup and
-//! clean-up (creating the files a delete removes, removing what piled up) stay outside the
-//! timed part. Files pile up under one random parent during a batch, as in the reference.
+//! Each function performs `iters` operations and returns the time they took and the HTTP
+//! requests they sent ([`Sample`]); setup and clean-up (creating the files a delete removes,
+//! removing what piled up) stay outside the measured part. Files pile up under one random
+//! parent during a batch, as in the reference. The criterion benchmarks (`benches/`) and
+//! `wharf bench` both run them.
 
 #![forbid(unsafe_code)]
 
@@ -11,7 +13,148 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use wharf::network::requests_sent;
 use wharf::{Result, StorageDriver};
+
+/// What `iters` operations of a workload cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sample {
+    /// The time they took.
+    pub took: Duration,
+    /// The HTTP requests this process sent meanwhile (every attempt; 0 for drivers that speak
+    /// no HTTP). Meaningful when nothing else in the process sends requests at the same time.
+    pub requests: u64,
+}
+
+/// Measures the time and requests from its start to [`Meter::stop`].
+struct Meter {
+    started: Instant,
+    requests: u64,
+}
+
+impl Meter {
+    fn start() -> Self {
+        Self {
+            requests: requests_sent(),
+            started: Instant::now(),
+        }
+    }
+
+    fn stop(self) -> Sample {
+        Sample {
+            took: self.started.elapsed(),
+            requests: requests_sent() - self.requests,
+        }
+    }
+
+    /// Adds what happened since this meter started to `sample`.
+    fn add_to(self, sample: &mut Sample) {
+        let more = self.stop();
+        sample.took += more.took;
+        sample.requests += more.requests;
+    }
+}
+
+const KIB: usize = 1 << 10;
+const MIB: usize = 1 << 20;
+const GIB: usize = 1 << 30;
+
+/// One of the reference's standard workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// `put_content` then `get_content` of a file of this many bytes.
+    PutGet(usize),
+    /// A writer fed this many bytes, committed and closed, then a reader opened and dropped.
+    Stream(usize),
+    /// `list` of a directory of this many empty files.
+    List(usize),
+    /// Recursive `delete` of a directory of this many empty files.
+    Delete(usize),
+}
+
+impl Workload {
+    /// The 12 standard workloads in the reference's order: PutGet and Stream of empty, 1 KiB,
+    /// 1 MiB and 1 GiB files, List and Delete of 5 and 50 files; without `large`, the ten
+    /// without the 1 GiB files.
+    pub fn standard(large: bool) -> Vec<Workload> {
+        let mut sizes = vec![0, KIB, MIB];
+        if large {
+            sizes.push(GIB);
+        }
+        let mut all = Vec::new();
+        for size in sizes {
+            all.push(Workload::PutGet(size));
+            all.push(Workload::Stream(size));
+        }
+        for files in [5, 50] {
+            all.push(Workload::List(files));
+            all.push(Workload::Delete(files));
+        }
+        all
+    }
+
+    /// The reference's group name: `PutGet`, `Stream`, `List` or `Delete`.
+    pub fn group(&self) -> &'static str {
+        match self {
+            Workload::PutGet(_) => "PutGet",
+            Workload::Stream(_) => "Stream",
+            Workload::List(_) => "List",
+            Workload::Delete(_) => "Delete",
+        }
+    }
+
+    /// The size or count part of the reference's name: `EmptyFiles`, `1KBFiles`, `50Files`…
+    pub fn label(&self) -> String {
+        match *self {
+            Workload::PutGet(size) | Workload::Stream(size) => match size {
+                0 => "EmptyFiles".to_owned(),
+                s if s >= GIB && s % GIB == 0 => format!("{}GBFiles", s / GIB),
+                s if s >= MIB && s % MIB == 0 => format!("{}MBFiles", s / MIB),
+                s if s >= KIB && s % KIB == 0 => format!("{}KBFiles", s / KIB),
+                s => format!("{s}BFiles"),
+            },
+            Workload::List(files) | Workload::Delete(files) => format!("{files}Files"),
+        }
+    }
+
+    /// The reference's name: `PutGet1KBFiles`, `List50Files`…
+    pub fn name(&self) -> String {
+        format!("{}{}", self.group(), self.label())
+    }
+
+    /// The bytes one operation carries (for MB/s): the file's size, or none for List and
+    /// Delete.
+    pub fn bytes(&self) -> Option<u64> {
+        match *self {
+            Workload::PutGet(size) | Workload::Stream(size) => Some(size as u64),
+            Workload::List(_) | Workload::Delete(_) => None,
+        }
+    }
+
+    /// The content the workload writes (made once, reused by every run).
+    pub fn content(&self) -> Bytes {
+        match *self {
+            Workload::PutGet(size) | Workload::Stream(size) => content(size),
+            Workload::List(_) | Workload::Delete(_) => Bytes::new(),
+        }
+    }
+
+    /// Runs `iters` operations of the workload on `driver`, writing `data` (from
+    /// [`Workload::content`]).
+    pub async fn run(
+        &self,
+        driver: &dyn StorageDriver,
+        data: &Bytes,
+        iters: u64,
+    ) -> Result<Sample> {
+        match *self {
+            Workload::PutGet(_) => put_get(driver, data, iters).await,
+            Workload::Stream(_) => stream(driver, data, iters).await,
+            Workload::List(files) => list(driver, files, iters).await,
+            Workload::Delete(files) => delete(driver, files, iters).await,
+        }
+    }
+}
 
 /// Chunk size the stream workloads copy with (the reference's io.Copy uses 32 KiB; we hand
 /// larger chunks, as a registry proxying blobs does).
@@ -28,9 +171,9 @@ pub fn content(size: usize) -> Bytes {
 }
 
 /// PutGet*Files: `put_content` then `get_content` of `data`, `iters` times.
-pub async fn put_get(driver: &dyn StorageDriver, data: &Bytes, iters: u64) -> Result<Duration> {
+pub async fn put_get(driver: &dyn StorageDriver, data: &Bytes, iters: u64) -> Result<Sample> {
     let parent = random_parent();
-    let started = Instant::now();
+    let meter = Meter::start();
     for i in 0..iters {
         let path = format!("{parent}/{i}");
         driver.put_content(&path, data.clone()).await?;
@@ -41,15 +184,15 @@ pub async fn put_get(driver: &dyn StorageDriver, data: &Bytes, iters: u64) -> Re
             "get_content returned a different size"
         );
     }
-    let took = started.elapsed();
+    let sample = meter.stop();
     cleanup(driver, &parent, iters).await?;
-    Ok(took)
+    Ok(sample)
 }
 
 /// Stream*Files: a writer fed `data` in chunks, commit, close; then open a reader and drop it.
-pub async fn stream(driver: &dyn StorageDriver, data: &Bytes, iters: u64) -> Result<Duration> {
+pub async fn stream(driver: &dyn StorageDriver, data: &Bytes, iters: u64) -> Result<Sample> {
     let parent = random_parent();
-    let started = Instant::now();
+    let meter = Meter::start();
     for i in 0..iters {
         let path = format!("{parent}/{i}");
         let mut writer = driver.writer(&path, false).await?;
@@ -64,9 +207,9 @@ pub async fn stream(driver: &dyn StorageDriver, data: &Bytes, iters: u64) -> Res
         assert_eq!(writer.size(), data.len() as u64, "writer size differs");
         drop(driver.reader(&path, 0).await?);
     }
-    let took = started.elapsed();
+    let sample = meter.stop();
     cleanup(driver, &parent, iters).await?;
-    Ok(took)
+    Ok(sample)
 }
 
 /// Reads a whole file through a reader (used by the read-throughput benchmark).
@@ -80,27 +223,27 @@ pub async fn read_all(driver: &dyn StorageDriver, path: &str) -> Result<u64> {
 }
 
 /// List*Files: `list` of a parent holding `files` empty files, `iters` times.
-pub async fn list(driver: &dyn StorageDriver, files: usize, iters: u64) -> Result<Duration> {
+pub async fn list(driver: &dyn StorageDriver, files: usize, iters: u64) -> Result<Sample> {
     let parent = random_parent();
     for i in 0..files {
         driver
             .put_content(&format!("{parent}/{i}"), Bytes::new())
             .await?;
     }
-    let started = Instant::now();
+    let meter = Meter::start();
     for _ in 0..iters {
         let children = driver.list(&parent).await?;
         assert_eq!(children.len(), files, "list returned a different count");
     }
-    let took = started.elapsed();
+    let sample = meter.stop();
     driver.delete(&parent).await?;
-    Ok(took)
+    Ok(sample)
 }
 
 /// Delete*Files: recursive `delete` of a parent holding `files` empty files, `iters` times
 /// (creating the files is not timed).
-pub async fn delete(driver: &dyn StorageDriver, files: usize, iters: u64) -> Result<Duration> {
-    let mut took = Duration::ZERO;
+pub async fn delete(driver: &dyn StorageDriver, files: usize, iters: u64) -> Result<Sample> {
+    let mut sample = Sample::default();
     for _ in 0..iters {
         let parent = random_parent();
         for i in 0..files {
@@ -108,11 +251,11 @@ pub async fn delete(driver: &dyn StorageDriver, files: usize, iters: u64) -> Res
                 .put_content(&format!("{parent}/{i}"), Bytes::new())
                 .await?;
         }
-        let started = Instant::now();
+        let meter = Meter::start();
         driver.delete(&parent).await?;
-        took += started.elapsed();
+        meter.add_to(&mut sample);
     }
-    Ok(took)
+    Ok(sample)
 }
 
 async fn cleanup(driver: &dyn StorageDriver, parent: &str, iters: u64) -> Result<()> {

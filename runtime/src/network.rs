@@ -10,7 +10,11 @@
 //! | `max_retry_delay` | the longest single back-off |
 //! | `connect_timeout` | the longest wait for a connection |
 //! | `read_timeout` | the longest wait for the next bytes of an answer (its head, or more of its body) |
+//!
+//! It also counts the HTTP requests this process's drivers and guests send
+//! ([`requests_sent`]), so that a benchmark can say what an operation costs in requests.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::backoff::Backoff;
@@ -20,6 +24,19 @@ use crate::params::{Params, Value};
 pub use wharf_contract::network::{
     CONNECT_TIMEOUT, MAX_RETRIES, MAX_RETRIES_LIMIT, MAX_RETRY_DELAY, READ_TIMEOUT, RETRY_DELAY,
 };
+
+static REQUESTS_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one HTTP request about to be sent (each attempt of a retried request counts). Every
+/// network driver calls it where its requests leave, and so does the host for a guest's.
+pub fn count_request() {
+    REQUESTS_SENT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The HTTP requests this process's drivers and guests have sent so far (every attempt).
+pub fn requests_sent() -> u64 {
+    REQUESTS_SENT.load(Ordering::Relaxed)
+}
 
 /// A network driver's retries and timeouts.
 #[derive(Debug, Clone, Copy, PartialEq)]

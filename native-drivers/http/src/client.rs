@@ -187,6 +187,7 @@ impl HttpClient {
     }
 
     async fn attempt(&self, signed: &Request, whole: bool) -> Result<Outcome, Failure> {
+        wharf_runtime::network::count_request();
         let response = signed.build(&self.http).send().await?;
         let status = response.status();
         if signed.succeeded(status) {

@@ -26,6 +26,7 @@ pub async fn fetch_bearer(
     request: &Request,
     what: &str,
 ) -> Result<Token<Secret>> {
+    wharf_runtime::network::count_request();
     let response = request
         .build(http)
         .send()

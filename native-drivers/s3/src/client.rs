@@ -85,6 +85,7 @@ impl Intercept for CountRequests {
             .map(|m| m.name().to_owned())
             .unwrap_or_else(|| "unknown".to_owned());
         self.counter.add(&operation);
+        wharf_runtime::network::count_request();
         if self.log {
             let request = context.request();
             // The path only: a query may carry a signature.

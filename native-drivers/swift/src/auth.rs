@@ -370,6 +370,7 @@ pub(crate) async fn authenticate(
         wharf_http::redact::url(config.auth_url.as_str(), &[] as &[&str])
     );
     // Sent once: the request that needs the session retries, and authenticates again then.
+    wharf_runtime::network::count_request();
     let response = request(config)
         .to_request()
         .build(http)

@@ -316,6 +316,7 @@ impl WasiHttpHooks for HttpAllowList {
             tracing::warn!(target: "wharf::guest", max = self.max_in_flight, "guest HTTP request refused: too many in flight (http_requests)");
             return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
         };
+        crate::network::count_request();
         let allowed = self.allowed.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
