@@ -3,6 +3,7 @@
 //! `cat`, `put`, `mv`, `rm`, `walk`, `url`).
 //! Failures exit non-zero with a one-line reason.
 
+mod bench;
 mod check;
 mod guest;
 mod new;
@@ -33,6 +34,10 @@ enum Command {
     /// Run the conformance suite on a driver (every built-in driver that needs no server when
     /// none is named), or with --random, random operations against the contract's model.
     Check(check::CheckArgs),
+    /// Measure a driver or component on the reference's standard workloads: median time per
+    /// operation, MB/s, HTTP requests per operation, peak memory; with --against, the ratio to
+    /// another driver measured in the same run.
+    Bench(bench::BenchArgs),
     /// List the registered drivers.
     Drivers {
         /// Also register the guest drivers this wharf.toml configures.
@@ -144,6 +149,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check(args) => check::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Drivers { wharf_config } => ops::drivers(wharf_config.as_deref()).await,
         Command::Wit(args) => new::wit(&args),
         Command::New(args) => new::new(&args),
