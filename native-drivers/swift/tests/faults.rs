@@ -15,7 +15,6 @@ use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "passed 6 of 6 runs here, but in a cold CI run a writer's commit failed with a time-out after its retries (seed 17536608326849794202, docs/RELIABILITY.md); run with --include-ignored"]
 async fn suite_through_faults() {
     let server = common::server();
     let plan = Plan::every_fault(
