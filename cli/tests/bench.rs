@@ -3,27 +3,11 @@
 //! second driver measured in the same run with `--against`, JSON for scripts, and storage that
 //! holds data refused.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{text, wharf};
 use serde_json::Value;
 use wharf_driver_s3::testing as s3;
-
-fn wharf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(args)
-        .env("WHARF_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run wharf {args:?}: {e}"))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// `wharf bench ARGS… --quick --json`, which must succeed, as JSON.
 fn bench_json(args: &[&str]) -> Value {

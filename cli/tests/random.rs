@@ -2,24 +2,9 @@
 //! the contract's model instead of the conformance checks, the seed printed first, a passing
 //! driver's summary, and the arguments it refuses.
 
-use std::process::{Command, Output};
+mod common;
 
-fn wharf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wharf"))
-        .args(args)
-        .env("WHARF_LOG", "warn")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run wharf {args:?}: {e}"))
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use common::{text, wharf};
 
 #[test]
 fn random_operations_on_inmemory_pass_and_print_the_seed() {

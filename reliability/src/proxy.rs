@@ -1041,7 +1041,7 @@ async fn serve_one(
             lost.map_err(|e| (status, e))?;
             Next::Reset
         }
-        Some(Fault::ResetDuringResponseBody) => {
+        Some(fault @ (Fault::ResetDuringResponseBody | Fault::StallDuringResponseBody)) => {
             let cut = forward(
                 client,
                 inbound,
@@ -1052,20 +1052,9 @@ async fn serve_one(
             )
             .await;
             cut.map_err(|e| (status, e))?;
-            Next::Reset
-        }
-        Some(Fault::StallDuringResponseBody) => {
-            let cut = forward(
-                client,
-                inbound,
-                head,
-                Ending::Cut(unit),
-                shared,
-                &mut status,
-            )
-            .await;
-            cut.map_err(|e| (status, e))?;
-            tokio::time::sleep(stall).await;
+            if fault == Fault::StallDuringResponseBody {
+                tokio::time::sleep(stall).await;
+            }
             Next::Reset
         }
     };
