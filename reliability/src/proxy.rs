@@ -326,12 +326,16 @@ struct Shared {
     host: Mutex<Option<String>>,
     /// When the proxy started: the log's times count from it.
     started: Instant,
+    /// The next request's number.
+    next_id: AtomicU64,
     /// The last [`LOG_LENGTH`] requests, oldest first.
     log: Mutex<VecDeque<Record>>,
 }
 
 /// One request the proxy saw, and what became of it.
 struct Record {
+    /// Its number, in the order requests arrived.
+    id: u64,
     /// When it arrived, since the proxy started.
     at: Duration,
     method: String,
@@ -340,33 +344,50 @@ struct Record {
     fault: Option<String>,
     /// The server's answer, if one came.
     status: Option<u16>,
-    /// How long the proxy spent on it, stalls included.
-    took: Duration,
-    /// The error that ended its connection, if any.
-    error: Option<String>,
+    /// How long the proxy spent on it, stalls included; none while it is in flight.
+    took: Option<Duration>,
+    /// What became of the client's connection after it.
+    end: Option<String>,
 }
 
-impl fmt::Display for Record {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "+{:.3}s {} {} took {:.3}s",
+/// A request counts as troubled, for [`FaultProxy::troubled_since`], from this long.
+const SLOW: Duration = Duration::from_secs(1);
+
+impl Record {
+    /// The record as one line, `now` being the proxy's time (for a request still in flight).
+    fn line(&self, now: Duration) -> String {
+        let took = match self.took {
+            Some(took) => format!("took {:.3}s", took.as_secs_f64()),
+            None => format!(
+                "in flight for {:.3}s",
+                now.saturating_sub(self.at).as_secs_f64()
+            ),
+        };
+        let mut line = format!(
+            "+{:.3}s {} {} {took}",
             self.at.as_secs_f64(),
             self.method,
-            self.target,
-            self.took.as_secs_f64()
-        )?;
+            self.target
+        );
         match self.status {
-            Some(status) => write!(f, ", server answered {status}")?,
-            None => write!(f, ", no answer from the server")?,
+            Some(status) => line += &format!(", server answered {status}"),
+            None => line += ", no answer from the server",
         }
         if let Some(fault) = &self.fault {
-            write!(f, ", fault: {fault}")?;
+            line += &format!(", fault: {fault}");
         }
-        if let Some(error) = &self.error {
-            write!(f, ", connection ended: {error}")?;
+        if let Some(end) = &self.end {
+            line += &format!(", connection {end}");
         }
-        Ok(())
+        line
+    }
+
+    /// Faulted, failed, slow, answered with a 5xx or still in flight.
+    fn troubled(&self) -> bool {
+        self.fault.is_some()
+            || self.took.is_none_or(|t| t >= SLOW)
+            || self.status.is_some_and(|s| s >= 500)
+            || self.end.as_deref().is_some_and(|e| e.starts_with("ended"))
     }
 }
 
@@ -396,12 +417,33 @@ impl Shared {
         (Some(fault), plan.stall, cut)
     }
 
-    fn record(&self, record: Record) {
+    /// Logs a request as it arrives.
+    fn begin(&self, record: Record) {
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         if log.len() == LOG_LENGTH {
             log.pop_front();
         }
         log.push_back(record);
+    }
+
+    /// Completes the log of request `id`, if it is still kept.
+    fn finish(&self, id: u64, complete: impl FnOnce(&mut Record)) {
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(record) = log.iter_mut().rev().find(|r| r.id == id) {
+            complete(record);
+        }
+    }
+
+    /// The lines of the logged requests that `keep` keeps, oldest first.
+    fn lines(&self, keep: impl Fn(&Record) -> bool) -> Vec<String> {
+        let now = self.started.elapsed();
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| r.line(now))
+            .collect()
     }
 
     fn count(&self, fault: &Fault) {
@@ -456,6 +498,7 @@ impl FaultProxy {
             stopped: AtomicBool::new(false),
             host: Mutex::new(None),
             started: Instant::now(),
+            next_id: AtomicU64::new(0),
             log: Mutex::new(VecDeque::new()),
         });
         let accepting = shared.clone();
@@ -533,17 +576,23 @@ impl FaultProxy {
     }
 
     /// The requests in the proxy's log (its last 50 000) whose target contains `needle`, oldest
-    /// first, one line each: when it came, how long the proxy spent on it, the server's answer,
-    /// the fault drawn and how its connection ended.
+    /// first, one line each: when it came, how long the proxy spent on it (or that it is still
+    /// in flight), the server's answer, the fault drawn and what became of the connection.
     pub fn requests_naming(&self, needle: &str) -> Vec<String> {
-        self.shared
-            .log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .filter(|r| r.target.contains(needle))
-            .map(Record::to_string)
-            .collect()
+        self.shared.lines(|r| r.target.contains(needle))
+    }
+
+    /// The requests in the log that arrived from `since` (the proxy's time, [`FaultProxy::now`])
+    /// and were faulted, failed, slow (a second or more), answered with a 5xx, or are still in
+    /// flight: what can explain a failure whose requests do not name its paths (a large
+    /// object's segments, an upload session's chunks).
+    pub fn troubled_since(&self, since: Duration) -> Vec<String> {
+        self.shared.lines(|r| r.at >= since && r.troubled())
+    }
+
+    /// The proxy's time: how long it has been running.
+    pub fn now(&self) -> Duration {
+        self.shared.started.elapsed()
     }
 
     /// What went through the proxy so far.
@@ -929,30 +978,38 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
             target.truncate(end);
             target.push('…');
         }
-        let mut record = Record {
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        shared.begin(Record {
+            id,
             at: shared.started.elapsed(),
             method: head.method.clone(),
             target,
             fault: fault.as_ref().map(Fault::name),
             status: None,
-            took: Duration::ZERO,
-            error: None,
-        };
+            took: None,
+            end: None,
+        });
         let arrived = Instant::now();
         let outcome = serve_one(&mut client, &mut inbound, &head, fault, stall, unit, shared).await;
-        record.took = arrived.elapsed();
-        let outcome = match outcome {
-            Ok(Served { status, next }) => {
-                record.status = status;
-                Ok(next)
-            }
-            Err((status, e)) => {
-                record.status = status;
-                record.error = Some(e.to_string());
-                Err(e)
-            }
+        let took = arrived.elapsed();
+        let (status, end) = match &outcome {
+            Ok(Served { status, next }) => (
+                *status,
+                match next {
+                    Next::Request => "kept",
+                    Next::Close => "closed",
+                    Next::Reset => "reset by the proxy",
+                }
+                .to_owned(),
+            ),
+            Err((status, e)) => (*status, format!("ended: {e}")),
         };
-        shared.record(record);
+        shared.finish(id, |r| {
+            r.took = Some(took);
+            r.status = status;
+            r.end = Some(end);
+        });
+        let outcome = outcome.map(|served| served.next).map_err(|(_, e)| e);
         match outcome? {
             Next::Request => {}
             Next::Close => return Ok(()),

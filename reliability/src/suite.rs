@@ -43,6 +43,7 @@ where
             if trace {
                 eprintln!("{label}: {}/{} starts", check.group, check.name);
             }
+            let began = proxy.now();
             let run = async {
                 let fixture = make().await;
                 if trace {
@@ -59,24 +60,17 @@ where
                 Ok(Err(e)) => {
                     let e = e.to_string();
                     let failure = format!("{}/{}: {e}", check.group, check.name);
-                    // What the proxy did to the requests of the check's tree, so that a failure
-                    // seen once (in CI) can be explained from its output alone.
-                    if let Some(root) = root_named_in(&e) {
-                        let requests = proxy.requests_naming(root);
-                        let shown = &requests[requests.len().saturating_sub(SHOWN_REQUESTS)..];
-                        eprintln!(
-                            "{label}: {failure}\n  the last {} of {} requests naming {root}:\n  {}",
-                            shown.len(),
-                            requests.len(),
-                            shown.join("\n  ")
-                        );
-                    }
+                    explain(label, proxy, &failure, root_named_in(&e), began);
                     Some(failure)
                 }
-                Err(_) => Some(format!(
-                    "{}/{}: not finished after {CHECK_LIMIT:?} (a hang)",
-                    check.group, check.name
-                )),
+                Err(_) => {
+                    let failure = format!(
+                        "{}/{}: not finished after {CHECK_LIMIT:?} (a hang)",
+                        check.group, check.name
+                    );
+                    explain(label, proxy, &failure, None, began);
+                    Some(failure)
+                }
             }
         })
         .buffer_unordered(parallel.max(1))
@@ -102,20 +96,45 @@ where
     );
 }
 
-/// The most requests of a failed check whose fate a run prints.
+/// The most requests of each kind a failed check prints.
 const SHOWN_REQUESTS: usize = 200;
+
+/// Prints what the proxy did to the requests of a failed check, so that a failure seen once (in
+/// CI) can be explained from its output alone: the requests naming the check's tree (`root`),
+/// and every troubled request (faulted, failed, slow, still in flight) since the check `began`,
+/// which covers requests that name no path of it (segments, upload sessions) and its
+/// neighbours' that shared the machine.
+fn explain(label: &str, proxy: &FaultProxy, failure: &str, root: Option<&str>, began: Duration) {
+    let last = |lines: Vec<String>| {
+        let total = lines.len();
+        let shown = lines[total.saturating_sub(SHOWN_REQUESTS)..].join("\n  ");
+        (total.min(SHOWN_REQUESTS), total, shown)
+    };
+    let mut text = format!("{label}: {failure}");
+    if let Some(root) = root {
+        let (n, total, shown) = last(proxy.requests_naming(root));
+        text += &format!("\n  the last {n} of {total} requests naming {root}:\n  {shown}");
+    }
+    let (n, total, shown) = last(proxy.troubled_since(began));
+    text += &format!(
+        "\n  the last {n} of {total} troubled requests since the check began (+{:.3}s):\n  {shown}",
+        began.as_secs_f64()
+    );
+    eprintln!("{text}");
+}
 
 /// The first part of the first contract path `error` names (`/x7k2_p.q-9/a/b` → `x7k2_p.q-9`): the
 /// random root of the check that failed, which every request of its tree names. None when the
-/// error names no path, or one too short to pick out its requests.
+/// error names no path, or only ones too short to pick out its requests.
 fn root_named_in(error: &str) -> Option<&str> {
-    let start = error.find('/')? + 1;
-    let rest = &error[start..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
-        .unwrap_or(rest.len());
-    let root = &rest[..end];
-    (root.len() >= 8).then_some(root)
+    error.match_indices('/').find_map(|(i, _)| {
+        let rest = &error[i + 1..];
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "._-".contains(c)))
+            .unwrap_or(rest.len());
+        let root = &rest[..end];
+        (root.len() >= 8).then_some(root)
+    })
 }
 
 /// The seed for a run: `WHARF_FAULT_SEED` if set, else one drawn at random (the report prints
@@ -145,5 +164,10 @@ mod tests {
             "too short to pick out"
         );
         assert_eq!(root_named_in("no path here"), None);
+        assert_eq!(
+            root_named_in("1/3 writers failed: write(/abcdefgh12/w-1): reset"),
+            Some("abcdefgh12"),
+            "the first long enough"
+        );
     }
 }

@@ -191,7 +191,8 @@ async fn the_log_tells_what_became_of_each_request() {
     // A request joins the log once the proxy is done with it, which may be just after the
     // client has its answer.
     for _ in 0..500 {
-        if proxy.requests_naming("/").len() == 3 {
+        let all = proxy.requests_naming("/");
+        if all.len() == 3 && !all.iter().any(|l| l.contains("in flight")) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -201,6 +202,7 @@ async fn the_log_tells_what_became_of_each_request() {
     assert!(
         needles[0].contains("PUT /c/needle-1?part=1 took")
             && needles[0].contains("server answered 200")
+            && needles[0].contains("connection kept")
             && !needles[0].contains("fault"),
         "{}",
         needles[0]
@@ -215,8 +217,13 @@ async fn the_log_tells_what_became_of_each_request() {
     let other = proxy.requests_naming("other");
     assert_eq!(other.len(), 1, "{other:#?}");
     assert!(
-        other[0].contains("fault: reset before request"),
+        other[0].contains("fault: reset before request")
+            && other[0].contains("connection reset by the proxy"),
         "{}",
         other[0]
     );
+    // The troubled ones: the two faulted, not the one that passed.
+    let troubled = proxy.troubled_since(Duration::ZERO);
+    assert_eq!(troubled.len(), 2, "{troubled:#?}");
+    assert!(troubled[0].contains("needle-2") && troubled[1].contains("/other"));
 }

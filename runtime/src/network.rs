@@ -28,7 +28,11 @@ pub use wharf_contract::network::{
 static REQUESTS_SENT: AtomicU64 = AtomicU64::new(0);
 
 /// Counts one HTTP request about to be sent (each attempt of a retried request counts). Every
-/// network driver calls it where its requests leave, and so does the host for a guest's.
+/// network driver calls it where its requests leave, and so does the host for a guest's
+/// (once the sandbox allowed it). Not counted: redirects a client follows by itself, and the
+/// requests of the AWS SDK's credential chain (instance metadata, STS); a pre-signed URL counts
+/// one request that is never sent, as the SDK runs the signing as a request up to its
+/// transmission.
 pub fn count_request() {
     REQUESTS_SENT.fetch_add(1, Ordering::Relaxed);
 }

@@ -316,7 +316,6 @@ impl WasiHttpHooks for HttpAllowList {
             tracing::warn!(target: "wharf::guest", max = self.max_in_flight, "guest HTTP request refused: too many in flight (http_requests)");
             return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
         };
-        crate::network::count_request();
         let allowed = self.allowed.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
@@ -340,6 +339,8 @@ impl WasiHttpHooks for HttpAllowList {
                         .map_err(|_| wasmtime_wasi_http::Error::HttpRequestUriInvalid)?;
                 }
             }
+            // Counted once it is allowed and about to leave (`wharf bench`'s requests per op).
+            crate::network::count_request();
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             // Counted until the connection is done with (the response read or dropped).
             let io = async move {
