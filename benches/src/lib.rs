@@ -1,8 +1,8 @@
 //! The reference registry's 12 standard storage-driver workloads (BASELINES.md), written once
 //! over `dyn StorageDriver` so every driver, native or guest, is measured the same way.
 //!
-//! Each function performs `iters` operations and returns the time they took and the HTTP
-//! requests they sent ([`Sample`]); setup and clean-up (creating the files a delete removes,
+//! Each function performs `iters` operations and returns the time they took, the HTTP requests
+//! they sent and the CPU time they used ([`Sample`]); setup and clean-up (creating the files a delete removes,
 //! removing what piled up) stay outside the measured part. Files pile up under one random
 //! parent during a batch, as in the reference. The criterion benchmarks (`benches/`) and
 //! `wharf bench` both run them.
@@ -24,18 +24,32 @@ pub struct Sample {
     /// The HTTP requests this process sent meanwhile (every attempt; 0 for drivers that speak
     /// no HTTP). Meaningful when nothing else in the process sends requests at the same time.
     pub requests: u64,
+    /// The CPU time this process used meanwhile (every thread, user and system): the client's
+    /// side of the cost, a guest's sandbox included, a server in another process not.
+    pub cpu: Duration,
 }
 
-/// Measures the time and requests from its start to [`Meter::stop`].
+/// The CPU time this process has used so far.
+pub fn process_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Measures the time, requests and CPU time from its start to [`Meter::stop`].
 struct Meter {
     started: Instant,
     requests: u64,
+    cpu: Duration,
 }
 
 impl Meter {
     fn start() -> Self {
         Self {
             requests: requests_sent(),
+            cpu: process_cpu(),
             started: Instant::now(),
         }
     }
@@ -44,6 +58,7 @@ impl Meter {
         Sample {
             took: self.started.elapsed(),
             requests: requests_sent() - self.requests,
+            cpu: process_cpu().saturating_sub(self.cpu),
         }
     }
 
@@ -52,6 +67,7 @@ impl Meter {
         let more = self.stop();
         sample.took += more.took;
         sample.requests += more.requests;
+        sample.cpu += more.cpu;
     }
 }
 

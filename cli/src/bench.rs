@@ -2,8 +2,9 @@
 //! driver or component, on storage made as `wharf check` makes it (fresh where Wharf can make
 //! it, otherwise the storage the parameters name, which must be empty). For each workload: the
 //! median time of an operation over several samples, MB/s where the workload carries bytes, the
-//! HTTP requests an operation sent (every attempt, for the network drivers and guests), and with
-//! `--against` the same for another driver measured in the same run, and the ratio of the two
+//! HTTP requests an operation sent (every attempt, for the network drivers and guests), the CPU
+//! time this process spent per operation (the client's side: a guest's sandbox included, a
+//! server in another process not), and with `--against` the same for another driver measured in the same run, and the ratio of the two
 //! medians. Then the process's peak resident memory.
 //!
 //! A sample runs as many operations as fit in a target time (calibrated on one operation) and
@@ -17,7 +18,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use wharf::{DriverRegistry, StorageDriver, WithBuiltin};
-use wharf_benches::{Sample, Workload};
+use wharf_benches::Workload;
 
 use crate::guest::SandboxArgs;
 use crate::progress;
@@ -104,10 +105,12 @@ impl Plan {
 struct Measured {
     /// The median time of one operation over the samples.
     median: Duration,
-    /// Operations run in all (the calibration's included).
+    /// Operations measured in all (the warm-up and calibration left out).
     ops: u64,
     /// HTTP requests per operation, averaged over every operation run.
     requests_per_op: f64,
+    /// This process's CPU time per operation, averaged over every operation run.
+    cpu_per_op: Duration,
 }
 
 impl Measured {
@@ -122,6 +125,7 @@ impl Measured {
             "median_ns": self.median.as_nanos() as u64,
             "mb_per_s": self.mb_per_s(workload),
             "requests_per_op": self.requests_per_op,
+            "cpu_ns_per_op": self.cpu_per_op.as_nanos() as u64,
             "operations": self.ops,
         })
     }
@@ -143,31 +147,37 @@ async fn measure(
                 .with_context(|| format!("{} failed", workload.name()))
         }
     };
-    // One operation tells how many fit in a sample (and warms caches and connections).
-    let first = run(1).await?;
-    let mut ops = 1;
-    let mut requests = first.requests;
-    let iters = if first.took.is_zero() {
+    // One operation warms caches and connections (and pays for a first token); a second tells
+    // how many fit in a sample. Neither counts in the figures.
+    if plan.sample_time > Duration::ZERO {
+        run(1).await?;
+    }
+    let second = if plan.sample_time > Duration::ZERO {
+        run(1).await?.took
+    } else {
+        Duration::ZERO
+    };
+    let iters = if second.is_zero() {
         plan.max_iters
     } else {
-        (plan.sample_time.as_secs_f64() / first.took.as_secs_f64()) as u64
+        (plan.sample_time.as_secs_f64() / second.as_secs_f64()) as u64
     }
     .clamp(1, plan.max_iters);
+    let (mut ops, mut requests, mut cpu) = (0u64, 0u64, Duration::ZERO);
     let mut per_op = Vec::with_capacity(plan.samples);
     for _ in 0..plan.samples {
-        let Sample {
-            took,
-            requests: sent,
-        } = run(iters).await?;
-        per_op.push(took / iters as u32);
+        let sample = run(iters).await?;
+        per_op.push(sample.took / iters as u32);
         ops += iters;
-        requests += sent;
+        requests += sample.requests;
+        cpu += sample.cpu;
     }
     per_op.sort();
     Ok(Measured {
         median: per_op[per_op.len() / 2],
         ops,
         requests_per_op: requests as f64 / ops as f64,
+        cpu_per_op: cpu / ops as u32,
     })
 }
 
@@ -175,6 +185,8 @@ async fn measure(
 struct Target {
     label: String,
     driver: std::sync::Arc<dyn StorageDriver>,
+    /// True when the storage is the one the parameters name (not made for this run).
+    shared: bool,
     /// Temporary directories the driver works in, kept until the end.
     _guards: Vec<tempfile::TempDir>,
 }
@@ -191,11 +203,36 @@ async fn target(
         .create(&storage.name, params)
         .await
         .with_context(|| format!("cannot create the driver {name}"))?;
+    // A component's label is its file's name, not its whole path.
+    let label = if crate::guest::is_component_path(name) {
+        std::path::Path::new(name)
+            .file_name()
+            .map_or_else(|| name.to_owned(), |f| f.to_string_lossy().into_owned())
+    } else {
+        name.to_owned()
+    };
     Ok(Target {
-        label: name.to_owned(),
+        label,
         driver,
+        shared: storage.shared,
         _guards: guards,
     })
+}
+
+/// Waits (at most 30 s) until no HTTP request has left for a second: background work a driver
+/// starts when it is created (swift sweeps stale uploads) would otherwise count in the first
+/// workload's requests.
+async fn settle() {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = wharf::network::requests_sent();
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = wharf::network::requests_sent();
+        if now == seen {
+            return;
+        }
+        seen = now;
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -203,6 +240,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut targets = vec![target(&registry, &args.driver, &args.params, &args.sandbox).await?];
     if let Some(against) = &args.against {
         targets.push(target(&registry, against, &args.against_params, &args.sandbox).await?);
+    }
+    if wharf::network::requests_sent() > 0 {
+        settle().await;
     }
     let workloads = Workload::standard(args.large);
     let bar = progress::checks((workloads.len() * targets.len()) as u64);
@@ -214,11 +254,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         for target in &targets {
             bar.set_message(format!("{}: {}", target.label, workload.name()));
             let plan = Plan::new(args.quick, *workload);
-            measured.push(
-                measure(target.driver.as_ref(), *workload, plan)
-                    .await
-                    .with_context(|| target.label.clone())?,
-            );
+            match measure(target.driver.as_ref(), *workload, plan).await {
+                Ok(m) => measured.push(m),
+                Err(e) => {
+                    bar.finish_and_clear();
+                    // Leave storage the parameters named as it was found: empty.
+                    if target.shared {
+                        storage::clear(target.driver.as_ref()).await;
+                    }
+                    return Err(e.context(target.label.clone()));
+                }
+            }
             bar.inc(1);
         }
         rows.push((*workload, measured));
@@ -269,6 +315,9 @@ fn ratio(first: &Measured, second: &Measured) -> Option<f64> {
     (below > 0.0).then(|| first.median.as_secs_f64() / below)
 }
 
+/// The width of one driver's columns: median, MB/s, requests and CPU per operation.
+const GROUP: usize = 12 + 1 + 9 + 1 + 7 + 1 + 11;
+
 fn report_table(
     targets: &[Target],
     rows: &[(Workload, Vec<Measured>)],
@@ -276,18 +325,28 @@ fn report_table(
 ) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let mut header = format!("{:<22}", "workload");
+    // Two header lines: each driver's name over its four columns, then the columns' names.
+    let _ = write!(out, "{:<22}", "");
     for target in targets {
+        let mut label = target.label.clone();
+        if label.chars().count() > GROUP {
+            label = label.chars().take(GROUP - 1).collect::<String>() + "…";
+        }
+        let _ = write!(out, " | {label:^GROUP$}");
+    }
+    let _ = writeln!(out);
+    let _ = write!(out, "{:<22}", "workload");
+    for _ in targets {
         let _ = write!(
-            header,
-            " | {:>28}",
-            format!("{} median  MB/s  req/op", target.label)
+            out,
+            " | {:>12} {:>9} {:>7} {:>11}",
+            "median", "MB/s", "req/op", "cpu/op"
         );
     }
     if targets.len() > 1 {
-        let _ = write!(header, " | {:>6}", "ratio");
+        let _ = write!(out, " | {:>6}", "ratio");
     }
-    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out);
     for (workload, measured) in rows {
         let _ = write!(out, "{:<22}", workload.name());
         for m in measured {
@@ -296,10 +355,11 @@ fn report_table(
                 .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
             let _ = write!(
                 out,
-                " | {:>12} {:>8} {:>6.1}",
+                " | {:>12} {:>9} {:>7.1} {:>11}",
                 format!("{:.2?}", m.median),
                 mbps,
-                m.requests_per_op
+                m.requests_per_op,
+                format!("{:.2?}", m.cpu_per_op)
             );
         }
         if let [first, second] = measured.as_slice() {
@@ -315,12 +375,17 @@ fn report_table(
             targets[0].label, targets[1].label, targets[0].label
         );
     }
+    let what = if targets.len() > 1 {
+        "peak RSS of the run (both drivers, and the content written)"
+    } else {
+        "peak RSS of the run (the driver, and the content written)"
+    };
     match peak {
         Some(bytes) => {
-            let _ = writeln!(out, "peak RSS: {:.1} MiB", bytes as f64 / (1 << 20) as f64);
+            let _ = writeln!(out, "{what}: {:.1} MiB", bytes as f64 / (1 << 20) as f64);
         }
         None => {
-            let _ = writeln!(out, "peak RSS: unknown (no /proc/self/status)");
+            let _ = writeln!(out, "{what}: unknown (no /proc/self/status)");
         }
     }
     out
