@@ -201,6 +201,11 @@ pub struct Plan {
     /// piece of the request target (path and query) that names them. For a step that cannot
     /// be repeated nor asked about against the server under test (see the gcs fault suite).
     pub spared: Vec<(String, String)>,
+    /// If any, the only requests that may get a fault: each a method and a piece of the
+    /// request target. For a test that breaks one step of an operation.
+    pub only: Vec<(String, String)>,
+    /// The most faults the plan draws, counted from when it was set (none: no bound).
+    pub at_most: Option<u64>,
 }
 
 impl Plan {
@@ -211,6 +216,8 @@ impl Plan {
             faults: Vec::new(),
             stall: Duration::ZERO,
             spared: Vec::new(),
+            only: Vec::new(),
+            at_most: None,
         }
     }
 
@@ -233,7 +240,7 @@ impl Plan {
             rate,
             faults,
             stall,
-            spared: Vec::new(),
+            ..Self::none()
         }
     }
 
@@ -254,7 +261,7 @@ impl Plan {
             rate: 1.0,
             faults: vec![fault],
             stall,
-            spared: Vec::new(),
+            ..Self::none()
         }
     }
 
@@ -263,6 +270,28 @@ impl Plan {
     pub fn sparing(mut self, method: &str, target: &str) -> Self {
         self.spared.push((method.to_owned(), target.to_owned()));
         self
+    }
+
+    /// The same plan, breaking only the `method` requests whose target contains `target` (and
+    /// those of earlier calls).
+    pub fn only(mut self, method: &str, target: &str) -> Self {
+        self.only.push((method.to_owned(), target.to_owned()));
+        self
+    }
+
+    /// The same plan, drawing at most `faults` faults.
+    pub fn at_most(mut self, faults: u64) -> Self {
+        self.at_most = Some(faults);
+        self
+    }
+
+    /// Whether a request may get a fault at all.
+    fn may_break(&self, head: &RequestHead) -> bool {
+        self.only.is_empty()
+            || self
+                .only
+                .iter()
+                .any(|(method, target)| *method == head.method && head.target.contains(target))
     }
 
     fn spares(&self, head: &RequestHead) -> bool {
@@ -321,6 +350,8 @@ struct Shared {
     rng: Mutex<StdRng>,
     requests: AtomicU64,
     faults: Mutex<Vec<(String, u64)>>,
+    /// Faults drawn since the plan was set (for [`Plan::at_most`]).
+    drawn: AtomicU64,
     stopped: AtomicBool,
     /// The `Host` header sent upstream in place of the client's, if any.
     host: Mutex<Option<String>>,
@@ -401,6 +432,14 @@ impl Shared {
         if plan.faults.is_empty() || !rng.random_bool(plan.rate.clamp(0.0, 1.0)) {
             return (None, plan.stall, cut);
         }
+        // Under the draw's lock, so that concurrent requests cannot overshoot the bound.
+        let spent = plan
+            .at_most
+            .is_some_and(|most| self.drawn.load(Ordering::Relaxed) >= most);
+        if spent || !plan.may_break(head) {
+            return (None, plan.stall, cut);
+        }
+        self.drawn.fetch_add(1, Ordering::Relaxed);
         let fault = plan.faults[rng.random_range(0..plan.faults.len())].clone();
         if plan.spares(head) && !matches!(fault, Fault::Answer(_)) {
             let answers: Vec<&Fault> = plan
@@ -409,6 +448,7 @@ impl Shared {
                 .filter(|f| matches!(f, Fault::Answer(_)))
                 .collect();
             if answers.is_empty() {
+                self.drawn.fetch_sub(1, Ordering::Relaxed);
                 return (None, plan.stall, cut);
             }
             let fault = answers[rng.random_range(0..answers.len())].clone();
@@ -495,6 +535,7 @@ impl FaultProxy {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             requests: AtomicU64::new(0),
             faults: Mutex::new(Vec::new()),
+            drawn: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             host: Mutex::new(None),
             started: Instant::now(),
@@ -572,6 +613,8 @@ impl FaultProxy {
 
     /// Replaces the plan for the requests that arrive from now on.
     pub fn set_plan(&self, plan: Plan) {
+        let _draws = self.shared.rng.lock().unwrap_or_else(|e| e.into_inner());
+        self.shared.drawn.store(0, Ordering::Relaxed);
         *self.shared.plan.lock().unwrap_or_else(|e| e.into_inner()) = plan;
     }
 

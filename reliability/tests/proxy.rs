@@ -99,7 +99,7 @@ async fn the_share_of_broken_requests_follows_the_plan() {
         rate: 0.1,
         faults: vec![Fault::Answer(Canned::unavailable())],
         stall: Duration::ZERO,
-        spared: Vec::new(),
+        ..Plan::none()
     };
     let proxy = proxy(&server, plan).await;
     let http = reqwest::Client::new();
@@ -130,7 +130,7 @@ async fn spared_requests_get_only_error_answers() {
             Fault::Answer(Canned::unavailable()),
         ],
         stall: Duration::ZERO,
-        spared: Vec::new(),
+        ..Plan::none()
     }
     .sparing("PUT", "upload_id=");
     let proxy = proxy(&server, plan).await;
