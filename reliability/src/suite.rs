@@ -20,6 +20,17 @@ pub const LEAST_FAULT_RATE: f64 = 0.05;
 /// are broken in any run.
 pub const FAULT_RATE: f64 = 0.08;
 
+/// The retry parameters every fault suite gives its driver: 10 retries from 20 ms, at most
+/// 320 ms apart. An operation fails only when every one of its attempts is broken; at
+/// [`FAULT_RATE`] that is 0.08¹¹ ≈ 10⁻¹² per request with 11 attempts, where a driver's default
+/// 5 attempts (0.08⁵ ≈ 3·10⁻⁶ per request, some 3 000 requests per suite, six suites) failed
+/// about one CI run in twenty — each time a check that had simply run out of attempts.
+pub const RETRIES: [(&str, &str); 3] = [
+    ("max_retries", "10"),
+    ("retry_delay", "20ms"),
+    ("max_retry_delay", "320ms"),
+];
+
 /// Runs every conformance check on a fixture from `make` (whose driver sends its requests
 /// through `proxy`), `parallel` checks at a time, and panics with every failure, the proxy's
 /// seed and its statistics if any check failed or if fewer than [`LEAST_FAULT_RATE`] of the

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use wharf::{DriverRegistry, Params, StorageDriver, WithBuiltin};
 use wharf_driver_s3::testing as s3;
-use wharf_reliability::suite::{run_suite_through, seed};
+use wharf_reliability::suite::{RETRIES, run_suite_through, seed};
 use wharf_reliability::{Fault, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
@@ -40,17 +40,20 @@ async fn guest_s3_suite_through_faults() {
 async fn params(endpoint: &str) -> Params {
     let bucket = s3::unique_bucket("guestfaults");
     s3::create_bucket(&s3::moto_endpoint(), &bucket, s3::MOTO_KEY, s3::MOTO_KEY).await;
-    Params::from_pairs([
-        ("bucket", bucket),
-        ("regionendpoint", endpoint.to_owned()),
-        ("region", "us-east-1".into()),
-        ("forcepathstyle", "true".into()),
-        ("accesskey", s3::MOTO_KEY.into()),
-        ("secretkey", s3::MOTO_KEY.into()),
-        ("rootdirectory", "/wharf/guestfaults/".into()),
-        ("chunksize", "5MiB".into()),
-        ("retry_delay", "20ms".into()),
-    ])
+    Params::from_pairs(
+        [
+            ("bucket", bucket),
+            ("regionendpoint", endpoint.to_owned()),
+            ("region", "us-east-1".into()),
+            ("forcepathstyle", "true".into()),
+            ("accesskey", s3::MOTO_KEY.into()),
+            ("secretkey", s3::MOTO_KEY.into()),
+            ("rootdirectory", "/wharf/guestfaults/".into()),
+            ("chunksize", "5MiB".into()),
+        ]
+        .into_iter()
+        .chain(RETRIES.map(|(key, value)| (key, value.to_owned()))),
+    )
 }
 
 /// 8 MiB that tell their offsets apart.

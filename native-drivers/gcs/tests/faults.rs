@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wharf_reliability::suite::{FAULT_RATE, run_suite_through, seed};
+use wharf_reliability::suite::{FAULT_RATE, RETRIES, run_suite_through, seed};
 use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
@@ -38,7 +38,7 @@ async fn suite_through_faults() {
         let bucket = common::unique_bucket("faults");
         common::create_bucket(&bucket).await;
         let mut params =
-            common::key_params(&bucket, &[("retry_delay", "20ms"), ("read_timeout", "4s")]);
+            common::key_params(&bucket, &[&RETRIES[..], &[("read_timeout", "4s")]].concat());
         params.insert("endpoint", endpoint.as_str());
         Arc::new(
             FactoryFixture::new(common::registry(), wharf_driver_gcs::NAME, params)

@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wharf_reliability::suite::{FAULT_RATE, run_suite_through, seed};
+use wharf_reliability::suite::{FAULT_RATE, RETRIES, run_suite_through, seed};
 use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
@@ -32,11 +32,14 @@ async fn suite_through_faults() {
             common::MOTO_KEY,
             common::MOTO_KEY,
             &[
-                ("rootdirectory", "/wharf/oss-faults/"),
-                ("chunksize", "5MiB"),
-                ("retry_delay", "20ms"),
-                ("read_timeout", "1s"),
-            ],
+                &RETRIES[..],
+                &[
+                    ("rootdirectory", "/wharf/oss-faults/"),
+                    ("chunksize", "5MiB"),
+                    ("read_timeout", "1s"),
+                ],
+            ]
+            .concat(),
         );
         Arc::new(
             FactoryFixture::new(common::registry(), "oss", params)

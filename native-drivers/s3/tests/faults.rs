@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use wharf_reliability::suite::{run_suite_through, seed};
+use wharf_reliability::suite::{RETRIES, run_suite_through, seed};
 use wharf_reliability::{Fault, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
@@ -24,11 +24,14 @@ async fn suite_through_faults() {
         let mut params = common::moto_params(
             &bucket,
             &[
-                ("rootdirectory", "/wharf/faults/"),
-                ("chunksize", "5MiB"),
-                ("retry_delay", "20ms"),
-                ("read_timeout", "1s"),
-            ],
+                &RETRIES[..],
+                &[
+                    ("rootdirectory", "/wharf/faults/"),
+                    ("chunksize", "5MiB"),
+                    ("read_timeout", "1s"),
+                ],
+            ]
+            .concat(),
         );
         params.insert("regionendpoint", endpoint.as_str());
         Arc::new(

@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wharf_reliability::suite::{FAULT_RATE, run_suite_through, seed};
+use wharf_reliability::suite::{FAULT_RATE, RETRIES, run_suite_through, seed};
 use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
@@ -31,7 +31,7 @@ async fn suite_through_faults() {
         let mut params = common::params(
             &server,
             &container,
-            &[("retry_delay", "20ms"), ("read_timeout", "4s")],
+            &[&RETRIES[..], &[("read_timeout", "4s")]].concat(),
         );
         params.insert("authurl", auth_url.as_str());
         Arc::new(
