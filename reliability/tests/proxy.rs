@@ -227,3 +227,58 @@ async fn the_log_tells_what_became_of_each_request() {
     assert_eq!(troubled.len(), 2, "{troubled:#?}");
     assert!(troubled[0].contains("needle-2") && troubled[1].contains("/other"));
 }
+
+/// `wharf-count-proxy` forwards requests whole and its control address tells how many it
+/// received, not counting the control requests themselves; a missing upstream is refused.
+#[tokio::test]
+async fn the_count_proxy_counts_what_it_forwards() {
+    use tokio::io::AsyncBufReadExt;
+
+    let server = MockServer::start();
+    echo(&server);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_wharf-count-proxy"))
+        .arg(server.url())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start wharf-count-proxy");
+    let mut first = String::new();
+    tokio::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .await
+        .unwrap();
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let [_, url, _, control] = words[..] else {
+        panic!("unexpected first line {first:?}");
+    };
+    let http = reqwest::Client::new();
+    let count = async || {
+        http.get(format!("{control}/count"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert_eq!(count().await, "0");
+    for i in 0..3 {
+        let answer = http
+            .put(format!("{url}/x{i}"))
+            .body("b")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.text().await.unwrap(), "PUT b");
+    }
+    assert_eq!(count().await, "3");
+    assert_eq!(count().await, "3");
+    assert_eq!(server.requests().len(), 3);
+
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_wharf-count-proxy"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("upstream server's URL is missing"));
+}
