@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt;
 use wharf::network::requests_sent;
-use wharf::{Result, StorageDriver};
+use wharf::{FileWriter, Result, StorageDriver, WalkControl, WalkOptions};
 
 /// What `iters` operations of a workload cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -86,6 +86,23 @@ pub enum Workload {
     List(usize),
     /// Recursive `delete` of a directory of this many empty files.
     Delete(usize),
+    /// `stat` of a file.
+    StatFile,
+    /// `stat` of a directory (a prefix that holds files, for the object stores).
+    StatDirectory,
+    /// A walk of a tree of `dirs` directories of `files` empty files each.
+    Walk { dirs: usize, files: usize },
+    /// Recursive `delete` of a tree of `dirs` directories of `files` empty files each.
+    DeleteTree { dirs: usize, files: usize },
+    /// An upload of `bytes` closed and resumed (`writer(path, true)`) `resumes` times, an
+    /// equal share written each time, then committed.
+    ResumedUpload { bytes: usize, resumes: usize },
+    /// `move` of a file of this many bytes.
+    Move(usize),
+    /// A writer fed this many bytes, committed and closed.
+    Upload(usize),
+    /// A reader of a file of this many bytes, read to its end.
+    Download(usize),
 }
 
 impl Workload {
@@ -109,6 +126,48 @@ impl Workload {
         all
     }
 
+    /// The scenarios the tables against the reference's cloud drivers count requests, CPU and
+    /// memory on (docs/BENCHMARKS.md): `stat` of a file and of a directory, `list` of 1 000
+    /// files, a walk of 10 000, the delete of a tree of 1 000, a 1 GiB upload resumed twice,
+    /// the move of a 1 GiB file, and a 1 GiB upload and download. `small` scales them down
+    /// (16 MiB files, a tenth of the files) for a first look or a test.
+    pub fn scenarios(small: bool) -> Vec<Workload> {
+        let (bytes, scale) = if small { (16 * MIB, 10) } else { (GIB, 1) };
+        vec![
+            Workload::StatFile,
+            Workload::StatDirectory,
+            Workload::List(1_000 / scale),
+            Workload::Walk {
+                dirs: 100 / scale,
+                files: 100,
+            },
+            Workload::DeleteTree {
+                dirs: 10,
+                files: 100 / scale,
+            },
+            Workload::ResumedUpload { bytes, resumes: 2 },
+            Workload::Move(bytes),
+            Workload::Upload(bytes),
+            Workload::Download(bytes),
+        ]
+    }
+
+    /// True for the workloads whose one operation is long or needs a long setup (a large
+    /// file, or a thousand files and more): one operation per sample is enough.
+    pub fn is_large(&self) -> bool {
+        match *self {
+            Workload::PutGet(size) | Workload::Stream(size) => size >= GIB,
+            Workload::List(files) | Workload::Delete(files) => files >= 1_000,
+            Workload::StatFile | Workload::StatDirectory => false,
+            Workload::Walk { .. }
+            | Workload::DeleteTree { .. }
+            | Workload::ResumedUpload { .. }
+            | Workload::Move(_)
+            | Workload::Upload(_)
+            | Workload::Download(_) => true,
+        }
+    }
+
     /// The reference's group name: `PutGet`, `Stream`, `List` or `Delete`.
     pub fn group(&self) -> &'static str {
         match self {
@@ -116,20 +175,32 @@ impl Workload {
             Workload::Stream(_) => "Stream",
             Workload::List(_) => "List",
             Workload::Delete(_) => "Delete",
+            Workload::StatFile | Workload::StatDirectory => "Stat",
+            Workload::Walk { .. } => "Walk",
+            Workload::DeleteTree { .. } => "DeleteTree",
+            Workload::ResumedUpload { .. } => "ResumedUpload",
+            Workload::Move(_) => "Move",
+            Workload::Upload(_) => "Upload",
+            Workload::Download(_) => "Download",
         }
     }
 
     /// The size or count part of the reference's name: `EmptyFiles`, `1KBFiles`, `50Files`…
     pub fn label(&self) -> String {
         match *self {
-            Workload::PutGet(size) | Workload::Stream(size) => match size {
-                0 => "EmptyFiles".to_owned(),
-                s if s >= GIB && s % GIB == 0 => format!("{}GBFiles", s / GIB),
-                s if s >= MIB && s % MIB == 0 => format!("{}MBFiles", s / MIB),
-                s if s >= KIB && s % KIB == 0 => format!("{}KBFiles", s / KIB),
-                s => format!("{s}BFiles"),
-            },
+            Workload::PutGet(size) | Workload::Stream(size) => format!("{}Files", size_name(size)),
             Workload::List(files) | Workload::Delete(files) => format!("{files}Files"),
+            Workload::StatFile => "File".to_owned(),
+            Workload::StatDirectory => "Directory".to_owned(),
+            Workload::Walk { dirs, files } | Workload::DeleteTree { dirs, files } => {
+                format!("{}Files", dirs * files)
+            }
+            Workload::ResumedUpload { bytes, resumes } => {
+                format!("{}File{resumes}Times", size_name(bytes))
+            }
+            Workload::Move(size) | Workload::Upload(size) | Workload::Download(size) => {
+                format!("{}File", size_name(size))
+            }
         }
     }
 
@@ -142,16 +213,26 @@ impl Workload {
     /// Delete.
     pub fn bytes(&self) -> Option<u64> {
         match *self {
-            Workload::PutGet(size) | Workload::Stream(size) => Some(size as u64),
-            Workload::List(_) | Workload::Delete(_) => None,
+            Workload::PutGet(size)
+            | Workload::Stream(size)
+            | Workload::Upload(size)
+            | Workload::Download(size)
+            | Workload::ResumedUpload { bytes: size, .. } => Some(size as u64),
+            _ => None,
         }
     }
 
-    /// The content the workload writes (made once, reused by every run).
+    /// The content the workload writes (made once, reused by every run): the whole file for
+    /// PutGet and Stream, one [`STREAM_CHUNK`] written again and again for the scenarios, so
+    /// that a 1 GiB upload's memory is the driver's, not the content's.
     pub fn content(&self) -> Bytes {
         match *self {
             Workload::PutGet(size) | Workload::Stream(size) => content(size),
-            Workload::List(_) | Workload::Delete(_) => Bytes::new(),
+            Workload::ResumedUpload { .. }
+            | Workload::Move(_)
+            | Workload::Upload(_)
+            | Workload::Download(_) => content(STREAM_CHUNK),
+            _ => Bytes::new(),
         }
     }
 
@@ -168,7 +249,28 @@ impl Workload {
             Workload::Stream(_) => stream(driver, data, iters).await,
             Workload::List(files) => list(driver, files, iters).await,
             Workload::Delete(files) => delete(driver, files, iters).await,
+            Workload::StatFile => stat(driver, false, iters).await,
+            Workload::StatDirectory => stat(driver, true, iters).await,
+            Workload::Walk { dirs, files } => walk(driver, dirs, files, iters).await,
+            Workload::DeleteTree { dirs, files } => delete_tree(driver, dirs, files, iters).await,
+            Workload::ResumedUpload { bytes, resumes } => {
+                resumed_upload(driver, data, bytes, resumes, iters).await
+            }
+            Workload::Move(size) => move_file(driver, data, size, iters).await,
+            Workload::Upload(size) => upload(driver, data, size, iters).await,
+            Workload::Download(size) => download(driver, data, size, iters).await,
         }
+    }
+}
+
+/// `size` as the reference names it in a workload: `Empty`, `1KB`, `1MB`, `1GB`.
+fn size_name(size: usize) -> String {
+    match size {
+        0 => "Empty".to_owned(),
+        s if s >= GIB && s % GIB == 0 => format!("{}GB", s / GIB),
+        s if s >= MIB && s % MIB == 0 => format!("{}MB", s / MIB),
+        s if s >= KIB && s % KIB == 0 => format!("{}KB", s / KIB),
+        s => format!("{s}B"),
     }
 }
 
@@ -241,11 +343,7 @@ pub async fn read_all(driver: &dyn StorageDriver, path: &str) -> Result<u64> {
 /// List*Files: `list` of a parent holding `files` empty files, `iters` times.
 pub async fn list(driver: &dyn StorageDriver, files: usize, iters: u64) -> Result<Sample> {
     let parent = random_parent();
-    for i in 0..files {
-        driver
-            .put_content(&format!("{parent}/{i}"), Bytes::new())
-            .await?;
-    }
+    fill(driver, &parent, 0, files).await?;
     let meter = Meter::start();
     for _ in 0..iters {
         let children = driver.list(&parent).await?;
@@ -262,11 +360,7 @@ pub async fn delete(driver: &dyn StorageDriver, files: usize, iters: u64) -> Res
     let mut sample = Sample::default();
     for _ in 0..iters {
         let parent = random_parent();
-        for i in 0..files {
-            driver
-                .put_content(&format!("{parent}/{i}"), Bytes::new())
-                .await?;
-        }
+        fill(driver, &parent, 0, files).await?;
         let meter = Meter::start();
         driver.delete(&parent).await?;
         meter.add_to(&mut sample);
@@ -279,4 +373,216 @@ async fn cleanup(driver: &dyn StorageDriver, parent: &str, iters: u64) -> Result
         driver.delete(parent).await?;
     }
     Ok(())
+}
+
+/// Creates `dirs` directories of `files` empty files each under `parent` (`parent/d<i>/<j>`,
+/// or `parent/<j>` when `dirs` is 0), 16 at a time.
+async fn fill(driver: &dyn StorageDriver, parent: &str, dirs: usize, files: usize) -> Result<()> {
+    let paths: Vec<String> = if dirs == 0 {
+        (0..files).map(|j| format!("{parent}/{j}")).collect()
+    } else {
+        (0..dirs)
+            .flat_map(|i| (0..files).map(move |j| format!("{parent}/d{i}/{j}")))
+            .collect()
+    };
+    futures::stream::iter(paths)
+        .map(|path| async move { driver.put_content(&path, Bytes::new()).await })
+        .buffer_unordered(16)
+        .collect::<Vec<Result<()>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Writes `size` bytes to `writer`, `chunk` (one [`STREAM_CHUNK`]) again and again.
+async fn write_repeated(writer: &mut dyn FileWriter, chunk: &Bytes, size: usize) -> Result<()> {
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        writer.write(chunk.slice(..n)).await?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// A file of `size` bytes at `path`, written through a writer.
+async fn write_file(
+    driver: &dyn StorageDriver,
+    path: &str,
+    chunk: &Bytes,
+    size: usize,
+) -> Result<()> {
+    let mut writer = driver.writer(path, false).await?;
+    write_repeated(writer.as_mut(), chunk, size).await?;
+    writer.commit().await?;
+    writer.close().await
+}
+
+/// StatFile and StatDirectory: `stat` of a file, or of the directory holding it, `iters` times.
+pub async fn stat(driver: &dyn StorageDriver, directory: bool, iters: u64) -> Result<Sample> {
+    let parent = random_parent();
+    driver
+        .put_content(&format!("{parent}/d/f"), Bytes::new())
+        .await?;
+    let path = if directory {
+        format!("{parent}/d")
+    } else {
+        format!("{parent}/d/f")
+    };
+    let meter = Meter::start();
+    for _ in 0..iters {
+        let info = driver.stat(&path).await?;
+        assert_eq!(info.is_dir, directory, "stat of {path} says otherwise");
+    }
+    let sample = meter.stop();
+    driver.delete(&parent).await?;
+    Ok(sample)
+}
+
+/// Walk: a walk of a tree of `dirs` × `files` empty files, `iters` times.
+pub async fn walk(
+    driver: &dyn StorageDriver,
+    dirs: usize,
+    files: usize,
+    iters: u64,
+) -> Result<Sample> {
+    let parent = random_parent();
+    fill(driver, &parent, dirs, files).await?;
+    let meter = Meter::start();
+    for _ in 0..iters {
+        let mut seen = 0;
+        driver
+            .walk(&parent, &WalkOptions::default(), &mut |info| {
+                seen += usize::from(!info.is_dir);
+                Ok(WalkControl::Continue)
+            })
+            .await?;
+        assert_eq!(
+            seen,
+            dirs * files,
+            "the walk saw a different count of files"
+        );
+    }
+    let sample = meter.stop();
+    driver.delete(&parent).await?;
+    Ok(sample)
+}
+
+/// DeleteTree: recursive `delete` of a tree of `dirs` × `files` empty files, `iters` times
+/// (creating the files is not measured).
+pub async fn delete_tree(
+    driver: &dyn StorageDriver,
+    dirs: usize,
+    files: usize,
+    iters: u64,
+) -> Result<Sample> {
+    let mut sample = Sample::default();
+    for _ in 0..iters {
+        let parent = random_parent();
+        fill(driver, &parent, dirs, files).await?;
+        let meter = Meter::start();
+        driver.delete(&parent).await?;
+        meter.add_to(&mut sample);
+    }
+    Ok(sample)
+}
+
+/// ResumedUpload: an upload of `size` bytes closed after each share and resumed `resumes`
+/// times with `writer(path, true)`, then committed; `iters` times.
+pub async fn resumed_upload(
+    driver: &dyn StorageDriver,
+    chunk: &Bytes,
+    size: usize,
+    resumes: usize,
+    iters: u64,
+) -> Result<Sample> {
+    let parent = random_parent();
+    let meter = Meter::start();
+    for i in 0..iters {
+        let path = format!("{parent}/{i}");
+        let share = size / (resumes + 1);
+        for resume in 0..=resumes {
+            let mut writer = driver.writer(&path, resume > 0).await?;
+            let last = resume == resumes;
+            let n = if last { size - share * resumes } else { share };
+            write_repeated(writer.as_mut(), chunk, n).await?;
+            if last {
+                writer.commit().await?;
+            }
+            writer.close().await?;
+            if last {
+                assert_eq!(
+                    writer.size(),
+                    size as u64,
+                    "the resumed upload's size differs"
+                );
+            }
+        }
+    }
+    let sample = meter.stop();
+    cleanup(driver, &parent, iters).await?;
+    Ok(sample)
+}
+
+/// Move: `move` of a file of `size` bytes to a new path, `iters` times (writing the file is
+/// not measured).
+pub async fn move_file(
+    driver: &dyn StorageDriver,
+    chunk: &Bytes,
+    size: usize,
+    iters: u64,
+) -> Result<Sample> {
+    let mut sample = Sample::default();
+    for _ in 0..iters {
+        let parent = random_parent();
+        write_file(driver, &format!("{parent}/from"), chunk, size).await?;
+        let meter = Meter::start();
+        driver
+            .rename(&format!("{parent}/from"), &format!("{parent}/to"))
+            .await?;
+        meter.add_to(&mut sample);
+        driver.delete(&parent).await?;
+    }
+    Ok(sample)
+}
+
+/// Upload: a writer fed `size` bytes, committed and closed, `iters` times.
+pub async fn upload(
+    driver: &dyn StorageDriver,
+    chunk: &Bytes,
+    size: usize,
+    iters: u64,
+) -> Result<Sample> {
+    let parent = random_parent();
+    let meter = Meter::start();
+    for i in 0..iters {
+        write_file(driver, &format!("{parent}/{i}"), chunk, size).await?;
+    }
+    let sample = meter.stop();
+    cleanup(driver, &parent, iters).await?;
+    Ok(sample)
+}
+
+/// Download: a reader of a file of `size` bytes read to its end, `iters` times (writing the
+/// file is not measured).
+pub async fn download(
+    driver: &dyn StorageDriver,
+    chunk: &Bytes,
+    size: usize,
+    iters: u64,
+) -> Result<Sample> {
+    let parent = random_parent();
+    let path = format!("{parent}/file");
+    write_file(driver, &path, chunk, size).await?;
+    let meter = Meter::start();
+    for _ in 0..iters {
+        assert_eq!(
+            read_all(driver, &path).await?,
+            size as u64,
+            "read a different size"
+        );
+    }
+    let sample = meter.stop();
+    driver.delete(&parent).await?;
+    Ok(sample)
 }

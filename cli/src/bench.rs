@@ -7,6 +7,9 @@
 //! server in another process not), and with `--against` the same for another driver measured in the same run, and the ratio of the two
 //! medians. Then the process's peak resident memory.
 //!
+//! `--scenarios` measures, in place of those, the scenarios of docs/BENCHMARKS.md's tables
+//! against the reference's cloud drivers (`Workload::scenarios`).
+//!
 //! A sample runs as many operations as fit in a target time (calibrated on one operation) and
 //! write at most 64 MiB, so fast drivers are measured on many operations and slow ones on a few;
 //! the 1 GiB workloads (`--large`) run one operation per sample.
@@ -43,8 +46,17 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quick: bool,
     /// Also the 1 GiB workloads (PutGet1GBFiles, Stream1GBFiles).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scenarios")]
     pub large: bool,
+    /// In place of the standard workloads, the scenarios of the tables against the reference
+    /// (stat of a file and of a directory, list of 1 000 files, walk of 10 000, delete of a
+    /// tree of 1 000, a 1 GiB upload resumed twice, move of a 1 GiB file, 1 GiB upload and
+    /// download); with --quick, scaled down (16 MiB files, a tenth of the files).
+    #[arg(long)]
+    pub scenarios: bool,
+    /// Only these workloads (names as in the table, comma-separated).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub only: Vec<String>,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -69,8 +81,7 @@ const SAMPLE_BYTES: u64 = 64 << 20;
 
 impl Plan {
     fn new(quick: bool, workload: Workload) -> Self {
-        let large = workload.bytes().is_some_and(|b| b >= 1 << 30);
-        let plan = match (quick, large) {
+        let plan = match (quick, workload.is_large()) {
             (true, true) => Plan {
                 samples: 1,
                 sample_time: Duration::ZERO,
@@ -244,7 +255,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if wharf::network::requests_sent() > 0 {
         settle().await;
     }
-    let workloads = Workload::standard(args.large);
+    let workloads = workloads(&args)?;
     let bar = progress::checks((workloads.len() * targets.len()) as u64);
     let mut rows: Vec<(Workload, Vec<Measured>)> = Vec::new();
     for workload in &workloads {
@@ -277,6 +288,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         print!("{}", report_table(&targets, &rows, peak));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The workloads `args` ask for: the standard ones or the scenarios, as `--only` narrows them.
+fn workloads(args: &BenchArgs) -> anyhow::Result<Vec<Workload>> {
+    let all = if args.scenarios {
+        Workload::scenarios(args.quick)
+    } else {
+        Workload::standard(args.large)
+    };
+    if args.only.is_empty() {
+        return Ok(all);
+    }
+    let names: Vec<String> = all.iter().map(Workload::name).collect();
+    if let Some(unknown) = args.only.iter().find(|n| !names.contains(n)) {
+        anyhow::bail!(
+            "--only names {unknown:?}, which is none of these workloads: {}",
+            names.join(", ")
+        );
+    }
+    Ok(all
+        .into_iter()
+        .filter(|w| args.only.contains(&w.name()))
+        .collect())
 }
 
 fn report_json(
@@ -315,6 +349,9 @@ fn ratio(first: &Measured, second: &Measured) -> Option<f64> {
     (below > 0.0).then(|| first.median.as_secs_f64() / below)
 }
 
+/// The width of the workloads' names (`ResumedUpload16MBFile2Times`).
+const NAME: usize = 27;
+
 /// The width of one driver's columns: median, MB/s, requests and CPU per operation.
 const GROUP: usize = 12 + 1 + 9 + 1 + 7 + 1 + 11;
 
@@ -326,7 +363,7 @@ fn report_table(
     use std::fmt::Write;
     let mut out = String::new();
     // Two header lines: each driver's name over its four columns, then the columns' names.
-    let _ = write!(out, "{:<22}", "");
+    let _ = write!(out, "{:<NAME$}", "");
     for target in targets {
         let mut label = target.label.clone();
         if label.chars().count() > GROUP {
@@ -335,7 +372,7 @@ fn report_table(
         let _ = write!(out, " | {label:^GROUP$}");
     }
     let _ = writeln!(out);
-    let _ = write!(out, "{:<22}", "workload");
+    let _ = write!(out, "{:<NAME$}", "workload");
     for _ in targets {
         let _ = write!(
             out,
@@ -348,7 +385,7 @@ fn report_table(
     }
     let _ = writeln!(out);
     for (workload, measured) in rows {
-        let _ = write!(out, "{:<22}", workload.name());
+        let _ = write!(out, "{:<NAME$}", workload.name());
         for m in measured {
             let mbps = m
                 .mb_per_s(*workload)

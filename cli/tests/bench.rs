@@ -200,3 +200,67 @@ fn storage_that_holds_data_is_refused() {
         b"keep me"
     );
 }
+
+#[test]
+fn the_scenarios_run_and_only_narrows_them() {
+    let report = bench_json(&["inmemory", "--scenarios", "--against", "filesystem"]);
+    let names: Vec<&str> = report["workloads"]
+        .as_array()
+        .expect("a list of workloads")
+        .iter()
+        .map(|r| r["workload"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "StatFile",
+            "StatDirectory",
+            "List100Files",
+            "Walk1000Files",
+            "DeleteTree100Files",
+            "ResumedUpload16MBFile2Times",
+            "Move16MBFile",
+            "Upload16MBFile",
+            "Download16MBFile",
+        ],
+        "{report:#}"
+    );
+    for row in report["workloads"].as_array().unwrap() {
+        for side in ["driver", "against"] {
+            assert!(row[side]["median_ns"].as_u64().unwrap() > 0, "{row:#}");
+            assert_eq!(row[side]["requests_per_op"], 0.0, "{row:#}");
+        }
+        let carries = row["bytes"].as_u64().is_some();
+        assert_eq!(row["driver"]["mb_per_s"].is_number(), carries, "{row:#}");
+    }
+
+    let only = bench_json(&[
+        "filesystem",
+        "--scenarios",
+        "--only",
+        "Walk1000Files,StatFile",
+    ]);
+    let names: Vec<&str> = only["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["StatFile", "Walk1000Files"], "{only:#}");
+
+    let out = wharf(&[
+        "bench",
+        "inmemory",
+        "--scenarios",
+        "--only",
+        "Walk10Files",
+        "--quick",
+    ]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--only names \"Walk10Files\", which is none of these workloads: StatFile,"),
+        "{}",
+        text(&out)
+    );
+}
