@@ -150,6 +150,13 @@ impl Client {
         }
     }
 
+    /// Sends `req` like [`Client::call`], but takes a 404 at its word: for the lookups made
+    /// before a write or a delete of the same object, where a 404 is the usual answer and a
+    /// racing overwrite's moment of 404 only orders this write or delete before it.
+    pub(crate) async fn call_once(&self, req: &Request) -> Result<Answer, Failure> {
+        self.http.call(req, self).await
+    }
+
     /// Sends `req` like [`Client::send`] and reads the whole answer.
     pub(crate) async fn call(&self, req: &Request) -> Result<Answer, Failure> {
         match self.http.call(req, self).await {

@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use reqwest::StatusCode;
 use sha2::Digest as _;
 use wharf_object_store::KeyLayout;
 use wharf_runtime::path::ROOT;
@@ -232,13 +233,26 @@ impl Store {
     /// segments of a large object it held are removed afterwards.
     pub(crate) async fn put_object(
         self: &Arc<Self>,
+        op: &str,
         name: &str,
         path: &str,
         content: Bytes,
     ) -> Result<()> {
-        let fail = |f: Failure| f.into_error("put_content", path);
-        let old = self.client.head(name).await.map_err(fail)?;
-        if content.len() as u64 <= self.segment_size {
+        let fail = |f: Failure| f.into_error(op, path);
+        let small = content.len() as u64 <= self.segment_size;
+        if small {
+            // A new file, a registry's usual write, costs one request: a PUT that Swift
+            // refuses (412) if the object exists. Only then is the old object looked at (it may
+            // be a large object whose segments must go) and overwritten.
+            let new = [("if-none-match", "*".to_owned())];
+            match self.client.put(name, content.clone(), &new).await {
+                Ok(_) => return Ok(()),
+                Err(f) if f.status() == Some(StatusCode::PRECONDITION_FAILED) => {}
+                Err(f) => return Err(fail(f)),
+            }
+        }
+        let old = self.client.look_up(name).await.map_err(fail)?;
+        if small {
             self.client.put(name, content, &[]).await.map_err(fail)?;
         } else {
             let prefix = self.new_segment_prefix();
@@ -319,7 +333,7 @@ impl StorageDriver for SwiftDriver {
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
         self.inner
-            .put_object(&self.inner.object_name(path), path, content)
+            .put_object("put_content", &self.inner.object_name(path), path, content)
             .await
     }
 
@@ -357,7 +371,7 @@ impl StorageDriver for SwiftDriver {
         if from == to {
             return Ok(());
         }
-        let old = inner.client.head(&to).await.map_err(fail)?;
+        let old = inner.client.look_up(&to).await.map_err(fail)?;
         let kept = if meta.slo {
             // Only the manifest is copied; both manifests name the same segments until the
             // source manifest (alone) is deleted.
@@ -385,7 +399,7 @@ impl StorageDriver for SwiftDriver {
         let name = inner.object_name(path);
         let meta = inner
             .client
-            .head(&name)
+            .look_up(&name)
             .await
             .map_err(|f| f.into_error("delete", path))?;
         let prefix = inner.layout.dir_prefix(path);

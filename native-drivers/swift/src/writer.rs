@@ -49,9 +49,16 @@ struct State {
 
 const STATE_VERSION: u32 = 1;
 
-async fn read_state(inner: &Store, name: &str, path: &str) -> Result<Option<State>> {
+async fn read_state(inner: &Store, name: &str, path: &str, append: bool) -> Result<Option<State>> {
     let req = inner.client.request(Method::GET, Target::Object(name));
-    match inner.client.call(&req).await {
+    // A new upload only looks for an old one to replace: one request. A resumption must not
+    // miss its state.
+    let answer = if append {
+        inner.client.call(&req).await
+    } else {
+        inner.client.call_once(&req).await
+    };
+    match answer {
         Ok(answer) => {
             let state: State = serde_json::from_slice(&answer.body)
                 .map_err(|e| malformed("writer", path, format!("upload state {name}: {e}")))?;
@@ -95,7 +102,7 @@ impl SwiftWriter {
     /// Starts an upload to `path`, or resumes the one an earlier writer closed.
     pub(crate) async fn open(inner: Arc<Store>, path: &str, append: bool) -> Result<Self> {
         let state_name = inner.upload_state_name(path);
-        let state = read_state(&inner, &state_name, path).await?;
+        let state = read_state(&inner, &state_name, path, append).await?;
         let mut w = Self {
             segments: inner.new_segment_prefix(),
             inner,
@@ -251,29 +258,30 @@ impl FileWriter for SwiftWriter {
         self.parts.check()?;
         let fail = |f: Failure, path: &str| f.into_error("commit", path);
         let name = self.inner.object_name(&self.path);
-        let old = self
-            .inner
-            .client
-            .head(&name)
-            .await
-            .map_err(|f| fail(f, &self.path))?;
         let fits = self.parts.buffered() as u64 <= self.inner.segment_size;
-        if self.parts.settled().is_empty() && self.parts.in_flight() == 0 && fits {
+        let old = if self.parts.settled().is_empty() && self.parts.in_flight() == 0 && fits {
+            // Written whole, as put_content writes (one request for a new file).
             let content = self.parts.take_buffer();
             let len = content.len() as u64;
             self.inner
+                .put_object("commit", &name, &self.path, content)
+                .await?;
+            self.parts.acknowledge(len);
+            None
+        } else {
+            let old = self
+                .inner
                 .client
-                .put(&name, content, &[])
+                .look_up(&name)
                 .await
                 .map_err(|f| fail(f, &self.path))?;
-            self.parts.acknowledge(len);
-        } else {
             self.flush(true).await?;
             self.parts.settle_all().await?;
             manifest::put(&self.inner, &name, &self.segments, self.parts.settled())
                 .await
                 .map_err(|f| fail(f, &self.path))?;
-        }
+            old
+        };
         self.committed = true;
         if self.state_written {
             self.inner

@@ -10,6 +10,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use wharf_reliability::suite::{FAULT_RATE, RETRIES, run_suite_through, seed};
 use wharf_reliability::{Canned, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
@@ -41,4 +43,65 @@ async fn suite_through_faults() {
         ) as Arc<dyn Fixture>
     })
     .await;
+}
+
+/// What a new file, an overwrite, a small upload and a delete cost on the wire, counted by the
+/// proxy: a new file is one conditional PUT; an overwrite is that PUT refused (412), a look at
+/// the old object (it may be a large one whose segments must go) and the PUT; a small upload's
+/// commit writes as put_content does; a delete looks the path up once. (The reference's put_content is one PUT; without the conditional PUT, each of ours
+/// was two HEADs and a PUT.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_of_a_write_an_overwrite_and_a_delete() {
+    let server = common::server();
+    let proxy = FaultProxy::in_front_of(&server.auth_url, Plan::none(), seed())
+        .await
+        .expect("start the proxy");
+    let container = common::unique_container("requests");
+    let mut params = common::params(&server, &container, &[]);
+    params.insert("authurl", proxy.rewrite(&server.auth_url).as_str());
+    let driver = common::registry()
+        .create(wharf_driver_swift::NAME, params)
+        .await
+        .expect("create the swift driver");
+    let requests = |path: &str| {
+        let lines = proxy.requests_naming(path);
+        let methods: Vec<String> = lines
+            .iter()
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_owned())
+            .collect();
+        (methods, lines)
+    };
+    driver
+        .put_content("/new/file", Bytes::from_static(b"one"))
+        .await
+        .expect("put a new file");
+    let (methods, lines) = requests("/new/file");
+    assert_eq!(methods, ["PUT"], "{lines:#?}");
+    driver
+        .put_content("/new/file", Bytes::from_static(b"two"))
+        .await
+        .expect("overwrite it");
+    let (methods, lines) = requests("/new/file");
+    assert_eq!(methods, ["PUT", "PUT", "HEAD", "PUT"], "{lines:#?}");
+    assert!(lines[1].contains("answered 412"), "{lines:#?}");
+    assert_eq!(&driver.get_content("/new/file").await.unwrap()[..], b"two");
+
+    let mut writer = driver.writer("/streamed", false).await.expect("writer");
+    writer
+        .write(Bytes::from_static(b"small"))
+        .await
+        .expect("write");
+    writer.commit().await.expect("commit");
+    writer.close().await.expect("close");
+    let (methods, lines) = requests("/streamed");
+    assert_eq!(methods, ["PUT"], "{lines:#?}");
+    assert_eq!(
+        &driver.get_content("/streamed").await.unwrap()[..],
+        b"small"
+    );
+
+    driver.delete("/streamed").await.expect("delete");
+    let (methods, lines) = requests("/streamed");
+    // The put, the get above, then the delete: one look-up and the removal.
+    assert_eq!(methods, ["PUT", "GET", "HEAD", "DELETE"], "{lines:#?}");
 }

@@ -65,6 +65,22 @@ impl Client {
         }
     }
 
+    /// What [`Client::head`] tells, for a lookup before a write or a delete of `name`: one
+    /// request, a 404 taken at its word (see [`Client::call_once`]).
+    pub(crate) async fn look_up(
+        &self,
+        name: &str,
+    ) -> std::result::Result<Option<ObjectMeta>, Failure> {
+        match self
+            .call_once(&self.request(Method::HEAD, Target::Object(name)))
+            .await
+        {
+            Ok(a) => Ok(Some(ObjectMeta::of(&a.headers))),
+            Err(f) if f.is_not_found() => Ok(None),
+            Err(f) => Err(f),
+        }
+    }
+
     /// Writes a whole object; returns its ETag.
     pub(crate) async fn put(
         &self,
