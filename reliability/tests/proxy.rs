@@ -273,6 +273,20 @@ async fn the_count_proxy_counts_what_it_forwards() {
     }
     assert_eq!(count().await, "3");
     assert_eq!(count().await, "3");
+    let log = http
+        .get(format!("{control}/log"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(
+        lines[2].contains("PUT /x2") && lines[2].contains("answered 200"),
+        "{log}"
+    );
     assert_eq!(server.requests().len(), 3);
 
     let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_wharf-count-proxy"))

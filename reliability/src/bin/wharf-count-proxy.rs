@@ -3,8 +3,9 @@
 //! another implementation, for `docs/BENCHMARKS.md`'s tables against the reference).
 //!
 //! It prints one line, `proxy http://127.0.0.1:P control http://127.0.0.1:C`, then serves until
-//! killed. Any request to the control address is answered with the number of requests the
-//! proxy has received so far (a decimal, `text/plain`); control requests are not counted.
+//! killed. A request to the control address is answered with the number of requests the proxy
+//! has received so far (a decimal, `text/plain`), or for `GET /log` with its log of them (its
+//! last 50 000, one line each); control requests are not counted.
 //! `--upstream-host` presents the proxy as the server (for servers that route by `Host`, as
 //! fake-gcs-server does; see `FaultProxy::upstream_host`).
 
@@ -63,14 +64,25 @@ async fn serve(upstream: &str, upstream_host: bool) -> std::io::Result<()> {
     loop {
         let (stream, _) = control.accept().await?;
         let (read, mut write) = stream.into_split();
-        // The request's head, whatever it asks, up to its blank line.
+        // The request's head, up to its blank line: `GET /log` asks for the log, anything
+        // else for the count.
         let mut lines = BufReader::new(read).lines();
+        let mut wants_log = false;
+        let mut first = true;
         while let Ok(Some(line)) = lines.next_line().await {
+            if first {
+                wants_log = line.split_whitespace().nth(1) == Some("/log");
+                first = false;
+            }
             if line.is_empty() {
                 break;
             }
         }
-        let body = proxy.stats().requests.to_string();
+        let body = if wants_log {
+            proxy.requests_naming("").join("\n") + "\n"
+        } else {
+            proxy.stats().requests.to_string()
+        };
         let answer = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
