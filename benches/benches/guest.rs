@@ -5,16 +5,17 @@
 //! filesystem guest's writes.
 //!
 //! `cargo bench -p wharf-benches --bench guest` (per-call figures for the in-memory and the
-//! filesystem drivers, native and guest; start-up figures for the in-memory guest).
+//! filesystem drivers, native and guest; start-up figures for the in-memory guest; compiling
+//! and cached loading of every bundled guest).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
-use wharf::wasm::{DirGrant, GuestRuntime, SandboxPolicy, register_guest};
-use wharf::{DriverRegistry, Params, StorageDriver, WithBuiltin};
+use wharf::wasm::{DirGrant, GuestRuntime, RuntimeOptions, SandboxPolicy, register_guest};
+use wharf::{DriverRegistry, Params, RedirectMethod, StorageDriver, WithBuiltin};
 
 fn bench(c: &mut Criterion) {
     let rt = Runtime::new().expect("tokio runtime");
@@ -160,6 +161,84 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+
+    // Replacing a faulted instance: the hostile guest traps on `get_content("/hostile")`, the
+    // host discards its instance, and the next call (`redirect_url` of `/whoami`, which names
+    // the instance) runs on a fresh one: instantiate from the pre-linked component, `create`
+    // with the driver's parameters, the call. Next to it, the same call on a live instance.
+    let dir_hostile = tempfile::tempdir().expect("the hostile guest's directory");
+    let hostile = rt
+        .block_on(runtime.load_bytes(wharf_guest_artifacts::HOSTILE.to_vec(), "hostile"))
+        .expect("load the hostile guest");
+    let mut hostile_registry = DriverRegistry::new();
+    let policy = SandboxPolicy {
+        instances: 1,
+        dirs: vec![DirGrant {
+            host: dir_hostile.path().to_owned(),
+            guest: "/data".into(),
+            read_only: false,
+            quota: None,
+        }],
+        restart_budget: u32::MAX,
+        restart_window: Duration::from_secs(1),
+        ..SandboxPolicy::default()
+    };
+    register_guest(&mut hostile_registry, "hostile", hostile, policy).expect("register");
+    let hostile = rt
+        .block_on(hostile_registry.create("hostile", Params::from_pairs([("mode", "panic")])))
+        .expect("create the hostile driver");
+    let whoami = || async {
+        hostile
+            .redirect_url(RedirectMethod::Get, "/whoami", Duration::from_secs(60))
+            .await
+            .expect("whoami")
+            .expect("an instance id")
+    };
+    group.bench_function("guest-hostile/call", |b| b.to_async(&rt).iter(whoami));
+    group.bench_function("guest-hostile/fault-and-replace", |b| {
+        b.to_async(&rt).iter(|| async {
+            let faulted = hostile.get_content("/hostile").await;
+            assert!(faulted.is_err(), "the hostile guest did not fault");
+            whoami().await
+        })
+    });
+    group.finish();
+
+    // Per bundled guest: compiling it (its first load on a machine, or after an upgrade of
+    // wasmtime) and loading it from the on-disk cache (every later start of the process).
+    let compiling = GuestRuntime::new(RuntimeOptions {
+        no_cache: true,
+        ..RuntimeOptions::default()
+    })
+    .expect("a runtime without cache");
+    let cache_dir = tempfile::tempdir().expect("cache directory");
+    let cached = GuestRuntime::new(RuntimeOptions {
+        cache_dir: Some(cache_dir.path().to_owned()),
+        ..RuntimeOptions::default()
+    })
+    .expect("a runtime with a cache");
+    let bundled = [
+        (wharf::guests::INMEMORY, wharf::guests::INMEMORY_WASM),
+        (wharf::guests::FILESYSTEM, wharf::guests::FILESYSTEM_WASM),
+        (wharf::guests::S3, wharf::guests::S3_WASM),
+        (wharf::guests::JS_INMEMORY, wharf::guests::JS_INMEMORY_WASM),
+    ];
+    let mut group = c.benchmark_group("load");
+    // A compile takes up to seconds: ten samples of one load each.
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(1));
+    for (name, wasm) in bundled {
+        rt.block_on(cached.load_bytes(wasm.to_vec(), name))
+            .expect("the first load fills the cache");
+        for (how, runtime) in [("compile", &compiling), ("cached", &cached)] {
+            group.bench_function(format!("{name}/{how}"), |b| {
+                b.to_async(&rt)
+                    .iter(|| async { runtime.load_bytes(wasm.to_vec(), name).await.expect("load") })
+            });
+        }
+    }
     group.finish();
 }
 
