@@ -235,7 +235,12 @@ impl FileWriter for SwiftWriter {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         self.parts.check()?;
         self.parts.buffer(&data);
-        self.flush(false).await
+        // A whole segment waits for more data: if the commit comes first, the file is written
+        // as one object (no upload state, segment or manifest).
+        if self.parts.buffered() as u64 > self.inner.segment_size {
+            self.flush(false).await?;
+        }
+        Ok(())
     }
 
     fn size(&self) -> u64 {

@@ -100,6 +100,22 @@ async fn requests_of_a_write_an_overwrite_and_a_delete() {
         b"small"
     );
 
+    // A stream of exactly one segment (the cluster's largest object, below the default
+    // chunk size) is written whole at its commit too.
+    let segment: usize = std::env::var("WHARF_SWIFT_MAXFILESIZE")
+        .expect("WHARF_SWIFT_MAXFILESIZE (from servers/up.sh)")
+        .parse()
+        .expect("a size");
+    let mut writer = driver.writer("/one-segment", false).await.expect("writer");
+    writer
+        .write(Bytes::from(vec![7u8; segment]))
+        .await
+        .expect("write");
+    writer.commit().await.expect("commit");
+    writer.close().await.expect("close");
+    let (methods, lines) = requests("/one-segment");
+    assert_eq!(methods, ["PUT"], "{lines:#?}");
+
     driver.delete("/streamed").await.expect("delete");
     let (methods, lines) = requests("/streamed");
     // The put, the get above, then the delete: one look-up and the removal.
