@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
-use wharf_http::header;
+use wharf_http::{Answer, header};
 
 use super::{Client, Failure, Target, check_bulk_answer, encode_path};
 
@@ -55,14 +55,8 @@ impl Client {
         &self,
         name: &str,
     ) -> std::result::Result<Option<ObjectMeta>, Failure> {
-        match self
-            .call(&self.request(Method::HEAD, Target::Object(name)))
-            .await
-        {
-            Ok(a) => Ok(Some(ObjectMeta::of(&a.headers))),
-            Err(f) if f.is_not_found() => Ok(None),
-            Err(f) => Err(f),
-        }
+        let req = self.request(Method::HEAD, Target::Object(name));
+        meta_of(self.call(&req).await)
     }
 
     /// What [`Client::head`] tells, for a lookup before a write or a delete of `name`: one
@@ -71,14 +65,8 @@ impl Client {
         &self,
         name: &str,
     ) -> std::result::Result<Option<ObjectMeta>, Failure> {
-        match self
-            .call_once(&self.request(Method::HEAD, Target::Object(name)))
-            .await
-        {
-            Ok(a) => Ok(Some(ObjectMeta::of(&a.headers))),
-            Err(f) if f.is_not_found() => Ok(None),
-            Err(f) => Err(f),
-        }
+        let req = self.request(Method::HEAD, Target::Object(name));
+        meta_of(self.call_once(&req).await)
     }
 
     /// Writes a whole object; returns its ETag.
@@ -146,5 +134,16 @@ impl Client {
             req = req.query("multipart-manifest", "get");
         }
         self.call(&req).await.map(|_| ())
+    }
+}
+
+/// An object's metadata from the answer to its HEAD; `None` for a 404.
+fn meta_of(
+    answer: std::result::Result<Answer, Failure>,
+) -> std::result::Result<Option<ObjectMeta>, Failure> {
+    match answer {
+        Ok(a) => Ok(Some(ObjectMeta::of(&a.headers))),
+        Err(f) if f.is_not_found() => Ok(None),
+        Err(f) => Err(f),
     }
 }
