@@ -8,6 +8,7 @@ use std::time::UNIX_EPOCH;
 use wharf_runtime::path::{ROOT, parent};
 use wharf_runtime::{Error, FileInfo, Result};
 
+use crate::error::Failure;
 use crate::{PAGE, Store};
 
 impl Store {
@@ -50,18 +51,20 @@ impl Store {
         if path == ROOT {
             return Ok(FileInfo::dir(ROOT, UNIX_EPOCH));
         }
-        if let Some(meta) = self
-            .client
-            .head(&self.object_name(path))
-            .await
-            .map_err(|f| f.into_error("stat", path))?
-        {
+        // One look for the object; a directory answers its listing; only when neither is
+        // there does the object get its second look (a stat racing an overwrite, see
+        // `Client::send`). A file costs one request, a directory two.
+        let name = self.object_name(path);
+        let fail = |f: Failure| f.into_error("stat", path);
+        if let Some(meta) = self.client.look_up(&name).await.map_err(fail)? {
             return Ok(FileInfo::file(path, meta.size, meta.mod_time));
         }
         if self.has_object_under(path, "stat").await? {
-            Ok(FileInfo::dir(path, UNIX_EPOCH))
-        } else {
-            Err(Error::not_found(path))
+            return Ok(FileInfo::dir(path, UNIX_EPOCH));
+        }
+        match self.client.look_up(&name).await.map_err(fail)? {
+            Some(meta) => Ok(FileInfo::file(path, meta.size, meta.mod_time)),
+            None => Err(Error::not_found(path)),
         }
     }
 

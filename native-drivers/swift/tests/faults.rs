@@ -116,6 +116,18 @@ async fn requests_of_a_write_an_overwrite_and_a_delete() {
     let (methods, lines) = requests("/one-segment");
     assert_eq!(methods, ["PUT"], "{lines:#?}");
 
+    // A stat of a file is one look; of a directory, a look and a listing.
+    driver.stat("/new/file").await.expect("stat a file");
+    driver.stat("/new").await.expect("stat a directory");
+    let (methods, lines) = requests("/new");
+    assert_eq!(&methods[5..], ["HEAD", "HEAD"], "{lines:#?}");
+    assert_eq!(
+        proxy.requests_naming("prefix=files%2Fnew%2F").len(),
+        1,
+        "{:#?}",
+        proxy.requests_naming("prefix=")
+    );
+
     driver.delete("/streamed").await.expect("delete");
     let (methods, lines) = requests("/streamed");
     // The put, the get above, then the delete: one look-up and the removal.
