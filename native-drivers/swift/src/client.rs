@@ -3,7 +3,8 @@
 //! `listing`, bulk delete in `bulk`; the container, account and `/info` calls here).
 //! Sending, retrying and the session cache are `wharf_http`'s; this file signs requests with
 //! the session's token (completing their URLs with its storage URL), renews the session once
-//! whenever Swift answers 401, and reads an object once more when a GET or HEAD of it says 404.
+//! whenever Swift answers 401, and reads an object once more when a GET or HEAD of it says 404
+//! (but for the look-ups that take a 404 at its word, `call_once`).
 
 use reqwest::Method;
 use reqwest::header::HeaderMap;
@@ -150,9 +151,10 @@ impl Client {
         }
     }
 
-    /// Sends `req` like [`Client::call`], but takes a 404 at its word: for the lookups made
-    /// before a write or a delete of the same object, where a 404 is the usual answer and a
-    /// racing overwrite's moment of 404 only orders this write or delete before it.
+    /// Sends `req` like [`Client::call`], but takes a 404 at its word: for look-ups whose 404
+    /// is the usual answer and is checked otherwise when it matters — a new upload's search
+    /// for an old upload state, and the first look of a stat or a delete, which look again
+    /// only when the listing under the path found nothing either.
     pub(crate) async fn call_once(&self, req: &Request) -> Result<Answer, Failure> {
         self.http.call(req, self).await
     }

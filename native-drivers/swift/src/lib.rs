@@ -251,7 +251,9 @@ impl Store {
                 Err(f) => return Err(fail(f)),
             }
         }
-        let old = self.client.look_up(name).await.map_err(fail)?;
+        // After a 412 the object is known to exist: a 404 now is suspect, and the old object
+        // must be seen (its segments go once it is replaced), so it gets the second look.
+        let old = self.client.head(name).await.map_err(fail)?;
         if small {
             self.client.put(name, content, &[]).await.map_err(fail)?;
         } else {
@@ -371,7 +373,7 @@ impl StorageDriver for SwiftDriver {
         if from == to {
             return Ok(());
         }
-        let old = inner.client.look_up(&to).await.map_err(fail)?;
+        let old = inner.client.head(&to).await.map_err(fail)?;
         let kept = if meta.slo {
             // Only the manifest is copied; both manifests name the same segments until the
             // source manifest (alone) is deleted.
@@ -397,7 +399,7 @@ impl StorageDriver for SwiftDriver {
     async fn delete(&self, path: &str) -> Result<()> {
         let inner = &self.inner;
         let name = inner.object_name(path);
-        let meta = inner
+        let mut meta = inner
             .client
             .look_up(&name)
             .await
@@ -419,6 +421,15 @@ impl StorageDriver for SwiftDriver {
             if !full {
                 break;
             }
+        }
+        if meta.is_none() && !found {
+            // Nothing at the path nor under it: the object gets its second look (a moment of
+            // 404 while another writer overwrites it must not make this delete NotFound).
+            meta = inner
+                .client
+                .head(&name)
+                .await
+                .map_err(|f| f.into_error("delete", path))?;
         }
         if let Some(meta) = meta {
             // It was there when asked: whether this delete, a concurrent one or an attempt

@@ -14,7 +14,9 @@
 //! - `writer(path, true)` reads the state (on any driver instance) and goes on from there;
 //!   without state, an empty committed file resumes at 0 and a missing path is `PathNotFound`.
 //! - `commit` writes the manifest at `<prefix>/files<path>` (or, when everything fits in one
-//!   segment and nothing was uploaded yet, one plain PUT; an empty upload is an empty object,
+//!   segment and nothing was uploaded yet, the object whole, as `put_content` writes it; a
+//!   whole segment waits in the buffer for more data, so that such a file stays one object;
+//!   an empty upload is an empty object,
 //!   with no waiting of any kind), then removes the state, segments a dropped writer left beyond
 //!   the committed ones, and the segments of the large object the path held before.
 //! - `cancel` removes the segments and the state.
@@ -51,8 +53,9 @@ const STATE_VERSION: u32 = 1;
 
 async fn read_state(inner: &Store, name: &str, path: &str, append: bool) -> Result<Option<State>> {
     let req = inner.client.request(Method::GET, Target::Object(name));
-    // A new upload only looks for an old one to replace: one request. A resumption must not
-    // miss its state.
+    // A new upload only looks for an old one to replace: one request (a concurrent writer's
+    // state missed in a moment of 404 leaves its segments behind; concurrent writers of one
+    // path replace each other anyway). A resumption must not miss its state.
     let answer = if append {
         inner.client.call(&req).await
     } else {
@@ -268,16 +271,24 @@ impl FileWriter for SwiftWriter {
             // Written whole, as put_content writes (one request for a new file).
             let content = self.parts.take_buffer();
             let len = content.len() as u64;
-            self.inner
-                .put_object("commit", &name, &self.path, content)
-                .await?;
+            let put = self
+                .inner
+                .put_object("commit", &name, &self.path, content.clone())
+                .await;
+            if let Err(e) = put {
+                // The writer stays open for another commit (or a close that saves the bytes):
+                // they must still be there.
+                self.parts.buffer(&content);
+                return Err(e);
+            }
             self.parts.acknowledge(len);
             None
         } else {
+            // The old object must be seen (its segments go once it is replaced): two looks.
             let old = self
                 .inner
                 .client
-                .look_up(&name)
+                .head(&name)
                 .await
                 .map_err(|f| fail(f, &self.path))?;
             self.flush(true).await?;

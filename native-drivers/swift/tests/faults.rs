@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use wharf_reliability::suite::{FAULT_RATE, RETRIES, run_suite_through, seed};
-use wharf_reliability::{Canned, FaultProxy, Plan};
+use wharf_reliability::{Canned, Fault, FaultProxy, Plan};
 use wharf_testsuite::{FactoryFixture, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,4 +132,41 @@ async fn requests_of_a_write_an_overwrite_and_a_delete() {
     let (methods, lines) = requests("/streamed");
     // The put, the get above, then the delete: one look-up and the removal.
     assert_eq!(methods, ["PUT", "GET", "HEAD", "DELETE"], "{lines:#?}");
+}
+
+/// A small upload whose commit failed keeps its bytes: the writer stays open, and the commit
+/// tried again writes them all (it once wrote an empty file, the buffer spent by the attempt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_tried_again_writes_every_byte() {
+    let server = common::server();
+    let proxy = FaultProxy::in_front_of(&server.auth_url, Plan::none(), seed())
+        .await
+        .expect("start the proxy");
+    let container = common::unique_container("recommit");
+    let mut params = common::params(&server, &container, &[("max_retries", "0")]);
+    params.insert("authurl", proxy.rewrite(&server.auth_url).as_str());
+    let driver = common::registry()
+        .create(wharf_driver_swift::NAME, params)
+        .await
+        .expect("create the swift driver");
+    let mut writer = driver.writer("/recommit", false).await.expect("writer");
+    writer
+        .write(Bytes::from_static(b"precious bytes"))
+        .await
+        .expect("write");
+    proxy.set_plan(
+        Plan::always(
+            Fault::Answer(Canned::internal_error()),
+            Duration::from_secs(1),
+        )
+        .only("PUT", "/recommit"),
+    );
+    assert!(writer.commit().await.is_err(), "the commit met a 500");
+    proxy.set_plan(Plan::none());
+    writer.commit().await.expect("the commit, again");
+    writer.close().await.expect("close");
+    assert_eq!(
+        &driver.get_content("/recommit").await.expect("get")[..],
+        b"precious bytes"
+    );
 }
