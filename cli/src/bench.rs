@@ -303,7 +303,8 @@ fn workloads(args: &BenchArgs) -> anyhow::Result<Vec<Workload>> {
     let names: Vec<String> = all.iter().map(Workload::name).collect();
     if let Some(unknown) = args.only.iter().find(|n| !names.contains(n)) {
         anyhow::bail!(
-            "--only names {unknown:?}, which is none of these workloads: {}",
+            "--only names {unknown:?}, which is none of these workloads: {} (the names depend \
+             on --scenarios, --quick and --large)",
             names.join(", ")
         );
     }

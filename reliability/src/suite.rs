@@ -21,10 +21,10 @@ pub const LEAST_FAULT_RATE: f64 = 0.05;
 pub const FAULT_RATE: f64 = 0.08;
 
 /// The retry parameters every fault suite gives its driver: 10 retries from 20 ms, at most
-/// 320 ms apart. An operation fails only when every one of its attempts is broken; at
+/// 320 ms apart (±25 %). An operation fails only when every one of its attempts is broken; at
 /// [`FAULT_RATE`] that is 0.08¹¹ ≈ 10⁻¹² per request with 11 attempts, where a driver's default
-/// 5 attempts (0.08⁵ ≈ 3·10⁻⁶ per request, some 3 000 requests per suite, six suites) failed
-/// about one CI run in twenty — each time a check that had simply run out of attempts.
+/// 5 attempts (0.08⁵ ≈ 3·10⁻⁶ per request, some 26 000 requests in the six suites) failed
+/// about one CI run in twelve — a check that had simply run out of attempts.
 pub const RETRIES: [(&str, &str); 3] = [
     ("max_retries", "10"),
     ("retry_delay", "20ms"),

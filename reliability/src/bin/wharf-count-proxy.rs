@@ -61,14 +61,27 @@ async fn serve(upstream: &str, upstream_host: bool) -> std::io::Result<()> {
         proxy.url(),
         control.local_addr()?
     );
+    let proxy = std::sync::Arc::new(proxy);
     loop {
-        let (stream, _) = control.accept().await?;
-        let (read, mut write) = stream.into_split();
-        // The request's head, up to its blank line: `GET /log` asks for the log, anything
-        // else for the count.
-        let mut lines = BufReader::new(read).lines();
-        let mut wants_log = false;
-        let mut first = true;
+        // A failed accept (a connection reset before it was taken) leaves the proxy serving.
+        let Ok((stream, _)) = control.accept().await else {
+            continue;
+        };
+        // Each control client on a task of its own, so one that sends nothing holds up no
+        // other.
+        let proxy = proxy.clone();
+        tokio::spawn(async move { answer(stream, &proxy).await });
+    }
+}
+
+/// Answers one control request: the count, or for `GET /log` the log.
+async fn answer(stream: tokio::net::TcpStream, proxy: &FaultProxy) {
+    let (read, mut write) = stream.into_split();
+    // The request's head, up to its blank line (at most 10 s for it).
+    let mut lines = BufReader::new(read).lines();
+    let mut wants_log = false;
+    let mut first = true;
+    let head = async {
         while let Ok(Some(line)) = lines.next_line().await {
             if first {
                 wants_log = line.split_whitespace().nth(1) == Some("/log");
@@ -78,16 +91,22 @@ async fn serve(upstream: &str, upstream_host: bool) -> std::io::Result<()> {
                 break;
             }
         }
-        let body = if wants_log {
-            proxy.requests_naming("").join("\n") + "\n"
-        } else {
-            proxy.stats().requests.to_string()
-        };
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        // A control client that went away gets nothing; the proxy goes on.
-        let _ = write.write_all(answer.as_bytes()).await;
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(10), head)
+        .await
+        .is_err()
+    {
+        return;
     }
+    let body = if wants_log {
+        proxy.requests_naming("").join("\n") + "\n"
+    } else {
+        proxy.stats().requests.to_string()
+    };
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // A control client that went away gets nothing; the proxy goes on.
+    let _ = write.write_all(answer.as_bytes()).await;
 }
