@@ -7,13 +7,15 @@
 //! for a driver crate's own tests. Long checks (5 GiB streams, 32 × 32 MiB writers, 128 MiB
 //! readers) run when `WHARF_LONG=1` or [`RunOptions::long`] is set; their short variants always
 //! run. Beside the checks, [`random`] runs seeded random operations against a model of the
-//! contract and shrinks a disagreement to a short sequence.
+//! contract and shrinks a disagreement to a short sequence; [`pages`] checks a walk built on
+//! listing pages across many of them.
 
 #![forbid(unsafe_code)]
 
 mod checks;
 pub mod data;
 mod fixture;
+pub mod pages;
 pub mod random;
 mod support;
 

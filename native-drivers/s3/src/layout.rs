@@ -7,10 +7,10 @@
 //! is never taken for a file, and [`name_is_visible`] hides it (and any other key no contract path
 //! can spell, such as directory markers `dir/`) from listings and walks.
 
-use wharf_runtime::path::is_valid;
-
 /// Maps contract paths to keys and back for one `rootdirectory`: the object stores' one layout.
 pub(crate) use wharf_object_store::KeyLayout as Layout;
+/// True when a listed name (one component) can be a contract path component.
+pub(crate) use wharf_object_store::name_is_visible;
 
 /// The key of the saved tail of an upload to `path`.
 pub(crate) fn tail_key(layout: &Layout, path: &str) -> String {
@@ -25,11 +25,6 @@ pub(crate) fn tail_of_key(key: &str) -> String {
     }
 }
 
-/// True when a listed name (one component) can be a contract path component.
-pub(crate) fn name_is_visible(name: &str) -> bool {
-    is_valid(&format!("/{name}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,13 +34,5 @@ mod tests {
         assert_eq!(tail_key(&Layout::new(""), "/a"), "~a.upload");
         assert_eq!(tail_key(&Layout::new("r"), "/a/b"), "r/a/~b.upload");
         assert!(!name_is_visible("~b.upload"));
-    }
-
-    #[test]
-    fn only_contract_names_are_visible() {
-        assert!(name_is_visible("a-b.c_d"));
-        assert!(!name_is_visible(""));
-        assert!(!name_is_visible(".."));
-        assert!(!name_is_visible("odd name"));
     }
 }

@@ -359,6 +359,6 @@ impl StorageDriver for S3Driver {
         options: &WalkOptions,
         visitor: &mut Visitor<'_>,
     ) -> Result<()> {
-        walk::walk(&self.bucket, path, options, visitor).await
+        wharf_object_store::walk::walk(self.bucket.as_ref(), path, options, visitor).await
     }
 }
