@@ -37,8 +37,8 @@ struct Log {
     entries: VecDeque<(u64, String)>,
 }
 
-/// The deletion log of one store (a bucket, a pool's namespace, …).
-#[derive(Debug)]
+/// The deletion log of one store (a bucket, a pool's namespace, …). Its `Debug` shows its
+/// size, not the names it holds.
 pub struct DeletionLog {
     capacity: usize,
     log: Mutex<Log>,
@@ -107,6 +107,17 @@ impl DeletionLog {
         } else {
             Verdict::NotDeleted
         }
+    }
+}
+
+impl std::fmt::Debug for DeletionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let log = self.lock();
+        f.debug_struct("DeletionLog")
+            .field("capacity", &self.capacity)
+            .field("kept", &log.entries.len())
+            .field("last", &log.last)
+            .finish()
     }
 }
 

@@ -7,7 +7,7 @@
 //! rustls, with OAuth 2.0 tokens from a service account's key, a user's refresh token or the
 //! metadata server (`auth`, `sign`). `put_content` is one atomic upload; uploads are resumable
 //! upload sessions whose state lives in the bucket (`writer`); `list` and `stat` use delimiter
-//! listings (`list`); `delete` removes an object and everything under `path/` with bounded
+//! listings (`list`), `walk` flat listings, a page per thousand names (`walk`); `delete` removes an object and everything under `path/` with bounded
 //! concurrency;
 //! `move` is a server-side rewrite then a delete; `redirect_url` is a V4 signed URL. See
 //! README.md for the parameters, the mapping and its limits.
@@ -21,6 +21,7 @@ mod error;
 mod list;
 mod reader;
 mod sign;
+mod walk;
 mod writer;
 
 use std::sync::Arc;
@@ -29,10 +30,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use wharf_object_store::KeyLayout;
+use wharf_object_store::walk::DELETIONS_KEPT;
+use wharf_runtime::deletion_log::DeletionLog;
 use wharf_runtime::path::ROOT;
 use wharf_runtime::{
     ByteStream, DriverRegistry, Error, FileInfo, FileWriter, Params, RedirectMethod, Result,
-    StorageDriver,
+    StorageDriver, Visitor, WalkOptions,
 };
 
 pub use config::{
@@ -68,6 +71,8 @@ pub struct GcsDriver {
     config: Config,
     /// Where contract paths live in the bucket: under `rootdirectory`.
     layout: KeyLayout,
+    /// Deletions and moves made through this process in the bucket, for walks.
+    deletion_log: Arc<DeletionLog>,
 }
 
 impl GcsDriver {
@@ -76,10 +81,15 @@ impl GcsDriver {
         let client = Arc::new(Client::new(&config)?);
         tracing::debug!(endpoint = %config.endpoint, bucket = %config.bucket,
             credentials = config.credentials.kind(), "gcs driver created");
+        let deletion_log = DeletionLog::shared(
+            &format!("gcs|{}|{}", config.endpoint, config.bucket),
+            DELETIONS_KEPT,
+        );
         Ok(Self {
             client,
             layout: KeyLayout::new(&config.root_directory),
             config,
+            deletion_log,
         })
     }
 
@@ -188,6 +198,7 @@ impl StorageDriver for GcsDriver {
             .delete(&from)
             .await
             .map_err(|f| f.into_error("move", source))?;
+        self.deletion_log.record(from);
         Ok(())
     }
 
@@ -221,6 +232,7 @@ impl StorageDriver for GcsDriver {
         )
         .await?;
         if under || itself {
+            self.deletion_log.record(object);
             Ok(())
         } else {
             Err(Error::not_found(path))
@@ -235,6 +247,15 @@ impl StorageDriver for GcsDriver {
     ) -> Result<Option<String>> {
         self.client
             .signed_url(method.as_str(), &self.object_name(path), expiry)
+    }
+
+    async fn walk(
+        &self,
+        path: &str,
+        options: &WalkOptions,
+        visitor: &mut Visitor<'_>,
+    ) -> Result<()> {
+        wharf_object_store::walk::walk(self, path, options, visitor).await
     }
 }
 

@@ -13,7 +13,7 @@ use crate::client::Failure;
 use crate::{GcsDriver, writer};
 
 /// The most entries one listing page holds.
-const PAGE: u32 = 1000;
+pub(crate) const PAGE: u32 = 1000;
 /// Object deletes in flight at once within one `delete`.
 const DELETES_IN_FLIGHT: usize = 16;
 

@@ -355,3 +355,27 @@ async fn readers_resume_from_offsets_and_stop_at_the_end() {
     assert!(matches!(e.kind(), ErrorKind::InvalidOffset { .. }), "{e}");
     d.delete("/r").await.unwrap();
 }
+
+/// The walk reads flat listing pages of a thousand names: 2601 files cost three requests (counted
+/// by a proxy that breaks nothing), in the contract's order across pages, with `start_after`,
+/// skipped directories and sub-walks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walk_order_holds_across_listing_pages() {
+    use wharf_reliability::{FaultProxy, Plan};
+    let bucket = common::unique_bucket("walk-pages");
+    common::create_bucket(&bucket).await;
+    let proxy = FaultProxy::in_front_of(&common::endpoint(), Plan::none(), 1)
+        .await
+        .expect("start the proxy")
+        // fake-gcs-server routes by Host: it must see its own.
+        .upstream_host();
+    let mut params = common::params(&bucket, &[("rootdirectory", "w")]);
+    params.insert("endpoint", proxy.url().as_str());
+    let d = common::registry()
+        .create(wharf_driver_gcs::NAME, params)
+        .await
+        .expect("create the gcs driver");
+    wharf_testsuite::pages::walk_across_pages(d, 2601, 1000, || proxy.stats().requests)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}

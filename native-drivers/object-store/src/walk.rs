@@ -32,6 +32,10 @@ use wharf_runtime::{Error, FileInfo, Result, Visitor, WalkControl, WalkOptions};
 
 use crate::KeyLayout;
 
+/// How many deletions a store's log keeps for its walks (see [`DeletionLog`]): beyond them, an
+/// entry listed before costs a look-up.
+pub const DELETIONS_KEPT: usize = 8192;
+
 /// One object of a flat listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {

@@ -59,9 +59,6 @@ use crate::error::from_sdk;
 use crate::layout::{Layout, name_is_visible};
 use wharf_runtime::deletion_log::DeletionLog;
 
-/// Deletions each bucket's log keeps for walks (see [`wharf_runtime::deletion_log`]).
-const DELETION_LOG_LEN: usize = 8192;
-
 /// The name this driver registers under.
 pub const NAME: &str = "s3";
 /// The reference registry's other name for it.
@@ -115,7 +112,7 @@ impl S3Driver {
             .unwrap_or_else(|| format!("aws:{}", config.region));
         let deletion_log = DeletionLog::shared(
             &format!("s3|{endpoint}|{}", config.bucket),
-            DELETION_LOG_LEN,
+            wharf_object_store::walk::DELETIONS_KEPT,
         );
         tracing::debug!(driver = dialect.name, bucket = %config.bucket, root = %config.root,
             endpoint, "S3-protocol driver created");

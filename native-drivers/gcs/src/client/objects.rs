@@ -211,6 +211,20 @@ impl Client {
         page_token: Option<&str>,
         max_results: u32,
     ) -> Result<ListPage, Failure> {
+        self.list_page_from(prefix, delimiter, None, page_token, max_results)
+            .await
+    }
+
+    /// [`Client::list_page`] starting at the name `start` (`startOffset`: that name and those
+    /// after it).
+    pub(crate) async fn list_page_from(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        start: Option<&str>,
+        page_token: Option<&str>,
+        max_results: u32,
+    ) -> Result<ListPage, Failure> {
         let mut req = Request::new(Method::GET, self.objects_url())
             .query("prefix", prefix)
             .query("maxResults", max_results.to_string())
@@ -220,6 +234,9 @@ impl Client {
             );
         if let Some(d) = delimiter {
             req = req.query("delimiter", d);
+        }
+        if let Some(s) = start {
+            req = req.query("startOffset", s);
         }
         if let Some(t) = page_token {
             req = req.query("pageToken", t);
