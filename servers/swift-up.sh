@@ -126,6 +126,9 @@ default = yes
 
 [swift-constraints]
 max_file_size = $MAX_FILE_SIZE
+# A listing page of 1000 names (Swift's default is 10 000), so that tests cross pages with a few
+# thousand objects; the driver reads it from /info.
+container_listing_limit = 1000
 EOF
 # Swift reads its constraints from /etc/swift/swift.conf whatever swift_dir says.
 if ! cmp -s "$ETC/swift.conf" /etc/swift/swift.conf 2> /dev/null; then

@@ -13,15 +13,30 @@ use wharf_runtime::path::{is_ancestor, walk_order};
 use wharf_runtime::{ErrorKind, StorageDriver, WalkControl};
 
 use crate::support::{
-    CheckResult, Context, ensure, ensure_eq, fail, join_tasks, paths, walk_entries,
+    CheckResult, Context, ensure, ensure_eq, fail, join_tasks, paths, walk_entries, with_cleanup,
 };
 
 /// Puts `files` files (each holding its path) in directories `/d1`, `/d1-x`, `/d1.y`, `/d10`,
 /// `/e` and one file `/d1-x.z`, then walks them. `requests` counts the requests the driver has
 /// sent so far; the whole walk of `/` must cost `files.div_ceil(page)` of them, or one more
-/// (a store may answer a last, empty page). Leaves the files in place.
+/// (a store may answer a last, empty page). Deletes the files afterwards, passed or not.
 pub async fn walk_across_pages(
     driver: Arc<dyn StorageDriver>,
+    files: usize,
+    page: usize,
+    requests: impl Fn() -> u64,
+) -> CheckResult {
+    let roots = ["/d1", "/d1-x", "/d1.y", "/d10", "/e", "/d1-x.z"];
+    with_cleanup(
+        driver.as_ref(),
+        &roots,
+        walk_tree(&driver, files, page, requests),
+    )
+    .await
+}
+
+async fn walk_tree(
+    driver: &Arc<dyn StorageDriver>,
     files: usize,
     page: usize,
     requests: impl Fn() -> u64,
@@ -32,7 +47,7 @@ pub async fn walk_across_pages(
         names.push(format!("/{dir}/s{}/f{i:05}", i % 3));
     }
     names.push("/d1-x.z".to_owned());
-    put_all(&driver, &names).await?;
+    put_all(driver, &names).await?;
     let mut expected = BTreeSet::new();
     for f in &names {
         let mut p = String::new();
@@ -111,6 +126,38 @@ pub async fn walk_across_pages(
         got.len(),
         want.len()
     );
+
+    // Skipping the directory a page ends in (a page whose last name has no byte below `/`, so
+    // that its entries are emitted before the next page is read): the next page starts after
+    // the directory, or pages through it, and the rest comes in order.
+    let mut by_name = names.clone();
+    by_name.sort_unstable();
+    let inside = (1..=files / page)
+        .map(|k| &by_name[k * page - 1])
+        .find(|name| !name.bytes().any(|b| b < b'/'));
+    if let Some(name) = inside {
+        let dir = wharf_runtime::path::parent(name);
+        let (got, result) = walk_entries(d, "/", None, |e| {
+            Ok(if e.path == dir {
+                WalkControl::SkipDir
+            } else {
+                WalkControl::Continue
+            })
+        })
+        .await;
+        result.context(format_args!("walk(/) skipping {dir}"))?;
+        let want: Vec<&str> = expected
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !is_ancestor(dir, p))
+            .collect();
+        ensure!(
+            paths(&got) == want,
+            "walk(/) skipping {dir}, where a page ends: {} entries, {} expected",
+            got.len(),
+            want.len()
+        );
+    }
 
     // A sub-walk sees only its subtree; a file is not a directory to walk.
     let (got, result) = walk_entries(d, "/d1-x", None, |_| Ok(WalkControl::Continue)).await;

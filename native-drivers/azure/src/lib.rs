@@ -6,7 +6,8 @@
 //! The driver speaks the Blob service REST API through its own small client (`client`, `blob`,
 //! `batch`) on the shared HTTP kit (`wharf-http`, reqwest with rustls), signing with Shared Key
 //! (`sign`) or Entra ID tokens (`token`). `put_content` is one atomic Put Blob; uploads are staged blocks of the target blob
-//! committed with Put Block List (`writer`); `list` and `stat` use delimiter listings (`list`);
+//! committed with Put Block List (`writer`); `list` and `stat` use delimiter listings (`list`),
+//! `walk` flat listings, a page per 5000 blobs (`walk`);
 //! `delete` removes a blob and everything under `path/` in batches of 256; `move` is a
 //! server-side copy, polled until done, then a delete; `redirect_url` is a read-only SAS. See
 //! README.md for the parameters, the mapping and its limits.
@@ -22,6 +23,7 @@ mod list;
 mod reader;
 mod sign;
 mod token;
+mod walk;
 mod writer;
 mod xml;
 
@@ -33,10 +35,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use wharf_object_store::KeyLayout;
+use wharf_object_store::walk::DELETIONS_KEPT;
+use wharf_runtime::deletion_log::DeletionLog;
 use wharf_runtime::path::ROOT;
 use wharf_runtime::{
     ByteStream, DriverRegistry, Error, FileInfo, FileWriter, Params, RedirectMethod, Result,
-    StorageDriver,
+    StorageDriver, Visitor, WalkOptions,
 };
 
 pub use config::{
@@ -80,6 +84,8 @@ pub struct AzureDriver {
     layout: KeyLayout,
     /// Set once the account refused a batch: deletes then go one blob at a time.
     batch_unsupported: AtomicBool,
+    /// Deletions and moves made through this process in the container, for walks.
+    deletion_log: Arc<DeletionLog>,
 }
 
 impl AzureDriver {
@@ -88,11 +94,16 @@ impl AzureDriver {
         let client = Client::new(&config)?;
         tracing::debug!(service = %config.service_url, container = %config.container,
             credentials = config.credentials.type_name(), "azure driver created");
+        let deletion_log = DeletionLog::shared(
+            &format!("azure|{}|{}", config.service_url, config.container),
+            DELETIONS_KEPT,
+        );
         Ok(Self {
             client,
             layout: KeyLayout::new(&config.root_directory),
             config,
             batch_unsupported: AtomicBool::new(false),
+            deletion_log,
         })
     }
 
@@ -339,6 +350,7 @@ impl StorageDriver for AzureDriver {
             .delete_blob(&from, None)
             .await
             .map_err(|f| f.into_error("move", source))?;
+        self.deletion_log.record(from);
         Ok(())
     }
 
@@ -351,6 +363,7 @@ impl StorageDriver for AzureDriver {
         let fail = |f: Failure| f.into_error("delete", path);
         if self.client.properties(&key).await.map_err(fail)?.is_some() {
             self.client.delete_blob(&key, None).await.map_err(fail)?;
+            self.deletion_log.record(key);
             return Ok(());
         }
         let mut found = false;
@@ -368,6 +381,7 @@ impl StorageDriver for AzureDriver {
             }
         }
         if found {
+            self.deletion_log.record(key);
             Ok(())
         } else {
             Err(Error::not_found(path))
@@ -386,6 +400,15 @@ impl StorageDriver for AzureDriver {
             .signed_url(&self.layout.key(path), SystemTime::now() + expiry)
             .await?;
         Ok(Some(url))
+    }
+
+    async fn walk(
+        &self,
+        path: &str,
+        options: &WalkOptions,
+        visitor: &mut Visitor<'_>,
+    ) -> Result<()> {
+        wharf_object_store::walk::walk(self, path, options, visitor).await
     }
 }
 

@@ -672,3 +672,27 @@ async fn append_blobs_left_by_the_reference_driver() {
     d.delete("/legacy").await.unwrap();
     assert!(d.list("/").await.unwrap().is_empty());
 }
+
+/// The walk reads flat List Blobs pages of 5000 blobs: 1201 files cost one request (counted by a
+/// proxy that breaks nothing), in the contract's order, with `start_after` (which List Blobs
+/// cannot start at: the walk filters), skipped directories and sub-walks. (More than a page
+/// would take 5000 blobs, which slow Azurite down for every test after.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walk_order_holds_across_listing_pages() {
+    use wharf_reliability::{FaultProxy, Plan};
+    let server = common::server();
+    let container = common::unique_container("walk-pages");
+    common::create_container(&server, &container).await;
+    let proxy = FaultProxy::in_front_of(&server.service_url, Plan::none(), 1)
+        .await
+        .expect("start the proxy");
+    let mut params = common::params(&server, &container, &[("rootdirectory", "w")]);
+    params.insert("serviceurl", proxy.rewrite(&server.service_url).as_str());
+    let d = common::registry()
+        .create(wharf_driver_azure::NAME, params)
+        .await
+        .expect("create the azure driver");
+    wharf_testsuite::pages::walk_across_pages(d, 1201, 5000, || proxy.stats().requests)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}

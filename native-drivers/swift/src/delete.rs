@@ -5,9 +5,9 @@
 use futures::{StreamExt, TryStreamExt};
 use wharf_runtime::Result;
 
+use crate::Store;
 use crate::client::{Entry, ObjectMeta};
 use crate::error::Failure;
-use crate::{PAGE, Store};
 
 /// Single deletes (or manifest deletes) in flight at once.
 const DELETES_IN_FLIGHT: usize = 8;
@@ -17,20 +17,15 @@ impl Store {
     pub(crate) async fn delete_prefix(&self, prefix: &str, path: &str) -> Result<()> {
         let mut marker: Option<String> = None;
         loop {
-            let page = self
-                .client
-                .list(prefix, None, marker.as_deref(), PAGE)
+            let (page, next) = self
+                .page(prefix, None, marker.as_deref())
                 .await
                 .map_err(|f| f.into_error("delete", path))?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            marker = Some(last.key().to_owned());
-            let full = page.len() == PAGE;
             let names = page.into_iter().filter_map(|e| e.name).collect();
             self.delete_names(names, path).await?;
-            if !full {
-                return Ok(());
+            match next {
+                Some(next) => marker = Some(next),
+                None => return Ok(()),
             }
         }
     }

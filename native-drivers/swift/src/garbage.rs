@@ -16,7 +16,7 @@ use reqwest::Method;
 use wharf_runtime::Result;
 
 use crate::client::Target;
-use crate::{PAGE, Store, hex};
+use crate::{Store, hex};
 
 /// How long replaced segments are kept for readers that are still on them.
 pub(crate) const GRACE: Duration = Duration::from_secs(15 * 60);
@@ -80,16 +80,7 @@ impl Store {
         let mut done = 0;
         let mut marker: Option<String> = None;
         loop {
-            let page = self
-                .client
-                .list(&dir, None, marker.as_deref(), PAGE)
-                .await
-                .map_err(op)?;
-            let Some(last) = page.last() else {
-                return Ok(done);
-            };
-            marker = Some(last.key().to_owned());
-            let full = page.len() == PAGE;
+            let (page, next) = self.page(&dir, None, marker.as_deref()).await.map_err(op)?;
             for name in page.into_iter().filter_map(|e| e.name) {
                 let recorded = name
                     .strip_prefix(&dir)
@@ -118,8 +109,9 @@ impl Store {
                 self.client.delete(&name, false).await.map_err(op)?;
                 done += 1;
             }
-            if !full {
-                return Ok(done);
+            match next {
+                Some(next) => marker = Some(next),
+                None => return Ok(done),
             }
         }
     }

@@ -7,7 +7,8 @@
 //! authenticating with tempauth or Keystone v2/v3 (`auth`). Small content is one PUT; larger
 //! content is uploaded as segments joined by a Static Large Object manifest (`manifest`), so no
 //! read ever waits for segments to appear. Uploads keep their state in Swift (`writer`);
-//! `list` and `stat` use delimiter listings (`list`); `delete` uses the bulk-delete middleware
+//! `list` and `stat` use delimiter listings (`list`), `walk` flat listings, a page per 10 000
+//! names (`walk`); `delete` uses the bulk-delete middleware
 //! when `/info` offers it and removes large objects' segments too (`delete`); `move` copies
 //! only the manifest of a large object; the segments of replaced large objects are removed after
 //! a grace period (`garbage`); `redirect_url` is a TempURL (`tempurl`). See README.md for the
@@ -25,6 +26,7 @@ mod list;
 mod manifest;
 mod reader;
 mod tempurl;
+mod walk;
 mod writer;
 
 use std::sync::Arc;
@@ -36,10 +38,12 @@ use futures::{StreamExt, TryStreamExt};
 use reqwest::StatusCode;
 use sha2::Digest as _;
 use wharf_object_store::KeyLayout;
+use wharf_object_store::walk::DELETIONS_KEPT;
+use wharf_runtime::deletion_log::DeletionLog;
 use wharf_runtime::path::ROOT;
 use wharf_runtime::{
     ByteStream, DriverRegistry, Error, FileInfo, FileWriter, Params, RedirectMethod, Result,
-    StorageDriver,
+    StorageDriver, Visitor, WalkOptions,
 };
 
 pub use config::{
@@ -56,8 +60,9 @@ use crate::tempurl::TempUrl;
 /// The name this driver registers under.
 pub const NAME: &str = "swift";
 
-/// Entries per listing page (Swift's default `container_listing_limit`).
-const PAGE: usize = 10_000;
+/// Entries per listing page when `/info` does not give the cluster's `container_listing_limit`
+/// (Swift's default).
+const DEFAULT_PAGE: usize = 10_000;
 /// Segments uploaded at once by one upload.
 const SEGMENTS_IN_FLIGHT: usize = 4;
 /// Swift's own default limits, used when the cluster does not publish `/info`.
@@ -91,9 +96,13 @@ pub(crate) struct Store {
     pub max_segments: usize,
     /// The most names one bulk delete may carry, if the cluster offers bulk delete.
     pub bulk_max: Option<usize>,
+    /// Entries per listing page: the cluster's `container_listing_limit`.
+    pub page: usize,
     pub tempurl: Option<TempUrl>,
     /// When this instance last swept replaced segments (see `garbage`).
     pub last_sweep: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Deletions and moves made through this process under the prefix, for walks.
+    pub deletion_log: Arc<DeletionLog>,
 }
 
 impl SwiftDriver {
@@ -132,15 +141,32 @@ impl SwiftDriver {
         let max_segments = info
             .and_then(|i| i["slo"]["max_manifest_segments"].as_u64())
             .map_or(DEFAULT_MAX_SEGMENTS, |n| n.max(2) as usize);
+        let page = info
+            .and_then(|i| i["swift"]["container_listing_limit"].as_u64())
+            .map_or(DEFAULT_PAGE, |n| n.clamp(1, DEFAULT_PAGE as u64) as usize);
         let bulk_max = info.and_then(|i| {
             let b = i.get("bulk_delete")?;
             Some(b["max_deletes_per_request"].as_u64().unwrap_or(1000).max(1) as usize)
         });
         let tempurl = tempurl::set_up(&client, &config, info).await?;
+        let deletion_log = DeletionLog::shared(
+            &format!(
+                "swift|{}|{}|{:?}|{:?}|{}|{}",
+                config.auth_url,
+                config.username,
+                config.tenant,
+                config.tenant_id,
+                config.container,
+                config.prefix
+            ),
+            DELETIONS_KEPT,
+        );
         let inner = Store {
+            deletion_log,
             segment_size: config.chunk_size.min(max_file_size).max(1),
             max_segments,
             bulk_max,
+            page,
             tempurl,
             client,
             layout: KeyLayout::new(&format!("{}/files", config.prefix)),
@@ -391,6 +417,7 @@ impl StorageDriver for SwiftDriver {
             None
         };
         inner.client.delete(&from, false).await.map_err(fail)?;
+        inner.deletion_log.record(from);
         inner
             .remove_replaced(old.as_ref(), kept.as_deref(), dest)
             .await
@@ -408,18 +435,15 @@ impl StorageDriver for SwiftDriver {
         let mut found = false;
         let mut marker: Option<String> = None;
         loop {
-            let page = inner
-                .client
-                .list(&prefix, None, marker.as_deref(), PAGE)
+            let (page, next) = inner
+                .page(&prefix, None, marker.as_deref())
                 .await
                 .map_err(|f| f.into_error("delete", path))?;
-            let Some(last) = page.last() else { break };
-            marker = Some(last.key().to_owned());
-            found = true;
-            let full = page.len() == PAGE;
+            found |= !page.is_empty();
             inner.delete_entries(page, path).await?;
-            if !full {
-                break;
+            match next {
+                Some(next) => marker = Some(next),
+                None => break,
             }
         }
         if meta.is_none() && !found {
@@ -438,6 +462,7 @@ impl StorageDriver for SwiftDriver {
             found = true;
         }
         if found {
+            inner.deletion_log.record(name);
             Ok(())
         } else {
             Err(Error::not_found(path))
@@ -463,6 +488,15 @@ impl StorageDriver for SwiftDriver {
             SystemTime::now() + expiry,
         ))
     }
+
+    async fn walk(
+        &self,
+        path: &str,
+        options: &WalkOptions,
+        visitor: &mut Visitor<'_>,
+    ) -> Result<()> {
+        wharf_object_store::walk::walk(self.inner.as_ref(), path, options, visitor).await
+    }
 }
 
 #[cfg(test)]
@@ -485,8 +519,10 @@ mod tests {
             segment_size: 1 << 20,
             max_segments: 1000,
             bulk_max: None,
+            page: DEFAULT_PAGE,
             tempurl: None,
             last_sweep: std::sync::Mutex::new(None),
+            deletion_log: Arc::new(DeletionLog::new(DELETIONS_KEPT)),
         }
     }
 

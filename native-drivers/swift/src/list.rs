@@ -8,8 +8,9 @@ use std::time::UNIX_EPOCH;
 use wharf_runtime::path::{ROOT, parent};
 use wharf_runtime::{Error, FileInfo, Result};
 
+use crate::Store;
+use crate::client::Entry;
 use crate::error::Failure;
-use crate::{PAGE, Store};
 
 impl Store {
     /// The direct children of the directory `path`, sorted by byte order.
@@ -18,14 +19,10 @@ impl Store {
         let mut children = Vec::new();
         let mut marker: Option<String> = None;
         loop {
-            let page = self
-                .client
-                .list(&prefix, Some('/'), marker.as_deref(), PAGE)
+            let (page, next) = self
+                .page(&prefix, Some('/'), marker.as_deref())
                 .await
                 .map_err(|f| f.into_error("list", path))?;
-            let Some(last) = page.last() else { break };
-            marker = Some(last.key().to_owned());
-            let full = page.len() == PAGE;
             for entry in &page {
                 // Names no contract path can spell (written by other tools) are not shown.
                 if let Some(child) = self.layout.path_of(entry.key().trim_end_matches('/'))
@@ -34,8 +31,9 @@ impl Store {
                     children.push(child);
                 }
             }
-            if !full {
-                break;
+            match next {
+                Some(next) => marker = Some(next),
+                None => break,
             }
         }
         if children.is_empty() && path != ROOT {
@@ -66,6 +64,26 @@ impl Store {
             Some(meta) => Ok(FileInfo::file(path, meta.size, meta.mod_time)),
             None => Err(Error::not_found(path)),
         }
+    }
+
+    /// One page (the cluster's listing limit) of the names starting with `prefix` after
+    /// `marker`, and the marker of the next page (`None` after the last: a page that is not
+    /// full).
+    pub(crate) async fn page(
+        &self,
+        prefix: &str,
+        delimiter: Option<char>,
+        marker: Option<&str>,
+    ) -> std::result::Result<(Vec<Entry>, Option<String>), Failure> {
+        let page = self
+            .client
+            .list(prefix, delimiter, marker, self.page)
+            .await?;
+        let next = match page.last() {
+            Some(last) if page.len() >= self.page => Some(last.key().to_owned()),
+            _ => None,
+        };
+        Ok((page, next))
     }
 
     /// True when at least one object lies under `path/`.

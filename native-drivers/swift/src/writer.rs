@@ -212,21 +212,18 @@ impl SwiftWriter {
         let mut marker: Option<String> = None;
         let prefix = format!("{}/", self.segments);
         loop {
-            let page = self
+            let (page, next) = self
                 .inner
-                .client
-                .list(&prefix, None, marker.as_deref(), 10_000)
+                .page(&prefix, None, marker.as_deref())
                 .await
                 .map_err(|f| f.into_error("commit", &self.path))?;
-            let Some(last) = page.last() else { break };
-            marker = Some(last.key().to_owned());
-            let full = page.len() == 10_000;
             strays.extend(page.into_iter().filter_map(|e| e.name).filter(|n| {
                 manifest::segment_index(&self.segments, n)
                     .is_some_and(|i| i >= self.parts.settled().len())
             }));
-            if !full {
-                break;
+            match next {
+                Some(next) => marker = Some(next),
+                None => break,
             }
         }
         self.inner.delete_names(strays, &self.path).await

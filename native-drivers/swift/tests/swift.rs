@@ -443,3 +443,26 @@ async fn reads_and_removes_what_the_reference_driver_wrote() {
     d.delete("/docker").await.unwrap();
     assert!(raw.names("").await.is_empty(), "{:?}", raw.names("").await);
 }
+
+/// The walk reads flat container listings of the cluster's `container_listing_limit` (1000 on
+/// the test server): 1201 files cost two listing requests (counted by a proxy that breaks
+/// nothing, after the driver's start), in the contract's order across pages, with
+/// `start_after`, skipped directories and sub-walks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walk_order_holds_across_listing_pages() {
+    use wharf_reliability::{FaultProxy, Plan};
+    let server = common::server();
+    let proxy = FaultProxy::in_front_of(&server.auth_url, Plan::none(), 1)
+        .await
+        .expect("start the proxy");
+    let container = common::unique_container("walk-pages");
+    let mut params = common::params(&server, &container, &[("prefix", "w")]);
+    params.insert("authurl", proxy.rewrite(&server.auth_url).as_str());
+    let d = common::registry()
+        .create(wharf_driver_swift::NAME, params)
+        .await
+        .expect("create the swift driver");
+    wharf_testsuite::pages::walk_across_pages(d, 1201, 1000, || proxy.stats().requests)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}

@@ -20,6 +20,9 @@ pub(crate) struct Entry {
     /// Present for Static Large Object manifests.
     #[serde(default)]
     pub slo_etag: Option<String>,
+    /// When the object was last written, in UTC without a zone (absent for a `subdir`).
+    #[serde(default)]
+    pub last_modified: Option<String>,
 }
 
 impl Entry {
@@ -80,5 +83,9 @@ mod tests {
         assert_eq!(page[1].bytes, 3);
         assert!(page[1].slo_etag.is_none());
         assert!(page[2].slo_etag.is_some());
+        assert_eq!(
+            page[1].last_modified.as_deref(),
+            Some("2026-11-26T21:49:02.612370")
+        );
     }
 }
