@@ -165,7 +165,9 @@ fn bench(c: &mut Criterion) {
     // Replacing a faulted instance: the hostile guest traps on `get_content("/hostile")`, the
     // host discards its instance, and the next call (`redirect_url` of `/whoami`, which names
     // the instance) runs on a fresh one: instantiate from the pre-linked component, `create`
-    // with the driver's parameters, the call. Next to it, the same call on a live instance.
+    // with the driver's parameters, the call — or, from the second fault on, the standby
+    // instance the pool made after the fault before. Next to it, the same call on a live
+    // instance.
     let dir_hostile = tempfile::tempdir().expect("the hostile guest's directory");
     let hostile = rt
         .block_on(runtime.load_bytes(wharf_guest_artifacts::HOSTILE.to_vec(), "hostile"))
@@ -200,6 +202,25 @@ fn bench(c: &mut Criterion) {
             let faulted = hostile.get_content("/hostile").await;
             assert!(faulted.is_err(), "the hostile guest did not fault");
             whoami().await
+        })
+    });
+    // The same, timing only the call after the fault: what replacing the instance costs the
+    // next caller (the fault swaps in the standby made after the fault before).
+    group.bench_function("guest-hostile/call-after-fault", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let whoami = &whoami;
+            let hostile = &hostile;
+            async move {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let faulted = hostile.get_content("/hostile").await;
+                    assert!(faulted.is_err(), "the hostile guest did not fault");
+                    let started = Instant::now();
+                    whoami().await;
+                    spent += started.elapsed();
+                }
+                spent
+            }
         })
     });
     group.finish();

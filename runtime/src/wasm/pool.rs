@@ -6,9 +6,12 @@
 //!
 //! A trap, a deadline (see `deadline.rs`) or a broken contract ends the instance: the call
 //! fails with `Timeout` or `DriverFault` and the next call gets a fresh instance, unless the
-//! restart budget is spent (see `budget.rs`).
+//! restart budget is spent (see `budget.rs`). After its first fault, a pool keeps a standby
+//! instance, made in the background: the next fault swaps it in at once, and the faulted
+//! instance is dropped and the next standby made off the caller's path. A driver's share of the
+//! engine's instances counts the standby.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -65,6 +68,10 @@ pub(crate) struct InstancePool {
     _reserved: ReservedInstances,
     /// The disk quotas of the directory grants, shared by every instance.
     quotas: GrantQuotas,
+    /// A fresh instance made ahead, after a fault, for the next fault to swap in.
+    standby: Mutex<Option<GuestInstance>>,
+    /// True while a task is making the standby.
+    making_standby: AtomicBool,
 }
 
 impl InstancePool {
@@ -82,7 +89,9 @@ impl InstancePool {
         } else {
             policy.instances.max(1)
         };
-        let reserved = component.reserve(name, u32::try_from(count).unwrap_or(u32::MAX))?;
+        // The cells' instances and the standby.
+        let share = u32::try_from(count).unwrap_or(u32::MAX).saturating_add(1);
+        let reserved = component.reserve(name, share)?;
         let budget = RestartBudget::new(policy.restart_budget, policy.restart_window);
         Ok(Arc::new(Self {
             _reserved: reserved,
@@ -95,6 +104,8 @@ impl InstancePool {
             next: AtomicUsize::new(0),
             generation: AtomicU64::new(1),
             budget: Mutex::new(budget),
+            standby: Mutex::new(None),
+            making_standby: AtomicBool::new(false),
         }))
     }
 
@@ -144,6 +155,50 @@ impl InstancePool {
             Ok(Err(e)) => Err(guest_error(e)),
             Err(e) => Err(self.describe("create", &e, Some(store.data()))),
         }
+    }
+
+    /// The standby instance, if there is one and the restart budget admits a new instance.
+    fn take_standby(&self) -> Option<GuestInstance> {
+        self.budget().admit(Instant::now()).ok()?;
+        self.standby.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Drops the `faulted` instance and makes a new standby, on a task of their own. Should a
+    /// standby be in the making already, `faulted` is dropped here instead, so that the pool
+    /// never holds more instances than its share.
+    fn renew_standby(self: &Arc<Self>, faulted: Option<GuestInstance>) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.making_standby.swap(true, Ordering::AcqRel) {
+            drop(faulted);
+            return;
+        }
+        let pool = self.clone();
+        handle.spawn(async move {
+            drop(faulted);
+            let empty = pool
+                .standby
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none();
+            // A standby that cannot be made (the budget refuses, instantiation or `create`
+            // fails) is not retried, and its failure does not count in the budget (the fault
+            // that asked for it did): the next call starts an instance as without a standby,
+            // and that one counts.
+            let admitted = pool.budget().admit(Instant::now()).is_ok();
+            if empty && admitted {
+                match pool.try_start().await {
+                    Ok(instance) => {
+                        *pool.standby.lock().unwrap_or_else(|p| p.into_inner()) = Some(instance);
+                    }
+                    Err(e) => {
+                        tracing::debug!(driver = %pool.name, "no standby instance: {e}");
+                    }
+                }
+            }
+            pool.making_standby.store(false, Ordering::Release);
+        });
     }
 
     fn budget(&self) -> std::sync::MutexGuard<'_, RestartBudget> {
@@ -196,7 +251,9 @@ impl InstancePool {
                 Ok(Err(e)) => Err(guest_error(e)),
                 Err(e) => {
                     let error = pool.fault(op, &e, Some(instance.store.data()));
-                    *entered = None;
+                    let faulted = entered.take();
+                    *entered = pool.take_standby();
+                    pool.renew_standby(faulted);
                     Err(error)
                 }
             }

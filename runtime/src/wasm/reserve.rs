@@ -51,7 +51,7 @@ impl InstanceReserve {
                 unreserved: self.unreserved.clone(),
             }),
             Err(free) => Err(Error::new(ErrorKind::DriverFault).with_detail(format!(
-                "{driver}: the guest instance pool has {free} of its {} instances left, and this driver needs {count} (its sandbox's `instances`); close other guest drivers or lower `instances`",
+                "{driver}: the guest instance pool has {free} of its {} instances left, and this needs {count} (a driver: its sandbox's `instances` and one standby); close other guest drivers or lower `instances`",
                 self.total
             ))),
         }
