@@ -160,7 +160,10 @@ impl InstancePool {
     /// The standby instance, if there is one and the restart budget admits a new instance.
     fn take_standby(&self) -> Option<GuestInstance> {
         self.budget().admit(Instant::now()).ok()?;
-        self.standby.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.standby
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Drops the `faulted` instance and makes a new standby, on a task of their own. Should a
