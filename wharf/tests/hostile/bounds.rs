@@ -25,15 +25,22 @@ fn printable(what: &str, text: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocking_while_instantiated_times_out_and_counts_in_the_budget() {
-    let _shared = SERIAL.read().await;
-    let sandbox = Sandbox::new();
+/// The hostile guest's policy with an instantiation that blocks in a host call while the file
+/// `instantiation-sleeps` exists in its directory.
+fn sleeps_when_switched(sandbox: &Sandbox) -> SandboxPolicy {
     let mut p = policy(Some(&sandbox.data()));
     p.env = vec![(
         "WHARF_HOSTILE_AT_INSTANTIATION".into(),
         "sleep-if:/data/instantiation-sleeps".into(),
     )];
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_while_instantiated_times_out_and_counts_in_the_budget() {
+    let _shared = SERIAL.read().await;
+    let sandbox = Sandbox::new();
+    let mut p = sleeps_when_switched(&sandbox);
     p.restart_budget = 2;
     let (_registry, driver) = hostile_with(p, &[("mode", "panic")]).await;
     put_kept(&driver).await;
@@ -75,11 +82,7 @@ async fn blocking_while_instantiated_times_out_and_counts_in_the_budget() {
 async fn a_fault_swaps_in_the_standby_made_after_the_one_before() {
     let _shared = SERIAL.read().await;
     let sandbox = Sandbox::new();
-    let mut p = policy(Some(&sandbox.data()));
-    p.env = vec![(
-        "WHARF_HOSTILE_AT_INSTANTIATION".into(),
-        "sleep-if:/data/instantiation-sleeps".into(),
-    )];
+    let p = sleeps_when_switched(&sandbox);
     let (_registry, driver) = hostile_with(p, &[("mode", "panic")]).await;
     put_kept(&driver).await;
     let (result, _) = bounded("first panic", driver.get_content("/hostile")).await;
