@@ -222,6 +222,10 @@ impl StorageDriver for GcsDriver {
             self.delete_listed(&self.layout.dir_prefix(path), |_| true, path)
                 .await?
         };
+        if under || itself {
+            // Gone, whatever becomes of the placeholders below.
+            self.deletion_log.record(object.clone());
+        }
         // Uploads at or under the path go with it (one listing, usually empty).
         let placeholder = self.placeholder_name(path);
         let below = format!("{placeholder}/");
@@ -232,7 +236,6 @@ impl StorageDriver for GcsDriver {
         )
         .await?;
         if under || itself {
-            self.deletion_log.record(object);
             Ok(())
         } else {
             Err(Error::not_found(path))

@@ -7,8 +7,8 @@
 //! authenticating with tempauth or Keystone v2/v3 (`auth`). Small content is one PUT; larger
 //! content is uploaded as segments joined by a Static Large Object manifest (`manifest`), so no
 //! read ever waits for segments to appear. Uploads keep their state in Swift (`writer`);
-//! `list` and `stat` use delimiter listings (`list`), `walk` flat listings, a page per 10 000
-//! names (`walk`); `delete` uses the bulk-delete middleware
+//! `list` and `stat` use delimiter listings (`list`), `walk` flat listings, a page per the
+//! cluster's `container_listing_limit` (`walk`); `delete` uses the bulk-delete middleware
 //! when `/info` offers it and removes large objects' segments too (`delete`); `move` copies
 //! only the manifest of a large object; the segments of replaced large objects are removed after
 //! a grace period (`garbage`); `redirect_url` is a TempURL (`tempurl`). See README.md for the
@@ -151,11 +151,16 @@ impl SwiftDriver {
         let tempurl = tempurl::set_up(&client, &config, info).await?;
         let deletion_log = DeletionLog::shared(
             &format!(
-                "swift|{}|{}|{:?}|{:?}|{}|{}",
+                "swift|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}",
                 config.auth_url,
+                config.region,
                 config.username,
+                config.domain,
+                config.domain_id,
                 config.tenant,
                 config.tenant_id,
+                config.tenant_domain,
+                config.tenant_domain_id,
                 config.container,
                 config.prefix
             ),

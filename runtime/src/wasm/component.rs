@@ -129,8 +129,8 @@ impl GuestComponent {
     }
 
     /// Reserves `count` of the engine's pool instances for `driver`, or says why not.
-    pub(crate) fn reserve(&self, driver: &str, count: u32) -> Result<ReservedInstances> {
-        self.reserve.reserve(driver, count)
+    pub(crate) fn reserve(&self, driver: &str, count: u32, why: &str) -> Result<ReservedInstances> {
+        self.reserve.reserve(driver, count, why)
     }
 
     async fn describe(&self) -> Result<Manifest> {
@@ -138,7 +138,7 @@ impl GuestComponent {
             call_timeout: DESCRIBE_TIMEOUT,
             ..SandboxPolicy::default()
         };
-        let _reserved = self.reserve(&self.label, 1)?;
+        let _reserved = self.reserve(&self.label, 1, "one, to describe the component")?;
         let (mut store, world) = self
             .instantiate("describe", &policy, &GrantQuotas::from([]))
             .await?;

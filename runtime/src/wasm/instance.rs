@@ -61,12 +61,4 @@ impl InstanceRef {
     pub(crate) fn is_in(&self, entered: &EnteredCell) -> bool {
         entered.as_ref().map(|i| i.generation) == Some(self.generation)
     }
-
-    /// Discards this instance, if its cell still holds it.
-    pub(crate) async fn discard(&self) {
-        let mut entered = self.cell.enter().await;
-        if self.is_in(&entered) {
-            *entered = None;
-        }
-    }
 }

@@ -91,7 +91,12 @@ impl InstancePool {
         };
         // The cells' instances and the standby.
         let share = u32::try_from(count).unwrap_or(u32::MAX).saturating_add(1);
-        let reserved = component.reserve(name, share)?;
+        let why = if component.manifest.stateful {
+            "a stateful guest's instance and a standby"
+        } else {
+            "its sandbox's `instances` and a standby"
+        };
+        let reserved = component.reserve(name, share, why)?;
         let budget = RestartBudget::new(policy.restart_budget, policy.restart_window);
         Ok(Arc::new(Self {
             _reserved: reserved,
@@ -190,10 +195,12 @@ impl InstancePool {
             // that asked for it did): the next call starts an instance as without a standby,
             // and that one counts.
             let admitted = pool.budget().admit(Instant::now()).is_ok();
+            let mut made = false;
             if empty && admitted {
                 match pool.try_start().await {
                     Ok(instance) => {
                         *pool.standby.lock().unwrap_or_else(|p| p.into_inner()) = Some(instance);
+                        made = true;
                     }
                     Err(e) => {
                         tracing::debug!(driver = %pool.name, "no standby instance: {e}");
@@ -201,6 +208,16 @@ impl InstancePool {
                 }
             }
             pool.making_standby.store(false, Ordering::Release);
+            // A fault that came between the standby's storing and the flag's clearing took it
+            // and could not ask for the next one: ask now.
+            let taken = pool
+                .standby
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_none();
+            if made && taken {
+                pool.renew_standby(None);
+            }
         });
     }
 
@@ -269,12 +286,18 @@ impl InstancePool {
     /// a trap: readers and writers on that instance fail from now on, the next call gets a
     /// fresh instance, and a guest that keeps breaking the contract meets the restart budget.
     pub async fn fault_broken_contract(
-        &self,
+        self: &Arc<Self>,
         instance: &InstanceRef,
         op: &str,
         what: String,
     ) -> Error {
-        instance.discard().await;
+        let mut entered = instance.cell.enter().await;
+        if instance.is_in(&entered) {
+            let faulted = entered.take();
+            *entered = self.take_standby();
+            drop(entered);
+            self.renew_standby(faulted);
+        }
         self.fault(op, &wasmtime::Error::msg(what), None)
     }
 

@@ -38,8 +38,8 @@ impl InstanceReserve {
         }
     }
 
-    /// Reserves `count` instances for `driver`, or says why not.
-    pub(crate) fn reserve(&self, driver: &str, count: u32) -> Result<ReservedInstances> {
+    /// Reserves `count` instances for `driver`, or says why not (`why`: what the count is).
+    pub(crate) fn reserve(&self, driver: &str, count: u32, why: &str) -> Result<ReservedInstances> {
         let taken = self
             .unreserved
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |free| {
@@ -51,7 +51,7 @@ impl InstanceReserve {
                 unreserved: self.unreserved.clone(),
             }),
             Err(free) => Err(Error::new(ErrorKind::DriverFault).with_detail(format!(
-                "{driver}: the guest instance pool has {free} of its {} instances left, and this needs {count} (a driver: its sandbox's `instances` and one standby); close other guest drivers or lower `instances`",
+                "{driver}: the guest instance pool has {free} of its {} instances left, and this needs {count} ({why}); close other guest drivers or lower `instances`",
                 self.total
             ))),
         }
