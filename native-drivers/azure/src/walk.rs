@@ -58,12 +58,7 @@ impl FlatListing for AzureDriver {
         Ok(props.is_some())
     }
 
-    async fn any_under(&self, prefix: &str, path: &str) -> Result<bool> {
-        let page = self
-            .client
-            .list_page(prefix, None, None, Some(1))
-            .await
-            .map_err(|f| f.into_error("walk", path))?;
-        Ok(!page.blobs.is_empty())
+    async fn any_under(&self, path: &str) -> Result<bool> {
+        self.has_blob_under(path, "walk").await
     }
 }

@@ -58,12 +58,7 @@ impl FlatListing for GcsDriver {
         Ok(object.is_some_and(|o| !writer::is_placeholder(&o)))
     }
 
-    async fn any_under(&self, prefix: &str, path: &str) -> Result<bool> {
-        let page = self
-            .client
-            .list_page(prefix, None, None, 1)
-            .await
-            .map_err(|f| f.into_error("walk", path))?;
-        Ok(!page.items.is_empty())
+    async fn any_under(&self, path: &str) -> Result<bool> {
+        self.has_object_under(path, "walk").await
     }
 }

@@ -89,8 +89,9 @@ pub trait FlatListing: Sync {
     /// before more deletions than the log keeps.
     async fn file_exists(&self, name: &str, path: &str) -> Result<bool>;
 
-    /// Whether any object's name starts with `prefix` (the directory `path`).
-    async fn any_under(&self, prefix: &str, path: &str) -> Result<bool>;
+    /// Whether any object lies under the directory `path` (its names start with
+    /// [`KeyLayout::dir_prefix`]).
+    async fn any_under(&self, path: &str) -> Result<bool>;
 }
 
 /// True when a listed name (one component) can be a contract path component. Other names —
@@ -251,7 +252,7 @@ pub async fn walk<L: FlatListing>(
             }
         } else if walk_order(marker, root).is_gt() {
             // Everything under `root` comes before the marker: nothing to emit, if `root` exists.
-            if root != ROOT && !store.any_under(&prefix, root).await? {
+            if root != ROOT && !store.any_under(root).await? {
                 return Err(Error::not_found(root));
             }
             return Ok(());
@@ -279,7 +280,7 @@ pub async fn walk<L: FlatListing>(
         let Some(next) = page.next else {
             // Nothing at all under the path (a file has nothing under it either); a listing that
             // started late asks once more from the start.
-            if !any && root != ROOT && (!resumed || !store.any_under(&prefix, root).await?) {
+            if !any && root != ROOT && (!resumed || !store.any_under(root).await?) {
                 return Err(Error::not_found(root));
             }
             walker.emit(None, visitor).await?;

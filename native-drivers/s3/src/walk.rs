@@ -67,7 +67,7 @@ impl FlatListing for Bucket {
         Ok(self.head(key, path).await?.is_some())
     }
 
-    async fn any_under(&self, prefix: &str, path: &str) -> Result<bool> {
-        Bucket::any_under(self, prefix, path).await
+    async fn any_under(&self, path: &str) -> Result<bool> {
+        Bucket::any_under(self, &self.layout.dir_prefix(path), path).await
     }
 }

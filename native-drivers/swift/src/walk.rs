@@ -84,13 +84,8 @@ impl FlatListing for Store {
         Ok(meta.is_some())
     }
 
-    async fn any_under(&self, prefix: &str, path: &str) -> Result<bool> {
-        let page = self
-            .client
-            .list(prefix, None, None, 1)
-            .await
-            .map_err(|f| f.into_error("walk", path))?;
-        Ok(!page.is_empty())
+    async fn any_under(&self, path: &str) -> Result<bool> {
+        self.has_object_under(path, "walk").await
     }
 }
 
