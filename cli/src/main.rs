@@ -9,6 +9,7 @@ mod guest;
 mod new;
 mod ops;
 mod progress;
+mod serve;
 mod storage;
 mod target;
 
@@ -106,6 +107,9 @@ enum Command {
         #[arg(long)]
         start_after: Option<String>,
     },
+    /// Serve an OCI registry (Distribution Specification v1.1) over the driver a registry
+    /// config.yml names, in the reference registry's storage layout.
+    Serve(serve::ServeArgs),
     /// Print a URL a client may fetch directly (nothing when the driver serves no redirects).
     Url {
         #[command(flatten)]
@@ -122,13 +126,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` logs at its configuration's `log.level`, once it has read it.
+    if !matches!(cli.command, Command::Serve(_)) {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -154,6 +161,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Wit(args) => new::wit(&args),
         Command::New(args) => new::new(&args),
         Command::Inspect { component } => guest::inspect(&component).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Ls { target, path } => ops::ls(&target.open().await?, &path).await,
         Command::Stat { target, path } => ops::stat(&target.open().await?, &path).await,
         Command::Cat {
