@@ -1,0 +1,627 @@
+//! What skopeo and oras do not exercise, as a client script: chunked uploads (out of order,
+//! resumed after a restart of the server over the same storage, a wrong digest), cross-repository
+//! mounts, range GETs, pagination, authentication, reload, bad names and digests refused with the
+//! spec's codes, the storage layout the reference registry reads, upload purging.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::{Backend, Kind, Running, client, code_of, config, digest};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// POSTs an upload; its location.
+async fn start_upload(url: &str, repo: &str) -> String {
+    let r = client()
+        .post(format!("{url}/v2/{repo}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["range"], "0-0");
+    assert!(r.headers().contains_key("docker-upload-uuid"));
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    format!("{url}{location}")
+}
+
+async fn patch(location: &str, start: u64, data: &[u8]) -> reqwest::Response {
+    client()
+        .patch(location)
+        .header("content-type", "application/octet-stream")
+        .header(
+            "content-range",
+            format!("{start}-{}", start + data.len() as u64 - 1),
+        )
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn push_blob(url: &str, repo: &str, data: &[u8]) -> String {
+    let d = digest(data);
+    let r = client()
+        .post(format!("{url}/v2/{repo}/blobs/uploads/?digest={d}"))
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+    d
+}
+
+fn image_manifest(config: &str, layers: &[(&str, usize)]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+        "layers": layers.iter().map(|(d, s)| json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s
+        })).collect::<Vec<_>>(),
+    }))
+    .unwrap()
+}
+
+async fn put_manifest(url: &str, repo: &str, reference: &str, body: &[u8]) -> reqwest::Response {
+    client()
+        .put(format!("{url}/v2/{repo}/manifests/{reference}"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn chunked_upload_resumes_after_a_restart(kind: Kind) {
+    let backend = Backend::new(kind).await;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (first, rest) = data.split_at(1_234_567);
+    let registry = Running::serve(&backend).await;
+    let location = start_upload(&registry.url, "r/up").await;
+    let path = location.strip_prefix(&registry.url).unwrap().to_owned();
+    let r = patch(&location, 0, first).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        r.headers()["range"],
+        format!("0-{}", first.len() - 1).as_str()
+    );
+    // A chunk that does not start where the upload ends is refused, and says where it ends.
+    let r = patch(&location, 5, rest).await;
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        r.headers()["range"],
+        format!("0-{}", first.len() - 1).as_str()
+    );
+    registry.stop().await;
+
+    // A new server, a new driver instance, the same storage.
+    let driver = backend.open().await;
+    let registry = Running::start(driver, config("")).await;
+    let location = format!("{}{path}", registry.url);
+    let status = client().get(&location).send().await.unwrap();
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        status.headers()["range"],
+        format!("0-{}", first.len() - 1).as_str()
+    );
+    let r = patch(&location, first.len() as u64, rest).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let d = digest(&data);
+    let r = client()
+        .put(format!("{location}?digest={d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+    let mut blob = client()
+        .get(format!("{}/v2/r/up/blobs/{d}", registry.url))
+        .send()
+        .await
+        .unwrap();
+    if kind == Kind::S3 {
+        // s3 redirects to a presigned URL of the object.
+        assert_eq!(blob.status(), StatusCode::TEMPORARY_REDIRECT);
+        let to = blob.headers()["location"].to_str().unwrap().to_owned();
+        blob = client().get(to).send().await.unwrap();
+    }
+    assert_eq!(blob.status(), StatusCode::OK);
+    assert_eq!(blob.bytes().await.unwrap(), data);
+    // The finished upload is gone.
+    let r = client().get(&location).send().await.unwrap();
+    assert_eq!(code_of(r).await, "BLOB_UPLOAD_UNKNOWN");
+    registry.stop().await;
+}
+
+#[tokio::test]
+async fn a_chunked_upload_resumes_after_a_restart_on_filesystem() {
+    chunked_upload_resumes_after_a_restart(Kind::Filesystem).await;
+}
+
+#[tokio::test]
+async fn a_chunked_upload_resumes_after_a_restart_on_s3() {
+    chunked_upload_resumes_after_a_restart(Kind::S3).await;
+}
+
+#[tokio::test]
+async fn a_chunked_upload_resumes_after_a_restart_on_the_filesystem_guest() {
+    chunked_upload_resumes_after_a_restart(Kind::GuestFilesystem).await;
+}
+
+#[tokio::test]
+async fn a_wrong_digest_leaves_nothing_visible() {
+    let backend = Backend::new(Kind::InMemory).await;
+    let registry = Running::serve(&backend).await;
+    let location = start_upload(&registry.url, "r/bad").await;
+    assert_eq!(patch(&location, 0, b"some bytes").await.status(), 202);
+    let wrong = digest(b"other bytes");
+    let r = client()
+        .put(format!("{location}?digest={wrong}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code_of(r).await, "DIGEST_INVALID");
+    for d in [wrong, digest(b"some bytes")] {
+        let r = client()
+            .head(format!("{}/v2/r/bad/blobs/{d}", registry.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{d}");
+    }
+    let r = client().get(&location).send().await.unwrap();
+    assert_eq!(code_of(r).await, "BLOB_UPLOAD_UNKNOWN");
+    // A missing digest, and one that is not a digest.
+    let location = start_upload(&registry.url, "r/bad").await;
+    let r = client().put(&location).send().await.unwrap();
+    assert_eq!(code_of(r).await, "DIGEST_INVALID");
+    let r = client()
+        .put(format!("{location}?digest=sha256:abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await, "DIGEST_INVALID");
+    // Cancelled.
+    let r = client().delete(&location).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = client().delete(&location).send().await.unwrap();
+    assert_eq!(code_of(r).await, "BLOB_UPLOAD_UNKNOWN");
+    registry.stop().await;
+}
+
+#[tokio::test]
+async fn blobs_mount_across_repositories_and_serve_ranges() {
+    let backend = Backend::new(Kind::Filesystem).await;
+    let registry = Running::serve(&backend).await;
+    let url = &registry.url;
+    let data: Vec<u8> = (0..100u8).collect();
+    let d = push_blob(url, "src/a", &data).await;
+
+    let r = client()
+        .post(format!(
+            "{url}/v2/dst/b/blobs/uploads/?mount={d}&from=src/a"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/v2/dst/b/blobs/{d}").as_str()
+    );
+    // Not in the source: an upload starts instead.
+    let missing = digest(b"nowhere");
+    let r = client()
+        .post(format!(
+            "{url}/v2/dst/b/blobs/uploads/?mount={missing}&from=src/a"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // Not linked into a third repository.
+    let r = client()
+        .get(format!("{url}/v2/other/blobs/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await, "BLOB_UNKNOWN");
+
+    let get = |range: &'static str| {
+        client()
+            .get(format!("{url}/v2/dst/b/blobs/{d}"))
+            .header("range", range)
+            .send()
+    };
+    let r = get("bytes=10-19").await.unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(r.headers()["content-range"], "bytes 10-19/100");
+    assert_eq!(r.bytes().await.unwrap(), &data[10..20]);
+    let r = get("bytes=95-").await.unwrap();
+    assert_eq!(r.bytes().await.unwrap(), &data[95..]);
+    let r = get("bytes=-3").await.unwrap();
+    assert_eq!(r.bytes().await.unwrap(), &data[97..]);
+    let r = get("bytes=100-").await.unwrap();
+    assert_eq!(r.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let r = client()
+        .head(format!("{url}/v2/dst/b/blobs/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-length"], "100");
+    assert_eq!(r.headers()["docker-content-digest"], d.as_str());
+
+    // Deleting from one repository leaves the other's.
+    let r = client()
+        .delete(format!("{url}/v2/dst/b/blobs/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = client()
+        .head(format!("{url}/v2/dst/b/blobs/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = client()
+        .head(format!("{url}/v2/src/a/blobs/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    registry.stop().await;
+}
+
+/// Follows `Link` headers from `first`; every page's entries under `key`.
+async fn pages(url: &str, first: &str, key: &str) -> Vec<Vec<String>> {
+    let mut next = Some(first.to_owned());
+    let mut pages = Vec::new();
+    while let Some(path) = next {
+        let r = client().get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        next = r.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            assert!(l.ends_with(">; rel=\"next\""), "{l}");
+            l[1..l.find('>').unwrap()].to_owned()
+        });
+        let body: serde_json::Value = r.json().await.unwrap();
+        pages.push(
+            body[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect(),
+        );
+        assert!(pages.len() < 100, "the pages never end");
+    }
+    pages
+}
+
+#[tokio::test]
+async fn tags_and_the_catalog_come_in_pages() {
+    let backend = Backend::new(Kind::Filesystem).await;
+    let registry = Running::serve(&backend).await;
+    let url = &registry.url;
+    // Prefix siblings and nesting: `a`, `a-b`, `a/b`, `a/b/c`.
+    let repos = ["a", "a-b", "a/b", "a/b/c", "z"];
+    for repo in repos {
+        let config = push_blob(url, repo, b"{}").await;
+        let m = image_manifest(&config, &[]);
+        for tag in ["t1", "t2", "t3", "t4", "t5"] {
+            assert_eq!(put_manifest(url, repo, tag, &m).await.status(), 201);
+        }
+    }
+    let tags = pages(url, "/v2/a/b/tags/list?n=2", "tags").await;
+    assert_eq!(tags, [vec!["t1", "t2"], vec!["t3", "t4"], vec!["t5"]]);
+    let all = pages(url, "/v2/a/b/tags/list", "tags").await;
+    assert_eq!(all, [vec!["t1", "t2", "t3", "t4", "t5"]]);
+    let after = pages(url, "/v2/a/b/tags/list?last=t3", "tags").await;
+    assert_eq!(after, [vec!["t4", "t5"]]);
+
+    let catalog: Vec<String> = pages(url, "/v2/_catalog?n=2", "repositories")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let whole = pages(url, "/v2/_catalog", "repositories").await;
+    assert_eq!(whole.len(), 1);
+    assert_eq!(catalog, whole[0]);
+    let mut sorted = catalog.clone();
+    sorted.sort();
+    assert_eq!(sorted, repos);
+    let r = client()
+        .get(format!("{url}/v2/_catalog?n=100000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await, "PAGINATION_NUMBER_INVALID");
+    let r = client()
+        .get(format!("{url}/v2/nothing/tags/list"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code_of(r).await, "NAME_UNKNOWN");
+    registry.stop().await;
+}
+
+#[tokio::test]
+async fn bad_names_references_and_manifests_are_refused_with_the_specs_codes() {
+    let backend = Backend::new(Kind::InMemory).await;
+    let registry = Running::serve(&backend).await;
+    let url = &registry.url;
+    let zero = format!("sha256:{}", "0".repeat(64));
+    for (path, code) in [
+        ("/v2/Upper/tags/list".to_owned(), "NAME_INVALID"),
+        ("/v2/a/../b/tags/list".to_owned(), "NAME_INVALID"),
+        ("/v2/a/%2e%2e/manifests/x".to_owned(), "NAME_INVALID"),
+        ("/v2/a//b/tags/list".to_owned(), "NAME_INVALID"),
+        ("/v2/a/_layers/tags/list".to_owned(), "NAME_INVALID"),
+        ("/v2/a/manifests/-x".to_owned(), "TAG_INVALID"),
+        ("/v2/a/manifests/sha256:abc".to_owned(), "DIGEST_INVALID"),
+        ("/v2/a/blobs/md5:abc".to_owned(), "DIGEST_INVALID"),
+        (format!("/v2/a/blobs/{zero}"), "BLOB_UNKNOWN"),
+        (format!("/v2/a/manifests/{zero}"), "MANIFEST_UNKNOWN"),
+        ("/v2/a/manifests/latest".to_owned(), "MANIFEST_UNKNOWN"),
+        ("/v2/a/blobs/uploads/..".to_owned(), "BLOB_UPLOAD_UNKNOWN"),
+        ("/v2/a/blobs/uploads/0000".to_owned(), "BLOB_UPLOAD_UNKNOWN"),
+    ] {
+        let (status, body) = raw_get(registry.addr, &path).await;
+        assert!((400..500).contains(&status), "{path}: {status}");
+        assert_eq!(body["errors"][0]["code"], code, "{path}");
+    }
+    // A manifest naming a blob the repository does not have.
+    let m = image_manifest(&zero, &[]);
+    let r = put_manifest(url, "a", "v1", &m).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(code_of(r).await, "MANIFEST_BLOB_UNKNOWN");
+    // Its digest is not the one in the URL.
+    let config = push_blob(url, "a", b"{}").await;
+    let m = image_manifest(&config, &[]);
+    let r = put_manifest(url, "a", &zero, &m).await;
+    assert_eq!(code_of(r).await, "DIGEST_INVALID");
+    let r = put_manifest(url, "a", "v1", b"{not json").await;
+    assert_eq!(code_of(r).await, "MANIFEST_INVALID");
+    let big = vec![b' '; (4 << 20) + 1];
+    let r = put_manifest(url, "a", "v1", &big).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // By digest, with its subject answered.
+    let d = digest(&m);
+    let r = put_manifest(url, "a", &d, &m).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = client()
+        .get(format!("{url}/v2/a/manifests/{d}"))
+        .header(
+            "accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(r).await,
+        "MANIFEST_UNKNOWN",
+        "an OCI manifest to a client that takes none"
+    );
+    let r = client()
+        .get(format!("{url}/v2/a/manifests/{d}"))
+        .header("if-none-match", format!("\"{d}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    registry.stop().await;
+
+    // Deletes are off unless the configuration says so.
+    let registry = Running::start(backend.driver(), config_without_deletes()).await;
+    let r = client()
+        .delete(format!("{}/v2/a/manifests/{d}", registry.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(code_of(r).await, "UNSUPPORTED");
+    registry.stop().await;
+}
+
+/// A GET of `path` exactly as written (HTTP clients would resolve `..` first), on a connection
+/// of its own: the status and the JSON body.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let status = text[9..12].parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+fn config_without_deletes() -> wharf_registry::config::Config {
+    wharf_registry::config::Config::parse("storage: {inmemory: {}}", &[]).unwrap()
+}
+
+#[tokio::test]
+async fn only_users_of_the_htpasswd_file_get_in_and_a_reload_changes_who() {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("alice:{}\n", bcrypt::hash("wonderland", 4).unwrap()),
+    )
+    .unwrap();
+    let backend = Backend::new(Kind::InMemory).await;
+    let with_auth = config(&format!(
+        "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+        htpasswd.display()
+    ));
+    let registry = Running::start(backend.driver(), with_auth).await;
+    let url = format!("{}/v2/", registry.url);
+    let r = client().get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()["www-authenticate"],
+        "Basic realm=\"wharf-test\""
+    );
+    assert_eq!(code_of(r).await, "UNAUTHORIZED");
+    let r = client()
+        .get(&url)
+        .basic_auth("alice", Some("looking-glass"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = client()
+        .get(&url)
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A configuration that fails to load leaves the old one serving; a good one replaces it.
+    registry.reload(Err("a broken file".into()));
+    registry.reload(Ok(config("")));
+    let mut open = false;
+    for _ in 0..100 {
+        if client().get(&url).send().await.unwrap().status() == StatusCode::OK {
+            open = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(open, "the reload without auth never took effect");
+    registry.stop().await;
+}
+
+#[tokio::test]
+async fn the_storage_tree_is_the_reference_registrys() {
+    let backend = Backend::new(Kind::Filesystem).await;
+    let root = backend
+        .dir
+        .as_ref()
+        .unwrap()
+        .path()
+        .join("docker/registry/v2");
+    let registry = Running::serve(&backend).await;
+    let url = &registry.url;
+    let layer = b"layer bytes".to_vec();
+    let config_digest = push_blob(url, "lib/x", b"{}").await;
+    let layer_digest = push_blob(url, "lib/x", &layer).await;
+    let m = image_manifest(&config_digest, &[(&layer_digest, layer.len())]);
+    let manifest_digest = digest(&m);
+    assert_eq!(put_manifest(url, "lib/x", "latest", &m).await.status(), 201);
+    let hex = |d: &str| d.strip_prefix("sha256:").unwrap().to_owned();
+    let read = |p: String| std::fs::read(root.join(&p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let repo = "repositories/lib/x";
+    let h = hex(&layer_digest);
+    assert_eq!(read(format!("blobs/sha256/{}/{h}/data", &h[..2])), layer);
+    assert_eq!(
+        read(format!("{repo}/_layers/sha256/{h}/link")),
+        layer_digest.as_bytes(),
+        "a link is the digest, without a newline"
+    );
+    let mh = hex(&manifest_digest);
+    assert_eq!(read(format!("blobs/sha256/{}/{mh}/data", &mh[..2])), m);
+    for link in [
+        format!("{repo}/_manifests/revisions/sha256/{mh}/link"),
+        format!("{repo}/_manifests/tags/latest/current/link"),
+        format!("{repo}/_manifests/tags/latest/index/sha256/{mh}/link"),
+    ] {
+        assert_eq!(read(link), manifest_digest.as_bytes());
+    }
+    // An upload in progress: its start time and the hash state after its bytes, in Go's form.
+    let location = start_upload(url, "lib/x").await;
+    let id = location.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(patch(&location, 0, b"0123456789").await.status(), 202);
+    let started = String::from_utf8(read(format!("{repo}/_uploads/{id}/startedat"))).unwrap();
+    assert!(
+        humantime::parse_rfc3339(&started).is_ok() && started.ends_with('Z') && started.len() == 20,
+        "{started:?}"
+    );
+    let state = read(format!("{repo}/_uploads/{id}/hashstates/sha256/10"));
+    assert_eq!(state.len(), 108);
+    assert_eq!(&state[..4], b"sha\x03");
+    assert_eq!(&state[36..46], b"0123456789");
+    assert_eq!(u64::from_be_bytes(state[100..].try_into().unwrap()), 10);
+
+    // Purging: an upload younger than the age stays, older goes (a dry run only counts).
+    let storage = wharf_registry::storage::Storage::new(backend.driver(), Default::default());
+    let now = SystemTime::now();
+    assert_eq!(
+        storage
+            .purge_uploads(now - Duration::from_secs(3600), false)
+            .await
+            .unwrap(),
+        0
+    );
+    let later = now + Duration::from_secs(5);
+    assert_eq!(storage.purge_uploads(later, true).await.unwrap(), 1);
+    assert!(root.join(format!("{repo}/_uploads/{id}")).exists());
+    assert_eq!(storage.purge_uploads(later, false).await.unwrap(), 1);
+    assert!(!root.join(format!("{repo}/_uploads/{id}")).exists());
+    let r = client().get(&location).send().await.unwrap();
+    assert_eq!(code_of(r).await, "BLOB_UPLOAD_UNKNOWN");
+    registry.stop().await;
+}
+
+#[tokio::test]
+async fn referrers_are_listed_filtered_and_forgotten_with_their_manifest() {
+    let backend = Backend::new(Kind::InMemory).await;
+    let registry = Running::serve(&backend).await;
+    let url = &registry.url;
+    let config_digest = push_blob(url, "r", b"{}").await;
+    let subject = image_manifest(&config_digest, &[]);
+    let subject_digest = digest(&subject);
+    assert_eq!(put_manifest(url, "r", "v1", &subject).await.status(), 201);
+    let mut referrer: serde_json::Value =
+        serde_json::from_slice(&image_manifest(&config_digest, &[])).unwrap();
+    referrer["artifactType"] = json!("application/x-signature");
+    referrer["subject"] = json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": subject_digest, "size": subject.len()
+    });
+    let referrer = serde_json::to_vec(&referrer).unwrap();
+    let referrer_digest = digest(&referrer);
+    let r = put_manifest(url, "r", &referrer_digest, &referrer).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["oci-subject"], subject_digest.as_str());
+
+    let list = |filter: &'static str| {
+        client()
+            .get(format!("{url}/v2/r/referrers/{subject_digest}{filter}"))
+            .send()
+    };
+    let r = list("").await.unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let index: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(index["manifests"][0]["digest"], referrer_digest.as_str());
+    assert_eq!(
+        index["manifests"][0]["artifactType"],
+        "application/x-signature"
+    );
+    assert_eq!(index["manifests"][0]["size"], referrer.len());
+    let r = list("?artifactType=application/x-other").await.unwrap();
+    assert_eq!(r.headers()["oci-filters-applied"], "artifactType");
+    let index: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(index["manifests"], json!([]));
+
+    let r = client()
+        .delete(format!("{url}/v2/r/manifests/{referrer_digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let index: serde_json::Value = list("").await.unwrap().json().await.unwrap();
+    assert_eq!(index["manifests"], json!([]));
+    registry.stop().await;
+}
