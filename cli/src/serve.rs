@@ -12,6 +12,7 @@ use futures::StreamExt;
 use tokio::signal::unix::{SignalKind, signal};
 use wharf_registry::config::Config;
 use wharf_registry::http::Api;
+use wharf_registry::metrics::Metrics;
 use wharf_registry::server::{MakeApi, Server, Signal};
 use wharf_registry::storage::Storage;
 
@@ -31,9 +32,10 @@ pub struct ServeArgs {
     pub addr: Option<std::net::SocketAddr>,
 }
 
-fn make_api(wharf_config: Option<PathBuf>) -> MakeApi {
+fn make_api(wharf_config: Option<PathBuf>, metrics: Metrics) -> MakeApi {
     Arc::new(move |config: Config| {
         let wharf_config = wharf_config.clone();
+        let metrics = metrics.clone();
         Box::pin(async move {
             let registry = crate::target::registry(wharf_config.as_deref())
                 .await
@@ -54,7 +56,8 @@ fn make_api(wharf_config: Option<PathBuf>) -> MakeApi {
                 Storage::new(driver, config.options.clone()),
                 auth,
                 config.headers.clone(),
-            ))
+            )
+            .with_metrics(metrics))
         })
     })
 }
@@ -100,10 +103,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let config = Config::load(&path)?;
     init_logging(&config.log_level);
-    let server = Server::bind(config, args.addr, make_api(args.wharf_config.clone()))
-        .await
-        .map_err(anyhow::Error::msg)
-        .context("starting the registry")?;
+    let metrics = Metrics::install().map_err(anyhow::Error::msg)?;
+    let server = Server::bind(
+        config,
+        args.addr,
+        make_api(args.wharf_config.clone(), metrics),
+    )
+    .await
+    .map_err(anyhow::Error::msg)
+    .context("starting the registry")?;
     // The address first, alone on its line, for whoever started us on port 0.
     println!("{}", server.local_addr());
     tracing::info!(addr = %server.local_addr(), "serving");

@@ -16,6 +16,7 @@ use wharf_runtime::RedirectMethod;
 use crate::auth::Htpasswd;
 use crate::error::{ApiError, ApiResult, Code};
 use crate::manifest::{self, MAX_MANIFEST_BYTES};
+use crate::metrics::Metrics;
 use crate::names::{Digest, Name, Reference, check_upload_id};
 use crate::storage::{BlobBody, Storage};
 
@@ -33,6 +34,7 @@ pub struct Api {
     storage: Storage,
     auth: Option<Htpasswd>,
     headers: HeaderMap,
+    metrics: Option<Metrics>,
 }
 
 /// What a request's path names.
@@ -76,6 +78,21 @@ fn route(path: &str) -> Option<Route> {
             .strip_suffix("/blobs")
             .map(|name| Route::Upload(name.to_owned(), last)),
         _ => None,
+    }
+}
+
+/// The kind of endpoint a path names, for metrics.
+pub fn route_kind(path: &str) -> &'static str {
+    match route(path) {
+        Some(Route::Base) => "base",
+        Some(Route::Catalog) => "catalog",
+        Some(Route::Tags(_)) => "tags",
+        Some(Route::Manifest(..)) => "manifest",
+        Some(Route::Blob(..)) => "blob",
+        Some(Route::Uploads(_)) | Some(Route::Upload(..)) => "upload",
+        Some(Route::Referrers(..)) => "referrers",
+        None if path == "/metrics" => "metrics",
+        None => "other",
     }
 }
 
@@ -286,7 +303,14 @@ impl Api {
             storage,
             auth,
             headers,
+            metrics: None,
         }
+    }
+
+    /// Also serves `/metrics` (behind the same authentication as the API).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The storage.
@@ -308,6 +332,13 @@ impl Api {
                 .expect("a response of valid parts")
         } else if let Some(challenge) = self.challenge(request.headers()).await {
             challenge
+        } else if let (Some(metrics), "/metrics") = (&self.metrics, request.uri().path()) {
+            let body = metrics.render();
+            respond(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                .header(header::CONTENT_LENGTH, body.len())
+                .body(full(body))
+                .expect("a response of valid parts")
         } else {
             match self.dispatch(request).await {
                 Ok(response) => response,

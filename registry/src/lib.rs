@@ -10,7 +10,7 @@
 //! - [`http`]: the API's routes, headers, status codes and error bodies.
 //! - [`config`]: the reference's `config.yml` and `REGISTRY_*` overrides, every key checked.
 //! - [`auth`]: htpasswd (bcrypt) basic authentication; [`server`]: TLS, reload, shutdown,
-//!   upload purging.
+//!   upload purging; [`metrics`]: `/metrics` in Prometheus' text format.
 
 #![forbid(unsafe_code)]
 
@@ -21,6 +21,7 @@ pub mod hasher;
 pub mod http;
 pub mod layout;
 pub mod manifest;
+pub mod metrics;
 pub mod names;
 pub mod server;
 pub mod storage;

@@ -142,6 +142,12 @@ impl Server {
                             let method = request.method().clone();
                             let path = request.uri().path().to_owned();
                             let response = api.handle(request).await;
+                            crate::metrics::record_request(
+                                &method,
+                                crate::http::route_kind(&path),
+                                response.status().as_u16(),
+                                started.elapsed(),
+                            );
                             tracing::info!(
                                 target: "wharf::access",
                                 %peer, %method, path, status = response.status().as_u16(),
