@@ -2,8 +2,9 @@
 """Writes an OCI image layout for the client tests: a two-platform index and its two images,
 with real gzipped tar layers of pseudo-random files (deterministic for a given seed).
 
-usage: make_image.py DIR [SEED]
-Tags in DIR/index.json: `single` (the linux/amd64 image), `multi` (the index).
+usage: make_image.py DIR [SEED] [SCALE]
+Tags in DIR/index.json: `single` (the linux/amd64 image), `multi` (the index). Files are SCALE
+times their usual size (default 1; the committed reference tree used 0.001).
 """
 import gzip
 import hashlib
@@ -16,6 +17,7 @@ import tarfile
 
 out = sys.argv[1]
 rng = random.Random(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+scale = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0
 blobs = os.path.join(out, "blobs", "sha256")
 os.makedirs(blobs, exist_ok=True)
 
@@ -32,6 +34,7 @@ def layer(files: dict) -> tuple:
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, size in files.items():
             info = tarfile.TarInfo(name)
+            size = max(1, int(size * scale))
             info.size = size
             info.mtime = 0
             tar.addfile(info, io.BytesIO(rng.randbytes(size)))
