@@ -625,3 +625,81 @@ async fn referrers_are_listed_filtered_and_forgotten_with_their_manifest() {
     assert_eq!(index["manifests"], json!([]));
     registry.stop().await;
 }
+
+#[tokio::test]
+async fn tls_serves_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args([
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let backend = Backend::new(Kind::InMemory).await;
+    let tls = config(&format!(
+        "http:\n  tls:\n    certificate: {}\n    key: {}\n",
+        cert.display(),
+        key.display()
+    ));
+    let registry = Running::start(backend.driver(), tls).await;
+    let trusted = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap(),
+        )
+        .resolve("localhost", registry.addr)
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/v2/", registry.addr.port());
+    let r = trusted.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Plain HTTP is not served on a TLS port, and a client that does not trust the certificate
+    // gets no answer.
+    assert!(
+        client()
+            .get(format!("{}/v2/", registry.url))
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(client().get(&url).send().await.is_err());
+    registry.stop().await;
+
+    // A key that is not there fails at start, naming the key.
+    let broken = config(&format!(
+        "http:\n  tls:\n    certificate: {}\n    key: {}\n",
+        cert.display(),
+        dir.path().join("missing.pem").display()
+    ));
+    let e = wharf_registry::server::Server::bind(broken, Some("127.0.0.1:0".parse().unwrap()), {
+        std::sync::Arc::new(|_| Box::pin(async { Err("unused".to_owned()) }))
+    })
+    .await
+    .err()
+    .expect("a missing key is refused");
+    assert!(e.contains("http.tls.key"), "{e}");
+}
