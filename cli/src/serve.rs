@@ -62,13 +62,17 @@ fn make_api(wharf_config: Option<PathBuf>, metrics: Metrics) -> MakeApi {
     })
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WHARF_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
 }
 
 fn signals(
@@ -102,7 +106,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             )?,
     };
     let config = Config::load(&path)?;
-    init_logging(&config.log_level);
+    init_logging(&config.log_level, config.log_json);
     let metrics = Metrics::install().map_err(anyhow::Error::msg)?;
     let server = Server::bind(
         config,

@@ -211,7 +211,11 @@ async fn sighup_swaps_the_guest_component_without_dropping_a_request_in_flight()
     )
     .unwrap();
     let config = dir.path().join("config.yml");
-    std::fs::write(&config, "storage:\n  thirdparty: {}\n").unwrap();
+    std::fs::write(
+        &config,
+        "storage:\n  thirdparty: {}\nlog:\n  formatter: json\n",
+    )
+    .unwrap();
     let serve = Serve::start(&config, Some(&wharf_toml));
     let url = serve.url.clone();
     let kept = b"pushed before the reload".to_vec();
@@ -290,7 +294,15 @@ async fn sighup_swaps_the_guest_component_without_dropping_a_request_in_flight()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", serve.log());
     assert_eq!(r.bytes().await.unwrap(), fresh);
+    let log = serve.log.clone();
     assert!(serve.stop().success());
+    // `log.formatter: json`: every line is one JSON object.
+    let log = log.lock().unwrap().clone();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(parsed["fields"].is_object(), "{line}");
+    }
 }
 
 #[test]

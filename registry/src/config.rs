@@ -1,7 +1,8 @@
 //! The reference registry's `config.yml`, for what `wharf serve` serves: `storage` (any Wharf
 //! driver, with `delete`, `redirect` and `maintenance.uploadpurging`), `http.addr`,
 //! `http.headers`, `http.tls.certificate`/`key`, `http.draintimeout`, `auth.htpasswd`,
-//! `catalog.maxentries` and `log.level`, with the `REGISTRY_*` environment overrides.
+//! `catalog.maxentries`, `log.level` and `log.formatter`, with the `REGISTRY_*` environment
+//! overrides.
 //!
 //! Every key is checked: an unknown key, a key of the reference's that this server does not
 //! implement (so would silently not do what it says), or a value of the wrong type fails at
@@ -82,6 +83,8 @@ pub struct Config {
     pub htpasswd: Option<HtpasswdConfig>,
     /// `log.level`.
     pub log_level: String,
+    /// `log.formatter`: `text` (the default) or `json` (one JSON object per line).
+    pub log_json: bool,
 }
 
 /// Why a configuration was refused.
@@ -116,7 +119,7 @@ const KEYS: &[(&str, Key)] = &[
     ("version", Key::Used),
     ("log", Key::Used),
     ("log.level", Key::Used),
-    ("log.formatter", Key::Accepted),
+    ("log.formatter", Key::Used),
     ("log.fields", Key::Accepted),
     ("log.accesslog", Key::Accepted),
     ("log.hooks", Key::NotServed),
@@ -482,7 +485,17 @@ impl Config {
                 "log.level: {log_level:?} is not error, warn, info or debug"
             )));
         }
+        let log_json = match string(&doc, "log.formatter")?.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(err(format!(
+                    "log.formatter: {other:?} is not text or json (logstash is not served)"
+                )));
+            }
+        };
         Ok(Config {
+            log_json,
             storage,
             options,
             purging,
@@ -565,7 +578,7 @@ http:
 auth:
   htpasswd: {realm: r, path: /h}
 catalog: {maxentries: 7}
-log: {level: DEBUG}
+log: {level: DEBUG, formatter: json}
 ";
         let c = Config::parse(text, &[]).unwrap();
         assert!(c.options.delete_enabled && !c.options.redirect);
@@ -583,6 +596,7 @@ log: {level: DEBUG}
         assert_eq!(c.tls.unwrap().key, PathBuf::from("/k.pem"));
         assert_eq!(c.htpasswd.unwrap().realm, "r");
         assert_eq!(c.log_level, "debug");
+        assert!(c.log_json);
     }
 
     #[test]
@@ -654,6 +668,10 @@ log: {level: DEBUG}
                 "http.addr must be a string",
             ),
             ("storage: {inmemory: {}}\nlog: {level: loud}", "log.level"),
+            (
+                "storage: {inmemory: {}}\nlog: {formatter: logstash}",
+                "log.formatter",
+            ),
             ("storage: {inmemory: {}}\nversion: 0.2", "version"),
             (
                 "storage: {inmemory: {}}\ncatalog: {maxentries: -1}",
