@@ -81,7 +81,7 @@ fn signals(
     let path = config_path.to_owned();
     let hangups = tokio_stream_of(signal(SignalKind::hangup())?).map(move |()| {
         tracing::info!(config = %path.display(), "SIGHUP: reloading the configuration");
-        Signal::Reload(Config::load(&path).map_err(|e| e.to_string()))
+        Signal::Reload(Box::new(Config::load(&path).map_err(|e| e.to_string())))
     });
     let stops = futures::stream::select(
         tokio_stream_of(signal(SignalKind::terminate())?),

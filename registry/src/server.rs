@@ -28,7 +28,7 @@ pub type MakeApi =
 /// What the server is told while it runs.
 pub enum Signal {
     /// Serve this configuration from now on (`SIGHUP` after re-reading the file).
-    Reload(Result<Config, String>),
+    Reload(Box<Result<Config, String>>),
     /// Stop accepting, finish what is in flight, return (`SIGTERM`, `SIGINT`).
     Stop,
 }
@@ -190,8 +190,11 @@ impl Server {
                         }
                     }
                 }
-                signal = signals.next() => match signal {
-                    Some(Signal::Reload(Ok(new))) => {
+                signal = signals.next() => match signal.map(|s| match s {
+                    Signal::Reload(r) => Some(*r),
+                    Signal::Stop => None,
+                }) {
+                    Some(Some(Ok(new))) => {
                         if new.addr != config.addr || new.tls != config.tls {
                             tracing::warn!("http.addr and http.tls change only on a restart");
                         }
@@ -204,10 +207,10 @@ impl Server {
                             Err(e) => tracing::error!(error = %e, "reload failed; the old configuration goes on serving"),
                         }
                     }
-                    Some(Signal::Reload(Err(e))) => {
+                    Some(Some(Err(e))) => {
                         tracing::error!(error = %e, "reload failed; the old configuration goes on serving");
                     }
-                    Some(Signal::Stop) | None => break,
+                    Some(None) | None => break,
                 }
             }
         }

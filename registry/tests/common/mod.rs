@@ -153,7 +153,7 @@ impl Running {
     /// Reloads with `config`.
     pub fn reload(&self, config: Result<Config, String>) {
         self.signals
-            .unbounded_send(Signal::Reload(config))
+            .unbounded_send(Signal::Reload(Box::new(config)))
             .expect("the server runs");
     }
 
