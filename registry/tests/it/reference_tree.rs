@@ -2,11 +2,11 @@
 //! is: skopeo gets every blob and manifest back with its digest, tags and the catalog list
 //! what the reference wrote, and the reference's half-done upload finishes here.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Backend, Running, client};
+use crate::common::{Backend, Running, client};
 use reqwest::StatusCode;
 
 const SINGLE: &str = "sha256:4bb29c93d5b48391863dc7c0a1f0ef6606853c36f2a8aad778455f5681d34bc5";

@@ -5,11 +5,11 @@
 //!
 //! skopeo and oras come from `scripts/registry-clients` (`WHARF_SKOPEO`, `WHARF_ORAS_PYTHON`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
-use common::{Backend, Kind, Running, client};
+use crate::common::{Backend, Kind, Running, client};
 
 fn tool(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {

@@ -3,11 +3,9 @@
 //! mounts, range GETs, pagination, authentication, reload, bad names and digests refused with the
 //! spec's codes, the storage layout the reference registry reads, upload purging.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
-use common::{Backend, Kind, Running, client, code_of, config, digest};
+use crate::common::{Backend, Kind, Running, client, code_of, config, digest};
 use reqwest::StatusCode;
 use serde_json::json;
 
