@@ -105,13 +105,7 @@ impl ResumableSha256 {
 
     /// Lowercase hex of [`digest`](Self::digest), as in `sha256:<hex>` digests.
     pub fn hex(&self) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for byte in self.digest() {
-            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-            out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
-        }
-        out
+        hex::encode(self.digest())
     }
 
     /// The state in Go's `MarshalBinary` form: magic, big-endian chaining words, the pending

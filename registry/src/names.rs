@@ -209,7 +209,7 @@ impl Digest {
     /// The SHA-256 digest of `data`.
     pub fn of(data: &[u8]) -> Digest {
         use sha2::Digest as _;
-        Digest::sha256(hex(&sha2::Sha256::digest(data)))
+        Digest::sha256(hex::encode(sha2::Sha256::digest(data)))
     }
 
     /// The algorithm.
@@ -227,16 +227,6 @@ impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.algorithm.as_str(), self.hex)
     }
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// What a manifest URL names: a tag or a digest.

@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult, Code};
 use crate::hasher::ResumableSha256;
 use crate::layout;
 use crate::manifest::{self, MAX_MANIFEST_BYTES, Parsed};
-use crate::names::{Algorithm, Digest, Name, Reference, Tag, hex};
+use crate::names::{Algorithm, Digest, Name, Reference, Tag};
 
 /// A request body, as the HTTP layer hands it over.
 pub type Body = Pin<Box<dyn Stream<Item = ApiResult<Bytes>> + Send>>;
@@ -254,7 +254,7 @@ impl Storage {
     /// Starts an upload; its id.
     pub async fn start_upload(&self, name: &Name) -> ApiResult<String> {
         let id = uuid::Uuid::new_v4().to_string();
-        let started = httpdate_rfc3339(SystemTime::now());
+        let started = rfc3339_seconds(SystemTime::now());
         self.driver
             .put_content(&layout::upload_started_at(name, &id), Bytes::from(started))
             .await
@@ -444,11 +444,11 @@ impl Storage {
                 Algorithm::Sha512 => sha512.update(&chunk),
             }
         }
-        let canonical = Digest::sha256(hex(&sha256.finalize()));
+        let canonical = Digest::sha256(hex::encode(sha256.finalize()));
         let given = match algorithm {
             Algorithm::Sha256 => canonical.hex().to_owned(),
-            Algorithm::Sha384 => hex(&sha384.finalize()),
-            Algorithm::Sha512 => hex(&sha512.finalize()),
+            Algorithm::Sha384 => hex::encode(sha384.finalize()),
+            Algorithm::Sha512 => hex::encode(sha512.finalize()),
         };
         Ok((canonical, given))
     }
@@ -898,7 +898,7 @@ fn digest_mismatch(d: &Digest) -> ApiError {
 }
 
 /// `time` as RFC 3339 in UTC, to the second (the reference's `startedat`).
-pub fn httpdate_rfc3339(time: SystemTime) -> String {
+pub fn rfc3339_seconds(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
 }
 
