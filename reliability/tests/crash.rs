@@ -111,7 +111,7 @@ impl Spec {
             "wharf-crash {:016x} {:016x} {}\n",
             self.generation,
             self.len,
-            hex(&Sha256::digest(&payload))
+            hex::encode(Sha256::digest(&payload))
         );
         assert_eq!(header.len() as u64, HEADER_LEN, "the header's width");
         let mut out = Vec::with_capacity((HEADER_LEN + self.len) as usize);
@@ -163,10 +163,6 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// What a path was found to hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Seen {
@@ -214,7 +210,7 @@ impl Seen {
                 body.len()
             ));
         }
-        if hex(&Sha256::digest(body)) != sha {
+        if hex::encode(Sha256::digest(body)) != sha {
             return Self::Damaged(format!(
                 "{spec} with the right length, but its payload does not match its SHA-256"
             ));

@@ -146,11 +146,6 @@ pub fn sha256_of(seed: u64, offset: u64, len: u64) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Lower-case hexadecimal, for digests in messages.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +189,5 @@ mod tests {
         assert_eq!(&joined[..], &bytes(5, 3, 10_000)[..]);
         assert_eq!(chunks(5, 0, 10, 3).count(), 4);
         assert_eq!(sha256_of(5, 3, 10_000), sha256(&joined));
-        assert_eq!(hex(&[0, 0xab]), "00ab");
     }
 }

@@ -182,17 +182,13 @@ pub fn signed_url(key: &RsaKey, req: &SignedUrlRequest<'_>) -> Result<String, St
     let digest = ring::digest::digest(&ring::digest::SHA256, canonical_request.as_bytes());
     let string_to_sign = format!(
         "GOOG4-RSA-SHA256\n{stamp}\n{scope}\n{}",
-        hex(digest.as_ref())
+        hex::encode(digest.as_ref())
     );
-    let signature = hex(&key.sign(string_to_sign.as_bytes()));
+    let signature = hex::encode(key.sign(string_to_sign.as_bytes()));
     Ok(format!(
         "{}://{host}{resource}?{canonical_query}&X-Goog-Signature={signature}",
         endpoint.scheme()
     ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -218,10 +214,5 @@ mod tests {
         let e = RsaKey::from_pem("-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----")
             .unwrap_err();
         assert!(e.contains("CERTIFICATE"), "{e}");
-    }
-
-    #[test]
-    fn hex_is_lowercase_and_padded() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use reqwest::Method;
 use wharf_runtime::Result;
 
+use crate::Store;
 use crate::client::Target;
-use crate::{Store, hex};
 
 /// How long replaced segments are kept for readers that are still on them.
 pub(crate) const GRACE: Duration = Duration::from_secs(15 * 60);
@@ -44,7 +44,7 @@ impl Store {
             "{}{:016}-{}",
             self.garbage_dir(),
             millis(SystemTime::now()),
-            hex(&rand::random::<[u8; 8]>())
+            hex::encode(rand::random::<[u8; 8]>())
         );
         self.client
             .put(&name, Bytes::from(name_prefix.to_owned()), &[])

@@ -240,12 +240,12 @@ impl Store {
     /// names its segment directories.
     pub(crate) fn new_segment_prefix(&self) -> String {
         let id: [u8; 20] = rand::random();
-        let hex = hex(&id);
+        let digits = hex::encode(id);
         format!(
             "{}/segments/{}/{}",
             self.config.prefix,
-            &hex[..3],
-            &hex[3..]
+            &digits[..3],
+            &digits[3..]
         )
         .trim_start_matches('/')
         .to_owned()
@@ -254,9 +254,13 @@ impl Store {
     /// The object holding the state of the upload to `path`.
     pub(crate) fn upload_state_name(&self, path: &str) -> String {
         let digest = sha2::Sha256::digest(path.as_bytes());
-        format!("{}/wharf-uploads/{}", self.config.prefix, hex(&digest))
-            .trim_start_matches('/')
-            .to_owned()
+        format!(
+            "{}/wharf-uploads/{}",
+            self.config.prefix,
+            hex::encode(digest)
+        )
+        .trim_start_matches('/')
+        .to_owned()
     }
 
     /// Writes `content` as the object `name`: one PUT, or segments and a manifest when it is
@@ -347,11 +351,6 @@ impl Store {
         let (container, prefix) = decoded.split_once('/')?;
         (container == self.config.container && !prefix.is_empty()).then(|| prefix.to_owned())
     }
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[async_trait]

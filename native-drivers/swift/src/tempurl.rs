@@ -20,7 +20,6 @@ use wharf_http::header;
 
 use crate::client::{Client, Target};
 use crate::config::Config;
-use crate::hex;
 
 /// The signature algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +90,7 @@ pub(crate) async fn set_up(
     let wanted = config
         .secret_key
         .clone()
-        .unwrap_or_else(|| Secret::new(hex(&rand::random::<[u8; 32]>())));
+        .unwrap_or_else(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())));
     let (target, name, headers) = if container_key {
         let headers = client
             .head_container()
@@ -143,12 +142,12 @@ impl TempUrl {
             Digest::Sha1 => {
                 let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("any key length");
                 mac.update(message.as_bytes());
-                hex(&mac.finalize().into_bytes())
+                hex::encode(mac.finalize().into_bytes())
             }
             Digest::Sha256 => {
                 let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
                 mac.update(message.as_bytes());
-                hex(&mac.finalize().into_bytes())
+                hex::encode(mac.finalize().into_bytes())
             }
         }
     }

@@ -52,7 +52,7 @@ impl ComponentCache {
     /// The compiled form of `wasm`: from the cache when a valid entry exists, otherwise compiled
     /// and stored (a cache that cannot be written is only logged); `label` names it in errors.
     pub fn load(&self, engine: &Engine, wasm: &[u8], label: &str) -> Result<(Component, String)> {
-        let digest = hex(&Sha256::digest(wasm));
+        let digest = hex::encode(Sha256::digest(wasm));
         if let Some(path) = self.entry(&digest) {
             match read_entry(engine, &path) {
                 Ok(Some(component)) => return Ok((component, digest)),
@@ -116,8 +116,4 @@ fn write_entry(component: &Component, path: &Path) -> std::io::Result<()> {
     file.sync_all()?;
     drop(file);
     std::fs::rename(&tmp, path)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
