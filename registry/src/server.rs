@@ -118,7 +118,8 @@ impl Server {
             make,
         } = self;
         let drain = config.drain_timeout;
-        let purger = tokio::spawn(purge_loop(current.clone(), config.clone()));
+        let (purging, settings) = tokio::sync::watch::channel(config.purging.clone());
+        let purger = tokio::spawn(purge_loop(current.clone(), settings));
         let graceful = GracefulShutdown::new();
         let builder = auto::Builder::new(TokioExecutor::new());
         let mut signals = Box::pin(signals);
@@ -201,6 +202,10 @@ impl Server {
                         match make(new.clone()).await {
                             Ok(api) => {
                                 *current.write().expect("never poisoned") = Arc::new(api);
+                                if new.purging != config.purging {
+                                    purging.send_replace(new.purging.clone());
+                                    tracing::info!(enabled = new.purging.enabled, "upload purging follows the new settings");
+                                }
                                 config = new;
                                 tracing::info!("configuration reloaded; new requests use it");
                             }
@@ -227,24 +232,39 @@ impl Server {
 }
 
 /// Removes uploads older than `age` every `interval`, as the reference's purger (which waits a
-/// random part of an hour first, so that registries started together do not purge together).
-async fn purge_loop(current: Arc<RwLock<Arc<Api>>>, config: Config) {
-    let purging = config.purging;
-    if !purging.enabled {
-        return;
-    }
-    let jitter = std::time::Duration::from_secs(rand::random_range(0..60) * 60);
-    tokio::time::sleep(jitter.min(purging.interval)).await;
+/// random part of an hour first, so that registries started together do not purge together),
+/// through whichever [`Api`] serves at the time. New `settings` (a reload) take over at once,
+/// with a new first wait; a purge under way finishes first.
+async fn purge_loop(
+    current: Arc<RwLock<Arc<Api>>>,
+    mut settings: tokio::sync::watch::Receiver<crate::config::Purging>,
+) {
     loop {
-        let api = current.read().expect("never poisoned").clone();
-        let before = SystemTime::now() - purging.age;
-        match api.storage().purge_uploads(before, purging.dry_run).await {
-            Ok(n) if purging.dry_run => {
-                tracing::info!(uploads = n, "upload purging (dry run) would remove")
+        let purging = settings.borrow_and_update().clone();
+        if purging.enabled {
+            let jitter = std::time::Duration::from_secs(rand::random_range(0..60) * 60);
+            let mut wait = jitter.min(purging.interval);
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    changed = settings.changed() => match changed {
+                        Ok(()) => break,
+                        Err(_) => return,
+                    },
+                }
+                let api = current.read().expect("never poisoned").clone();
+                let before = SystemTime::now() - purging.age;
+                match api.storage().purge_uploads(before, purging.dry_run).await {
+                    Ok(n) if purging.dry_run => {
+                        tracing::info!(uploads = n, "upload purging (dry run) would remove")
+                    }
+                    Ok(n) => tracing::info!(uploads = n, "upload purging removed"),
+                    Err(e) => tracing::warn!(error = %e, "upload purging failed"),
+                }
+                wait = purging.interval;
             }
-            Ok(n) => tracing::info!(uploads = n, "upload purging removed"),
-            Err(e) => tracing::warn!(error = %e, "upload purging failed"),
+        } else if settings.changed().await.is_err() {
+            return;
         }
-        tokio::time::sleep(purging.interval).await;
     }
 }

@@ -2,7 +2,8 @@
 //! inmemory, filesystem, s3 on moto and the filesystem guest): chunked uploads (out of order,
 //! resumed after a restart of the server over the same storage, a wrong digest), cross-repository
 //! mounts, range GETs, pagination, authentication, reload, bad names and digests refused with the
-//! spec's codes, the storage layout the reference registry reads, upload purging.
+//! spec's codes, the storage layout the reference registry reads, upload purging (and its
+//! settings changed by a reload).
 
 use std::time::{Duration, SystemTime};
 
@@ -792,4 +793,52 @@ async fn tls_serves_with_the_configured_certificate() {
     .err()
     .expect("a missing key is refused");
     assert!(e.contains("http.tls.key"), "{e}");
+}
+
+/// Whether the upload at `location` is still known.
+async fn upload_known(location: &str) -> bool {
+    let r = client().get(location).send().await.unwrap();
+    match r.status() {
+        StatusCode::NO_CONTENT => true,
+        StatusCode::NOT_FOUND => {
+            assert_eq!(code_of(r).await, "BLOB_UPLOAD_UNKNOWN");
+            false
+        }
+        other => panic!("upload status answered {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reload_gives_upload_purging_its_new_settings() {
+    let purging = |enabled: bool| {
+        config(&format!(
+            "  maintenance:\n    uploadpurging: {{enabled: {enabled}, age: 1s, interval: 1s, dryrun: false}}\n"
+        ))
+    };
+    let backend = Backend::new(Kind::InMemory).await;
+    let registry = Running::start(backend.driver(), purging(false)).await;
+    let first = start_upload(&registry.url, "lib/purged").await;
+    assert_eq!(patch(&first, 0, b"0123456789").await.status(), 202);
+
+    // Turned on by a reload: the upload, older than a second by then, goes.
+    registry.reload(Ok(purging(true)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while upload_known(&first).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload outlived 30 s of purging every second"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Turned off again: a new upload outlives several of the old intervals.
+    registry.reload(Ok(purging(false)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = start_upload(&registry.url, "lib/kept").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        upload_known(&second).await,
+        "purging went on after it was turned off"
+    );
+    registry.stop().await;
 }
