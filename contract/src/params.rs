@@ -42,10 +42,11 @@ pub fn parse_integer(s: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
-/// A byte size: an integer ([`parse_integer`]), or a number with a unit (`10MiB`, `5mb`, `1G`,
-/// `512k`, `1.5GiB`). Binary units (`KiB`, `MiB`, `GiB`, `TiB`) are powers of 1024; decimal ones
-/// (`KB`, `MB`, …) of 1000; a bare letter (`K`, `M`, `G`, `T`) is read as binary, as most
-/// registry configurations mean it. A fraction of a byte is refused.
+/// A byte size: an integer ([`parse_integer`]), or a decimal number with a unit (`10MiB`, `5mb`,
+/// `1G`, `512k`, `1.5GiB`). Binary units (`KiB`, `MiB`, `GiB`, `TiB`) are powers of 1024; decimal
+/// ones (`KB`, `MB`, …) of 1000; a bare letter (`K`, `M`, `G`, `T`) is read as binary, as most
+/// registry configurations mean it. The value is exact: a fraction of a byte, or more than
+/// `u64::MAX` bytes, is refused.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     if let Some(n) = parse_integer(s) {
@@ -53,7 +54,6 @@ pub fn parse_size(s: &str) -> Option<u64> {
     }
     let split = s.find(|c: char| c.is_ascii_alphabetic())?;
     let (number, unit) = s.split_at(split);
-    let number: f64 = number.trim().parse().ok()?;
     let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "b" => 1,
         "k" | "kib" => 1 << 10,
@@ -66,8 +66,43 @@ pub fn parse_size(s: &str) -> Option<u64> {
         "tb" => 1_000_000_000_000,
         _ => return None,
     };
-    let bytes = number * multiplier as f64;
-    (number >= 0.0 && bytes.fract() == 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+    decimal_times(number.trim(), multiplier)
+}
+
+/// `number` (decimal digits, at most one `.`, an optional leading `+`) times `multiplier`, when
+/// that is a whole number of at most `u64::MAX`.
+fn decimal_times(number: &str, multiplier: u64) -> Option<u64> {
+    let number = number.strip_prefix('+').unwrap_or(number);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole = whole.trim_start_matches('0');
+    let fraction = fraction.trim_end_matches('0');
+    // Past 20 digits a whole part overflows u64; past 19 a fraction cannot make whole bytes
+    // with a multiplier of at most 2^40 < 10^13.
+    if whole.len() > 20 || fraction.len() > 19 {
+        return None;
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let (numerator, scale) = if fraction.is_empty() {
+        (0, 1)
+    } else {
+        (
+            fraction.parse::<u128>().ok()? * u128::from(multiplier),
+            10u128.pow(fraction.len() as u32),
+        )
+    };
+    if numerator % scale != 0 {
+        return None;
+    }
+    let bytes = whole * u128::from(multiplier) + numerator / scale;
+    u64::try_from(bytes).ok()
 }
 
 /// A duration such as `100ms`, `30s`, `5m`, `1h30m`, `2.5s` (humantime's units: ns, us, ms, s,
@@ -122,5 +157,26 @@ mod tests {
         assert_eq!(parse_size("ten"), None);
         assert_eq!(parse_size("-1"), None);
         assert_eq!(parse_size("5 parsecs"), None);
+        // Exact past 2^53, where a float would round.
+        assert_eq!(parse_size("9007199254740993B"), Some(9_007_199_254_740_993));
+        assert_eq!(parse_size("18446744073709551615 b"), Some(u64::MAX));
+        assert_eq!(parse_size("18446744073709551616b"), None);
+        assert_eq!(parse_size("16777216TiB"), None);
+        assert_eq!(parse_size("16777215.999999999999TiB"), None);
+        assert_eq!(
+            parse_size("17179869183.5GiB"),
+            Some(u64::MAX - ((1 << 29) - 1))
+        );
+        assert_eq!(parse_size("+.5k"), Some(512));
+        assert_eq!(parse_size("2.MB"), Some(2_000_000));
+        assert_eq!(parse_size("0000000000000000000000001k"), Some(1024));
+        assert_eq!(parse_size("1.0000000000000000000000k"), Some(1024));
+        assert_eq!(parse_size("1.0009765625k"), Some(1025));
+        assert_eq!(parse_size("1.00097656249k"), None);
+        for refused in [
+            ".k", "k", "1e3k", "1..5k", "1.5.k", "inf k", "NaNk", "- 1k", "1,5k",
+        ] {
+            assert_eq!(parse_size(refused), None, "{refused:?}");
+        }
     }
 }
