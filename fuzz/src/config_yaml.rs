@@ -1,7 +1,7 @@
 //! Target `config_yaml`: a registry `config.yml` storage section (`StorageConfig::from_yaml`) and
 //! the `REGISTRY_STORAGE*` environment overrides (`StorageConfig::apply_env`). Documents are
 //! generated as trees (drivers, the registry's reserved keys, parameters of every YAML type,
-//! nested maps, keys that differ only in case, keys that are numbers) and written out as YAML,
+//! nested maps, keys that differ only in case (refused), keys that are numbers) and written out as YAML,
 //! or given as any text. A document is read as the model says (the one driver, its parameters
 //! and the reserved keys, every key lowercase) or refused with an error naming `storage`; the
 //! overrides land where the registry puts them, and applying them twice changes nothing more.
@@ -165,26 +165,38 @@ fn mapping<T>(entries: impl IntoIterator<Item = (RawKey, T)>) -> Vec<(RawKey, T)
     out
 }
 
-/// The configuration's map of a YAML map: keys lowercased, the later of two that then collide
-/// wins.
-fn lowered<T>(entries: Vec<(RawKey, T)>) -> BTreeMap<String, T> {
-    entries.into_iter().map(|(k, v)| (k.lowered(), v)).collect()
+/// The configuration's map of a YAML map: keys lowercased; two that then collide make the
+/// configuration refused (`Err` with the key).
+fn lowered<T>(entries: Vec<(RawKey, T)>) -> Result<BTreeMap<String, T>, String> {
+    let mut map = BTreeMap::new();
+    for (k, v) in entries {
+        if map.insert(k.lowered(), v).is_some() {
+            return Err(k.lowered());
+        }
+    }
+    Ok(map)
 }
 
 impl Node {
-    /// The configuration's value of the node.
-    pub fn value(&self) -> Value {
-        match self {
+    /// The configuration's value of the node (`Err`: a key given twice in different cases).
+    pub fn value(&self) -> Result<Value, String> {
+        Ok(match self {
             Node::Scalar(s) => s.value(),
             Node::List(items) => Value::List(items.iter().map(Scalar::value).collect()),
             Node::Map(m) => Value::Map(lowered(mapping(
                 m.entries.iter().map(|(k, v)| (k.raw(), v.value())),
-            ))),
-            Node::Deep(entries) => Value::Map(lowered(mapping(entries.iter().map(|(k, m)| {
-                let inner = lowered(mapping(m.entries.iter().map(|(k, v)| (k.raw(), v.value()))));
-                (k.raw(), Value::Map(inner))
-            })))),
-        }
+            ))?),
+            Node::Deep(entries) => {
+                // What the document holds (a later same key replaces an earlier one), then read.
+                let mut outer = Vec::new();
+                for (k, m) in mapping(entries.iter().map(|(k, m)| (k.raw(), m))) {
+                    let inner =
+                        lowered(mapping(m.entries.iter().map(|(k, v)| (k.raw(), v.value()))))?;
+                    outer.push((k, Value::Map(inner)));
+                }
+                Value::Map(lowered(mapping(outer))?)
+            }
+        })
     }
 
     fn yaml(&self) -> serde_yaml::Value {
@@ -268,10 +280,21 @@ enum Expected {
         reserved: BTreeMap<String, Value>,
     },
     Refused(Vec<String>),
+    /// Some map has two keys that differ only in case.
+    KeyTwice,
 }
 
 fn expected(section: &[(Name, Node)]) -> Expected {
-    let map = lowered(mapping(section.iter().map(|(k, v)| (k.raw(), v.value()))));
+    let mut entries = Vec::new();
+    for (k, v) in mapping(section.iter().map(|(k, v)| (k.raw(), v))) {
+        match v.value() {
+            Ok(v) => entries.push((k, v)),
+            Err(_) => return Expected::KeyTwice,
+        }
+    }
+    let Ok(map) = lowered(mapping(entries)) else {
+        return Expected::KeyTwice;
+    };
     let (reserved, drivers): (BTreeMap<_, _>, BTreeMap<_, _>) = map
         .into_iter()
         .partition(|(k, _)| RESERVED_KEYS.contains(&k.as_str()));
@@ -291,15 +314,12 @@ fn expected(section: &[(Name, Node)]) -> Expected {
     }
 }
 
-/// The configuration's errors name `storage`.
+/// The configuration's errors name `storage`, or a key under it.
 fn names_storage(e: &Error) {
-    assert_eq!(
-        e.kind(),
-        &ErrorKind::InvalidParameter {
-            key: "storage".into()
-        },
-        "{e}"
-    );
+    let ErrorKind::InvalidParameter { key } = e.kind() else {
+        panic!("not an invalid parameter: {e}");
+    };
+    assert!(key == "storage" || key.starts_with("storage."), "{e}");
 }
 
 /// Checks the document (or text) and the environment on it.
@@ -361,6 +381,10 @@ pub fn check(input: &Input) {
         (Err(e), Expected::Config { params: None, .. }) => {
             names_storage(&e);
             assert!(e.to_string().contains("to be a map"), "{e}");
+        }
+        (Err(e), Expected::KeyTwice) => {
+            names_storage(&e);
+            assert!(e.to_string().contains("given twice"), "{e}");
         }
         (Err(e), Expected::Refused(drivers)) => {
             names_storage(&e);
@@ -433,7 +457,9 @@ fn check_env(config: &StorageConfig, env: &[EnvVar]) {
 /// An override's value as the registry reads it: a YAML boolean or number, else the text.
 fn env_value(raw: &str) -> Value {
     match serde_yaml::from_str::<serde_yaml::Value>(raw) {
-        Ok(v @ (serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_))) => Value::from_yaml(&v),
+        Ok(v @ (serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_))) => {
+            Value::from_yaml(&v).unwrap_or_else(|_| Value::String(raw.to_owned()))
+        }
         _ => Value::String(raw.to_owned()),
     }
 }

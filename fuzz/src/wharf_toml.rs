@@ -2,9 +2,10 @@
 //! policy each guest's table gives (`SandboxPolicy::from_params`, which reads sizes, durations,
 //! directory grants and HTTP hosts). Files are generated as tables (sections, drivers, their
 //! `component`, `params`, `sandbox` and unknown keys; every policy key with values of every
-//! form) and written out as TOML, or given as any text. A file is read as the model says or
-//! refused with an error naming the offending key; a policy that is read holds only values in
-//! its documented ranges, and one that is refused names a key.
+//! form, keys in any case) and written out as TOML, or given as any text. A file is read as the
+//! model says or refused with an error naming the offending key (a key given twice in different
+//! cases among them); a policy that is read holds only values in its documented ranges, and one
+//! that is refused names a key.
 
 use std::path::Path;
 
@@ -345,6 +346,29 @@ impl Driver {
     }
 }
 
+/// The paths of the keys that `v` (at `at`) holds twice in different cases, which are refused.
+fn keys_twice(v: &toml::Value, at: &str, out: &mut Vec<String>) {
+    match v {
+        toml::Value::Table(t) => {
+            let mut seen = std::collections::BTreeSet::new();
+            for (k, v) in t {
+                let lower = k.to_ascii_lowercase();
+                let path = format!("{at}.{lower}");
+                keys_twice(v, &path, out);
+                if !seen.insert(lower) {
+                    out.push(path);
+                }
+            }
+        }
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                keys_twice(item, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Where relative components are resolved.
 const BASE: &str = "/etc/wharf";
 
@@ -393,6 +417,7 @@ pub fn check(input: &Input) {
     let mut possible: Vec<String> = unknown.clone();
     for (name, driver) in &drivers {
         possible.extend(driver.expected_error(name).unwrap_or_default());
+        keys_twice(&driver.toml(), &format!("drivers.{name}"), &mut possible);
     }
     match WharfConfig::from_toml(&file, Path::new(BASE)) {
         Ok(config) => {

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::params::{Params, Value};
+use crate::params::{KeyedOnce, Params, Value};
 
 /// Keys of the `storage:` section that configure the registry, not the driver.
 pub const RESERVED_KEYS: [&str; 5] = ["maintenance", "cache", "delete", "redirect", "tag"];
@@ -57,7 +57,7 @@ impl StorageConfig {
             Some(s) => s.clone(),
             None => doc,
         };
-        let Value::Map(map) = Value::from_yaml(&section) else {
+        let Value::Map(map) = Value::from_yaml_at(&section, "storage")? else {
             return Err(config_error(
                 "expected `storage:` to be a map with one driver key",
             ));
@@ -171,20 +171,30 @@ pub struct WharfConfig {
     pub drivers: BTreeMap<String, GuestConfig>,
 }
 
-fn toml_value(v: &toml::Value) -> Value {
-    match v {
+/// `v` (at path `at`) as parameters: keys lowercased, two that differ only in case refused.
+fn toml_value(v: &toml::Value, at: &str) -> Result<Value> {
+    Ok(match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => Value::Int(*i),
         toml::Value::Float(f) => Value::Float(*f),
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => Value::List(items.iter().map(toml_value).collect()),
-        toml::Value::Table(t) => Value::Map(
-            t.iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), toml_value(v)))
-                .collect(),
+        toml::Value::Array(items) => Value::List(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| toml_value(item, &format!("{at}[{i}]")))
+                .collect::<Result<_>>()?,
         ),
-    }
+        toml::Value::Table(t) => {
+            let mut map = KeyedOnce::new(at);
+            for (k, v) in t {
+                let value = toml_value(v, &map.path_of(k))?;
+                map.insert(k.clone(), value)?;
+            }
+            map.done()
+        }
+    })
 }
 
 impl WharfConfig {
@@ -217,7 +227,7 @@ impl WharfConfig {
                 ));
             };
             for (name, spec) in drivers {
-                let Value::Map(map) = toml_value(&spec) else {
+                let Value::Map(map) = toml_value(&spec, &format!("drivers.{name}"))? else {
                     return Err(Error::invalid_parameter(
                         format!("drivers.{name}"),
                         "expected a table with `component`, `params`, `sandbox`",
@@ -265,7 +275,9 @@ fn set_nested(map: &mut BTreeMap<String, Value>, key: &str, value: Value) {
 
 fn parse_env_value(raw: &str) -> Value {
     match serde_yaml::from_str::<serde_yaml::Value>(raw) {
-        Ok(v @ (serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_))) => Value::from_yaml(&v),
+        Ok(v @ (serde_yaml::Value::Bool(_) | serde_yaml::Value::Number(_))) => {
+            Value::from_yaml(&v).unwrap_or_else(|_| Value::String(raw.to_owned()))
+        }
         _ => Value::String(raw.to_owned()),
     }
 }
@@ -320,6 +332,39 @@ http:
         assert!(e.to_string().contains("inmemory, s3"), "{e}");
         let e = StorageConfig::from_yaml("storage:\n  delete:\n    enabled: true\n").unwrap_err();
         assert!(e.to_string().contains("no storage driver"), "{e}");
+    }
+
+    #[test]
+    fn keys_given_twice_in_different_cases_are_refused() {
+        let key_of = |e: &Error| match e.kind() {
+            crate::ErrorKind::InvalidParameter { key } => key.clone(),
+            other => panic!("{other:?}"),
+        };
+        let e = StorageConfig::from_yaml(
+            "storage:\n  s3:\n    bucket: a\n    region: r\n    Bucket: b\n",
+        )
+        .unwrap_err();
+        assert_eq!(key_of(&e), "storage.s3.bucket");
+        assert!(e.to_string().contains(r#"as "bucket" and "Bucket""#), "{e}");
+        let e = StorageConfig::from_yaml("storage:\n  S3: {}\n  s3: {}\n").unwrap_err();
+        assert_eq!(key_of(&e), "storage.s3");
+        let e =
+            StorageConfig::from_yaml("storage:\n  azure:\n    credentials: {Type: a, type: b}\n")
+                .unwrap_err();
+        assert_eq!(key_of(&e), "storage.azure.credentials.type");
+        let e = StorageConfig::from_yaml("s3:\n  list: [{a: 1, A: 2}]\n").unwrap_err();
+        assert_eq!(key_of(&e), "storage.s3.list[0].a");
+        // One spelling, in any case, is read.
+        let c = StorageConfig::from_yaml("storage:\n  S3:\n    BUCKET: b\n").unwrap();
+        assert_eq!(c.params.get("bucket"), Some(&Value::String("b".into())));
+
+        let e = WharfConfig::from_toml(
+            "[drivers.x]\ncomponent = \"a.wasm\"\nparams = { Root = \"/a\", root = \"/b\" }\n",
+            Path::new("/"),
+        )
+        .unwrap_err();
+        assert_eq!(key_of(&e), "drivers.x.params.root");
+        assert!(e.to_string().contains(r#"as "Root" and "root""#), "{e}");
     }
 
     #[test]

@@ -50,9 +50,15 @@ impl Value {
         }
     }
 
-    /// Converts a YAML value (from a registry config.yml).
-    pub fn from_yaml(v: &serde_yaml::Value) -> Value {
-        match v {
+    /// Converts a YAML value (from a registry config.yml). Keys are lowercased; two keys of a
+    /// map that differ only in case are refused, naming the key (`at` is the map's path).
+    pub fn from_yaml(v: &serde_yaml::Value) -> Result<Value> {
+        Value::from_yaml_at(v, "")
+    }
+
+    /// [`Value::from_yaml`] of the value at path `at` of a document (which errors then name).
+    pub fn from_yaml_at(v: &serde_yaml::Value, at: &str) -> Result<Value> {
+        Ok(match v {
             serde_yaml::Value::Null => Value::Null,
             serde_yaml::Value::Bool(b) => Value::Bool(*b),
             serde_yaml::Value::Number(n) => match n.as_i64() {
@@ -60,26 +66,84 @@ impl Value {
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             serde_yaml::Value::String(s) => Value::String(s.clone()),
-            serde_yaml::Value::Sequence(items) => {
-                Value::List(items.iter().map(Value::from_yaml).collect())
-            }
-            serde_yaml::Value::Mapping(m) => Value::Map(
-                m.iter()
-                    .map(|(k, v)| (yaml_key(k), Value::from_yaml(v)))
-                    .collect(),
+            serde_yaml::Value::Sequence(items) => Value::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| Value::from_yaml_at(item, &format!("{at}[{i}]")))
+                    .collect::<Result<_>>()?,
             ),
-            serde_yaml::Value::Tagged(t) => Value::from_yaml(&t.value),
+            serde_yaml::Value::Mapping(m) => {
+                let mut map = KeyedOnce::new(at);
+                for (k, v) in m {
+                    let key = yaml_key(k);
+                    let value = Value::from_yaml_at(v, &map.path_of(&key))?;
+                    map.insert(key, value)?;
+                }
+                map.done()
+            }
+            serde_yaml::Value::Tagged(t) => Value::from_yaml_at(&t.value, at)?,
+        })
+    }
+}
+
+/// A map being read from a configuration file, whose keys are lowercased: refuses a key given
+/// twice in different cases (`rootDirectory` and `rootdirectory`) rather than letting the later
+/// silently win.
+pub(crate) struct KeyedOnce<'a> {
+    at: &'a str,
+    map: BTreeMap<String, Value>,
+    spelled: BTreeMap<String, String>,
+}
+
+impl<'a> KeyedOnce<'a> {
+    /// An empty map at path `at` (dotted, "" for the top).
+    pub(crate) fn new(at: &'a str) -> Self {
+        KeyedOnce {
+            at,
+            map: BTreeMap::new(),
+            spelled: BTreeMap::new(),
         }
+    }
+
+    /// The path of `key` in this map.
+    pub(crate) fn path_of(&self, key: &str) -> String {
+        if self.at.is_empty() {
+            key.to_ascii_lowercase()
+        } else {
+            format!("{}.{}", self.at, key.to_ascii_lowercase())
+        }
+    }
+
+    /// Adds `key` (as written) with `value`.
+    pub(crate) fn insert(&mut self, key: String, value: Value) -> Result<()> {
+        let lower = key.to_ascii_lowercase();
+        if let Some(first) = self.spelled.get(&lower) {
+            return Err(Error::invalid_parameter(
+                self.path_of(&lower),
+                format!(
+                    "given twice, as {first:?} and {key:?} (keys are read without regard to case)"
+                ),
+            ));
+        }
+        self.spelled.insert(lower.clone(), key);
+        self.map.insert(lower, value);
+        Ok(())
+    }
+
+    /// The map.
+    pub(crate) fn done(self) -> Value {
+        Value::Map(self.map)
     }
 }
 
 fn yaml_key(k: &serde_yaml::Value) -> String {
     match k {
-        serde_yaml::Value::String(s) => s.to_ascii_lowercase(),
+        serde_yaml::Value::String(s) => s.clone(),
         other => serde_yaml::to_string(other)
             .unwrap_or_default()
             .trim()
-            .to_ascii_lowercase(),
+            .to_owned(),
     }
 }
 
