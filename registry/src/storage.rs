@@ -7,6 +7,10 @@
 //! after a restart of the server, or on another server over the same storage. A blob becomes
 //! visible — moved into `blobs/` and linked into the repository — only after its digest was
 //! verified.
+//!
+//! Manifests read or written are kept in memory by digest ([`ManifestCache`], bounded): a
+//! digest names its bytes for good, so an entry never goes stale; what a request may see is
+//! still decided by the links it reads (tags, revisions), never by the cache.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -33,6 +37,10 @@ pub type Body = Pin<Box<dyn Stream<Item = ApiResult<Bytes>> + Send>>;
 /// Writes reach the driver in pieces of this size (request bodies arrive in small frames; each
 /// driver call, above all a guest's, has a fixed cost).
 const WRITE_CHUNK: usize = 1 << 20;
+
+/// The most bytes of manifests kept in memory ([`ManifestCache`]), and the largest one kept.
+const MANIFEST_CACHE_BYTES: usize = 16 << 20;
+const MANIFEST_CACHE_LARGEST: usize = 1 << 20;
 
 /// How long a redirect URL stays valid (the reference registry's 20 minutes).
 const REDIRECT_EXPIRY: Duration = Duration::from_secs(20 * 60);
@@ -101,6 +109,7 @@ pub struct Storage {
     driver: Arc<dyn StorageDriver>,
     options: Options,
     uploads: UploadLocks,
+    manifests: ManifestCache,
 }
 
 impl std::fmt::Debug for Storage {
@@ -123,6 +132,7 @@ impl Storage {
             driver,
             options,
             uploads: UploadLocks::default(),
+            manifests: ManifestCache::default(),
         }
     }
 
@@ -560,7 +570,9 @@ impl Storage {
             None => self.read_link(&layout::layer_link(name, d)).await?,
         };
         Ok(match link {
-            Some(target) => self.blob_size(&target).await?.is_some(),
+            Some(target) => {
+                self.manifests.get(&target).is_some() || self.blob_size(&target).await?.is_some()
+            }
             None => false,
         })
     }
@@ -568,10 +580,20 @@ impl Storage {
     /// The manifest `reference` names in `name`.
     pub async fn manifest(&self, name: &Name, reference: &Reference) -> ApiResult<Manifest> {
         let digest = self.resolve(name, reference).await?;
-        let bytes = match self.driver.get_content(&layout::blob_data(&digest)).await {
-            Ok(bytes) => bytes,
-            Err(e) if not_found(&e) => return Err(manifest_unknown(&digest.to_string())),
-            Err(e) => return Err(ApiError::storage("reading a manifest", e)),
+        let bytes = match self.manifests.get(&digest) {
+            Some(bytes) => bytes,
+            None => match self.driver.get_content(&layout::blob_data(&digest)).await {
+                Ok(bytes) => {
+                    // Kept only when the bytes are the digest's (a damaged blob is served as
+                    // stored, as the reference does, but not remembered).
+                    if Digest::of(&bytes) == digest {
+                        self.manifests.insert(&digest, &bytes);
+                    }
+                    bytes
+                }
+                Err(e) if not_found(&e) => return Err(manifest_unknown(&digest.to_string())),
+                Err(e) => return Err(ApiError::storage("reading a manifest", e)),
+            },
         };
         if bytes.len() > MAX_MANIFEST_BYTES {
             return Err(ApiError::new(
@@ -614,10 +636,11 @@ impl Storage {
         self.check_references(name, &parsed).await?;
         if self.blob_size(&digest).await?.is_none() {
             self.driver
-                .put_content(&layout::blob_data(&digest), bytes)
+                .put_content(&layout::blob_data(&digest), bytes.clone())
                 .await
                 .map_err(|e| ApiError::storage("storing a manifest", e))?;
         }
+        self.manifests.insert(&digest, &bytes);
         self.write_link(&layout::revision_link(name, &digest), &digest)
             .await?;
         if let Some(subject) = &parsed.subject {
@@ -905,6 +928,54 @@ pub fn rfc3339_seconds(time: SystemTime) -> String {
 /// Parses an RFC 3339 time as the reference registry writes and reads it.
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(s.trim()).ok()
+}
+
+/// Manifests by digest, least recently used dropped first once they hold more than
+/// [`MANIFEST_CACHE_BYTES`]; none larger than [`MANIFEST_CACHE_LARGEST`]. Each entry is its own
+/// copy (never a slice pinning a larger buffer), counted with its digest.
+struct ManifestCache(Mutex<CachedManifests>);
+
+struct CachedManifests {
+    entries: lru::LruCache<Digest, Bytes>,
+    bytes: usize,
+}
+
+impl Default for ManifestCache {
+    fn default() -> Self {
+        ManifestCache(Mutex::new(CachedManifests {
+            entries: lru::LruCache::unbounded(),
+            bytes: 0,
+        }))
+    }
+}
+
+impl ManifestCache {
+    fn cost(digest: &Digest, bytes: &Bytes) -> usize {
+        bytes.len() + digest.to_string().len() + std::mem::size_of::<(Digest, Bytes)>()
+    }
+
+    fn get(&self, digest: &Digest) -> Option<Bytes> {
+        let mut cache = self.0.lock().expect("the manifest cache is never poisoned");
+        cache.entries.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: &Digest, bytes: &Bytes) {
+        if bytes.len() > MANIFEST_CACHE_LARGEST {
+            return;
+        }
+        let bytes = Bytes::copy_from_slice(bytes);
+        let mut cache = self.0.lock().expect("the manifest cache is never poisoned");
+        cache.bytes += Self::cost(digest, &bytes);
+        if let Some(old) = cache.entries.put(digest.clone(), bytes) {
+            cache.bytes -= Self::cost(digest, &old);
+        }
+        while cache.bytes > MANIFEST_CACHE_BYTES {
+            let Some((d, b)) = cache.entries.pop_lru() else {
+                break;
+            };
+            cache.bytes -= Self::cost(&d, &b);
+        }
+    }
 }
 
 /// One lock per upload, so two requests on it do not interleave their writers (in this

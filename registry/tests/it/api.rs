@@ -842,3 +842,68 @@ async fn a_reload_gives_upload_purging_its_new_settings() {
     );
     registry.stop().await;
 }
+
+#[tokio::test]
+async fn manifests_are_kept_by_digest_but_served_only_through_their_links() {
+    let backend = Backend::new(Kind::Filesystem).await;
+    let blobs = backend
+        .dir
+        .as_ref()
+        .unwrap()
+        .path()
+        .join("docker/registry/v2/blobs");
+    let registry = Running::serve(&backend).await;
+    let url = &registry.url;
+    let config_digest = push_blob(url, "lib/c", b"{}").await;
+    let m = image_manifest(&config_digest, &[]);
+    let d = digest(&m);
+    assert_eq!(put_manifest(url, "lib/c", "v1", &m).await.status(), 201);
+    let get = |url: String, reference: String| async move {
+        let r = client()
+            .get(format!("{url}/v2/lib/c/manifests/{reference}"))
+            .header("accept", "application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.bytes().await.unwrap())
+    };
+    let served = (StatusCode::OK, bytes::Bytes::from(m.clone()));
+    assert_eq!(get(url.clone(), "v1".into()).await, served);
+
+    // The manifest's bytes leave the storage behind the registry's back: the tag and the
+    // digest still answer with them (the digest names them for good)…
+    let hex = d.strip_prefix("sha256:").unwrap();
+    std::fs::remove_file(blobs.join(format!("sha256/{}/{hex}/data", &hex[..2]))).unwrap();
+    assert_eq!(get(url.clone(), "v1".into()).await, served);
+    assert_eq!(get(url.clone(), d.clone()).await, served);
+    // …where a second server over the same storage, which has kept nothing, finds them gone.
+    let second = Running::serve(&backend).await;
+    assert_eq!(
+        get(second.url.clone(), "v1".into()).await.0,
+        StatusCode::NOT_FOUND
+    );
+    second.stop().await;
+
+    // What is served is still decided by the links: a tag moved away, a deleted manifest, a
+    // repository that never had it.
+    let other = image_manifest(&config_digest, &[(&config_digest, 2)]);
+    assert_eq!(put_manifest(url, "lib/c", "v1", &other).await.status(), 201);
+    assert_eq!(
+        get(url.clone(), "v1".into()).await,
+        (StatusCode::OK, bytes::Bytes::from(other))
+    );
+    let r = client()
+        .delete(format!("{url}/v2/lib/c/manifests/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(get(url.clone(), d.clone()).await.0, StatusCode::NOT_FOUND);
+    let r = client()
+        .get(format!("{url}/v2/lib/other/manifests/{d}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    registry.stop().await;
+}
