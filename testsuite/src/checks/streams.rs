@@ -106,8 +106,8 @@ pub(crate) async fn writer_large_stream_sha256(
         ensure!(
             read == written,
             "sha256 of what was read ({}) differs from what was written ({})",
-            hex::encode(&read),
-            hex::encode(&written)
+            hex::encode(read),
+            hex::encode(written)
         );
         Ok(())
     })
