@@ -575,12 +575,7 @@ async fn only_users_of_the_htpasswd_file_get_in_and_a_reload_changes_who() {
 #[tokio::test]
 async fn the_storage_tree_is_the_reference_registrys() {
     let backend = Backend::new(Kind::Filesystem).await;
-    let root = backend
-        .dir
-        .as_ref()
-        .unwrap()
-        .path()
-        .join("docker/registry/v2");
+    let root = backend.tree();
     let registry = Running::serve(&backend).await;
     let url = &registry.url;
     let layer = b"layer bytes".to_vec();
@@ -846,12 +841,7 @@ async fn a_reload_gives_upload_purging_its_new_settings() {
 #[tokio::test]
 async fn manifests_are_kept_by_digest_but_served_only_through_their_links() {
     let backend = Backend::new(Kind::Filesystem).await;
-    let blobs = backend
-        .dir
-        .as_ref()
-        .unwrap()
-        .path()
-        .join("docker/registry/v2/blobs");
+    let blobs = backend.tree().join("blobs");
     let registry = Running::serve(&backend).await;
     let url = &registry.url;
     let config_digest = push_blob(url, "lib/c", b"{}").await;

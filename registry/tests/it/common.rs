@@ -33,6 +33,15 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// The reference registry's tree (`docker/registry/v2`) of a filesystem backend, on disk.
+    pub fn tree(&self) -> std::path::PathBuf {
+        self.dir
+            .as_ref()
+            .expect("a filesystem backend")
+            .path()
+            .join("docker/registry/v2")
+    }
+
     pub async fn new(kind: Kind) -> Backend {
         let (name, params, dir) = match kind {
             Kind::InMemory => ("inmemory", Params::new(), None),
