@@ -144,9 +144,27 @@ async fn quota_and_bounds_from_wharf_toml() {
         .put_content("/small", Bytes::from(vec![1u8; 512 << 10]))
         .await
         .expect("within the quota");
-    driver
+    let e = driver
         .put_content("/big", Bytes::from(vec![2u8; 1 << 20]))
         .await
         .expect_err("past the quota");
+    // A full grant is no passing failure: the same call would meet it again.
+    assert!(!e.is_temporary(), "{e:?}");
     assert!(!data.join("big").exists());
+    let mut writer = driver.writer("/streamed", false).await.expect("a writer");
+    let mut failed = None;
+    for _ in 0..4 {
+        if let Err(e) = writer.write(Bytes::from(vec![3u8; 1 << 20])).await {
+            failed = Some(e);
+            break;
+        }
+    }
+    let e = match failed {
+        Some(e) => e,
+        None => writer
+            .commit()
+            .await
+            .expect_err("4 MiB past a quota of 1 MiB"),
+    };
+    assert!(!e.is_temporary(), "{e:?}");
 }

@@ -43,15 +43,40 @@ pub(crate) const PIECE: usize = 1 << 20;
 fn failed(e: StreamError, what: &str) -> Error {
     match e {
         StreamError::Closed => Error::temporary(format!("{what}: the stream closed early")),
-        StreamError::LastOperationFailed(e) => Error::temporary(format!(
-            "{what}: {}",
-            super::answer::clean_text_within(&format!("{e:#}"), 400)
-        )),
+        StreamError::LastOperationFailed(e) => {
+            let message = format!(
+                "{what}: {}",
+                super::answer::clean_text_within(&format!("{e:#}"), 400)
+            );
+            if lasting(&e) {
+                Error::backend(message)
+            } else {
+                Error::temporary(message)
+            }
+        }
         StreamError::Trap(e) => Error::backend(format!(
             "{what}: {}",
             super::answer::clean_text_within(&format!("{e:#}"), 400)
         )),
     }
+}
+
+/// True when a stream's failure is one that the same call retried would meet again: a file
+/// stream's disk (or the grant's quota) full, a file too large, a read-only file system, a
+/// refusal. Anything else (a connection reset, a timeout) may pass.
+fn lasting(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::QuotaExceeded
+                    | std::io::ErrorKind::FileTooLarge
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::PermissionDenied
+            )
+        })
 }
 
 /// What one [`read`] gave: the chunks read (at most `max` bytes together), then whether the

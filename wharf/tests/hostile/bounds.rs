@@ -540,7 +540,11 @@ async fn a_directory_quota_holds_against_every_way_of_writing() {
         small.put_content("/big", vec![0u8; 1 << 20].into()),
     )
     .await;
-    assert!(put.is_err(), "a put past the quota worked");
+    let e = put.expect_err("a put past the quota worked");
+    assert!(
+        !e.is_temporary(),
+        "a full quota is no passing failure: {e:?}"
+    );
     assert!(content_bytes(&sandbox.data()) <= quota);
 }
 
