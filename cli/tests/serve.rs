@@ -114,10 +114,7 @@ impl Drop for Serve {
 fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     let hash = sha2::Sha256::digest(data);
-    format!(
-        "sha256:{}",
-        hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
+    format!("sha256:{}", hex::encode(hash))
 }
 
 fn http() -> reqwest::Client {

@@ -173,9 +173,8 @@ async fn driver(
     let mut registry = DriverRegistry::new();
     register_guest(&mut registry, "chaos", h.component.clone(), policy)
         .expect("register the chaos guest");
-    let hex: String = tape.iter().map(|b| format!("{b:02x}")).collect();
     registry
-        .create("chaos", Params::from_pairs([("input", hex)]))
+        .create("chaos", Params::from_pairs([("input", hex::encode(tape))]))
         .await
 }
 

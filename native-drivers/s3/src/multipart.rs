@@ -181,9 +181,7 @@ fn etag_of(parts: &[CompletedPart]) -> Option<String> {
             md5s.update([u8::from_str_radix(&hex[i..i + 2], 16).ok()?]);
         }
     }
-    let digest = md5s.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("{hex}-{}", parts.len()))
+    Some(format!("{}-{}", hex::encode(md5s.finalize()), parts.len()))
 }
 
 #[cfg(test)]
