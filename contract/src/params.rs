@@ -45,8 +45,8 @@ pub fn parse_integer(s: &str) -> Option<u64> {
 /// A byte size: an integer ([`parse_integer`]), or a decimal number with a unit (`10MiB`, `5mb`,
 /// `1G`, `512k`, `1.5GiB`). Binary units (`KiB`, `MiB`, `GiB`, `TiB`) are powers of 1024; decimal
 /// ones (`KB`, `MB`, …) of 1000; a bare letter (`K`, `M`, `G`, `T`) is read as binary, as most
-/// registry configurations mean it. The value is exact: a fraction of a byte, or more than
-/// `u64::MAX` bytes, is refused.
+/// registry configurations mean it. The value is exact: a fraction of a byte, more than
+/// `u64::MAX` bytes, or a fraction written with more than 38 significant digits is refused.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     if let Some(n) = parse_integer(s) {
@@ -80,9 +80,9 @@ fn decimal_times(number: &str, multiplier: u64) -> Option<u64> {
     }
     let whole = whole.trim_start_matches('0');
     let fraction = fraction.trim_end_matches('0');
-    // Past 20 digits a whole part overflows u64; past 19 a fraction cannot make whole bytes
-    // with a multiplier of at most 2^40 < 10^13.
-    if whole.len() > 20 || fraction.len() > 19 {
+    // Past 20 digits a whole part overflows u64. Every unit's exact fractions fit in 40 digits
+    // (2^-40 has 40); a fraction of more is never a whole number of bytes.
+    if whole.len() > 20 || fraction.len() > 40 {
         return None;
     }
     let whole: u128 = if whole.is_empty() {
@@ -90,18 +90,33 @@ fn decimal_times(number: &str, multiplier: u64) -> Option<u64> {
     } else {
         whole.parse().ok()?
     };
-    let (numerator, scale) = if fraction.is_empty() {
-        (0, 1)
+    let multiplier = u128::from(multiplier);
+    let fraction_bytes = if fraction.is_empty() {
+        0
     } else {
-        (
-            fraction.parse::<u128>().ok()? * u128::from(multiplier),
-            10u128.pow(fraction.len() as u32),
-        )
+        // numerator / 10^len × multiplier is whole exactly when 10^len, without the factors of
+        // 2 and 5 it shares with the multiplier, divides the numerator. (More than 38
+        // significant digits do not fit a u128 and are refused.)
+        let numerator: u128 = fraction.parse().ok()?;
+        let len = fraction.len() as u32;
+        let twos = multiplier.trailing_zeros().min(len);
+        let mut fives = 0;
+        let mut rest = multiplier >> twos;
+        while fives < len && rest % 5 == 0 {
+            rest /= 5;
+            fives += 1;
+        }
+        let scale = 2u128
+            .checked_pow(len - twos)
+            .and_then(|t| t.checked_mul(5u128.checked_pow(len - fives)?));
+        // A scale past u128 is larger than any numerator that fits one: not whole.
+        let scale = scale?;
+        if numerator % scale != 0 {
+            return None;
+        }
+        numerator / scale * rest
     };
-    if numerator % scale != 0 {
-        return None;
-    }
-    let bytes = whole * u128::from(multiplier) + numerator / scale;
+    let bytes = whole * multiplier + fraction_bytes;
     u64::try_from(bytes).ok()
 }
 
@@ -173,6 +188,16 @@ mod tests {
         assert_eq!(parse_size("1.0000000000000000000000k"), Some(1024));
         assert_eq!(parse_size("1.0009765625k"), Some(1025));
         assert_eq!(parse_size("1.00097656249k"), None);
+        // A binary unit's fraction may need more digits than any decimal one: 2^-20 MiB.
+        assert_eq!(parse_size("0.00000095367431640625MiB"), Some(1));
+        assert_eq!(
+            parse_size("0.0000000000009094947017729282379150390625TiB"),
+            Some(1)
+        );
+        assert_eq!(
+            parse_size("0.00000000000090949470177292823791503906TiB"),
+            None
+        );
         for refused in [
             ".k", "k", "1e3k", "1..5k", "1.5.k", "inf k", "NaNk", "- 1k", "1,5k",
         ] {
