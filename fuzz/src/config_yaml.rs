@@ -314,12 +314,26 @@ fn expected(section: &[(Name, Node)]) -> Expected {
     }
 }
 
-/// The configuration's errors name `storage`, or a key under it.
+/// The configuration's errors name `storage`.
 fn names_storage(e: &Error) {
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::InvalidParameter {
+            key: "storage".into()
+        },
+        "{e}"
+    );
+}
+
+/// A key given twice in different cases is named by its path under `storage.`, its last
+/// component in lower case.
+fn names_a_storage_key(e: &Error) {
     let ErrorKind::InvalidParameter { key } = e.kind() else {
         panic!("not an invalid parameter: {e}");
     };
-    assert!(key == "storage" || key.starts_with("storage."), "{e}");
+    assert!(key.starts_with("storage."), "{e}");
+    let last = key.rsplit('.').next().unwrap_or_default();
+    assert_eq!(last, last.to_ascii_lowercase(), "{e}");
 }
 
 /// Checks the document (or text) and the environment on it.
@@ -327,6 +341,7 @@ pub fn check(input: &Input) {
     if input.use_raw {
         match StorageConfig::from_yaml(&input.raw) {
             Ok(config) => check_config(&config),
+            Err(e) if e.to_string().contains("given twice") => names_a_storage_key(&e),
             Err(e) => names_storage(&e),
         }
         return;
@@ -383,7 +398,7 @@ pub fn check(input: &Input) {
             assert!(e.to_string().contains("to be a map"), "{e}");
         }
         (Err(e), Expected::KeyTwice) => {
-            names_storage(&e);
+            names_a_storage_key(&e);
             assert!(e.to_string().contains("given twice"), "{e}");
         }
         (Err(e), Expected::Refused(drivers)) => {

@@ -320,8 +320,6 @@ fn check_scalars(s: &str) {
     }
 }
 
-/// A size written with a unit reads back as `n`: exactly up to 2^53 bytes (8 PiB), within a
-/// float's precision beyond (a number with a unit is read through an `f64`).
 /// `1234567` as `1_234_567`.
 fn group(digits: &str) -> String {
     let mut out = String::new();

@@ -345,7 +345,11 @@ http:
         )
         .unwrap_err();
         assert_eq!(key_of(&e), "storage.s3.bucket");
-        assert!(e.to_string().contains(r#"as "bucket" and "Bucket""#), "{e}");
+        assert!(
+            e.to_string()
+                .contains(r#"as "bucket" and "Bucket" (keys are read in lower case)"#),
+            "{e}"
+        );
         let e = StorageConfig::from_yaml("storage:\n  S3: {}\n  s3: {}\n").unwrap_err();
         assert_eq!(key_of(&e), "storage.s3");
         let e =

@@ -121,9 +121,7 @@ impl<'a> KeyedOnce<'a> {
         if let Some(first) = self.spelled.get(&lower) {
             return Err(Error::invalid_parameter(
                 self.path_of(&lower),
-                format!(
-                    "given twice, as {first:?} and {key:?} (keys are read without regard to case)"
-                ),
+                format!("given twice, as {first:?} and {key:?} (keys are read in lower case)"),
             ));
         }
         self.spelled.insert(lower.clone(), key);
