@@ -253,7 +253,10 @@ async fn purge_loop(
                     },
                 }
                 let api = current.read().expect("never poisoned").clone();
-                let before = SystemTime::now() - purging.age;
+                // An age past the clock's start purges nothing (and must not panic).
+                let before = SystemTime::now()
+                    .checked_sub(purging.age)
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
                 match api.storage().purge_uploads(before, purging.dry_run).await {
                     Ok(n) if purging.dry_run => {
                         tracing::info!(uploads = n, "upload purging (dry run) would remove")

@@ -586,7 +586,7 @@ impl Storage {
                 Ok(bytes) => {
                     // Kept only when the bytes are the digest's (a damaged blob is served as
                     // stored, as the reference does, but not remembered).
-                    if Digest::of(&bytes) == digest {
+                    if bytes.len() <= MANIFEST_CACHE_LARGEST && Digest::of(&bytes) == digest {
                         self.manifests.insert(&digest, &bytes);
                     }
                     bytes
@@ -639,8 +639,9 @@ impl Storage {
                 .put_content(&layout::blob_data(&digest), bytes.clone())
                 .await
                 .map_err(|e| ApiError::storage("storing a manifest", e))?;
+            // Kept as stored; bytes already there are kept when first read (and checked).
+            self.manifests.insert(&digest, &bytes);
         }
-        self.manifests.insert(&digest, &bytes);
         self.write_link(&layout::revision_link(name, &digest), &digest)
             .await?;
         if let Some(subject) = &parsed.subject {

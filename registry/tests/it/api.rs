@@ -826,6 +826,31 @@ async fn a_reload_gives_upload_purging_its_new_settings() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // An age longer than the clock has run purges nothing and leaves the purger alive: turned
+    // back to one second, it removes the next upload.
+    let ages = |age: &str| {
+        config(&format!(
+            "  maintenance:\n    uploadpurging: {{enabled: true, age: {age}, interval: 1s, dryrun: false}}\n"
+        ))
+    };
+    registry.reload(Ok(ages("300000000000y")));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let kept = start_upload(&registry.url, "lib/old").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        upload_known(&kept).await,
+        "purged under an age of 3 × 10^11 years"
+    );
+    registry.reload(Ok(ages("1s")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while upload_known(&kept).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the purger did not survive the long age"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Turned off again: a new upload outlives several of the old intervals.
     registry.reload(Ok(purging(false)));
     tokio::time::sleep(Duration::from_millis(200)).await;
