@@ -803,37 +803,34 @@ async fn upload_known(location: &str) -> bool {
     }
 }
 
+/// Waits for the upload at `location` to be purged; fails with `failure` after 30 s.
+async fn purged_within_30_s(location: &str, failure: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while upload_known(location).await {
+        assert!(std::time::Instant::now() < deadline, "{failure}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_reload_gives_upload_purging_its_new_settings() {
-    let purging = |enabled: bool| {
+    let purging = |enabled: bool, age: &str| {
         config(&format!(
-            "  maintenance:\n    uploadpurging: {{enabled: {enabled}, age: 1s, interval: 1s, dryrun: false}}\n"
+            "  maintenance:\n    uploadpurging: {{enabled: {enabled}, age: {age}, interval: 1s, dryrun: false}}\n"
         ))
     };
     let backend = Backend::new(Kind::InMemory).await;
-    let registry = Running::start(backend.driver(), purging(false)).await;
+    let registry = Running::start(backend.driver(), purging(false, "1s")).await;
     let first = start_upload(&registry.url, "lib/purged").await;
     assert_eq!(patch(&first, 0, b"0123456789").await.status(), 202);
 
     // Turned on by a reload: the upload, older than a second by then, goes.
-    registry.reload(Ok(purging(true)));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while upload_known(&first).await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the upload outlived 30 s of purging every second"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    registry.reload(Ok(purging(true, "1s")));
+    purged_within_30_s(&first, "the upload outlived 30 s of purging every second").await;
 
     // An age longer than the clock has run purges nothing and leaves the purger alive: turned
     // back to one second, it removes the next upload.
-    let ages = |age: &str| {
-        config(&format!(
-            "  maintenance:\n    uploadpurging: {{enabled: true, age: {age}, interval: 1s, dryrun: false}}\n"
-        ))
-    };
-    registry.reload(Ok(ages("300000000000y")));
+    registry.reload(Ok(purging(true, "300000000000y")));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let kept = start_upload(&registry.url, "lib/old").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -841,18 +838,11 @@ async fn a_reload_gives_upload_purging_its_new_settings() {
         upload_known(&kept).await,
         "purged under an age of 3 × 10^11 years"
     );
-    registry.reload(Ok(ages("1s")));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while upload_known(&kept).await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the purger did not survive the long age"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    registry.reload(Ok(purging(true, "1s")));
+    purged_within_30_s(&kept, "the purger did not survive the long age").await;
 
     // Turned off again: a new upload outlives several of the old intervals.
-    registry.reload(Ok(purging(false)));
+    registry.reload(Ok(purging(false, "1s")));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let second = start_upload(&registry.url, "lib/kept").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
