@@ -102,7 +102,7 @@ fn decimal_times(number: &str, multiplier: u64) -> Option<u64> {
         let twos = multiplier.trailing_zeros().min(len);
         let mut fives = 0;
         let mut rest = multiplier >> twos;
-        while fives < len && rest % 5 == 0 {
+        while fives < len && rest.is_multiple_of(5) {
             rest /= 5;
             fives += 1;
         }
@@ -111,7 +111,7 @@ fn decimal_times(number: &str, multiplier: u64) -> Option<u64> {
             .and_then(|t| t.checked_mul(5u128.checked_pow(len - fives)?));
         // A scale past u128 is larger than any numerator that fits one: not whole.
         let scale = scale?;
-        if numerator % scale != 0 {
+        if !numerator.is_multiple_of(scale) {
             return None;
         }
         numerator / scale * rest
