@@ -580,26 +580,43 @@ impl Storage {
     /// The manifest `reference` names in `name`.
     pub async fn manifest(&self, name: &Name, reference: &Reference) -> ApiResult<Manifest> {
         let digest = self.resolve(name, reference).await?;
-        let bytes = match self.manifests.get(&digest) {
-            Some(bytes) => bytes,
-            None => match self.driver.get_content(&layout::blob_data(&digest)).await {
-                Ok(bytes) => {
-                    // Kept only when the bytes are the digest's (a damaged blob is served as
-                    // stored, as the reference does, but not remembered).
-                    if bytes.len() <= MANIFEST_CACHE_LARGEST && Digest::of(&bytes) == digest {
-                        self.manifests.insert(&digest, &bytes);
-                    }
-                    bytes
-                }
-                Err(e) if not_found(&e) => return Err(manifest_unknown(&digest.to_string())),
-                Err(e) => return Err(ApiError::storage("reading a manifest", e)),
-            },
-        };
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(ApiError::new(
+        let too_large = || {
+            ApiError::new(
                 Code::ManifestInvalid,
                 format!("the stored manifest {digest} is larger than 4 MiB"),
-            ));
+            )
+        };
+        let bytes = match self.manifests.get(&digest) {
+            Some(bytes) => bytes,
+            None => {
+                // Its size first: a digest linked under `_layers` (where the reference's early
+                // versions linked manifests too) may name a layer of any size, which must not
+                // be read into memory to be refused.
+                let path = layout::blob_data(&digest);
+                match self.driver.stat(&path).await {
+                    Ok(info) if info.size > MAX_MANIFEST_BYTES as u64 => return Err(too_large()),
+                    Ok(_) => {}
+                    Err(e) if not_found(&e) => return Err(manifest_unknown(&digest.to_string())),
+                    Err(e) => return Err(ApiError::storage("looking a manifest up", e)),
+                }
+                match self.driver.get_content(&path).await {
+                    Ok(bytes) => {
+                        // Kept only when the bytes are the digest's (a damaged blob is served
+                        // as stored, as the reference does, but not remembered).
+                        if bytes.len() <= MANIFEST_CACHE_LARGEST && Digest::of(&bytes) == digest {
+                            self.manifests.insert(&digest, &bytes);
+                        }
+                        bytes
+                    }
+                    Err(e) if not_found(&e) => {
+                        return Err(manifest_unknown(&digest.to_string()));
+                    }
+                    Err(e) => return Err(ApiError::storage("reading a manifest", e)),
+                }
+            }
+        };
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(too_large());
         }
         Ok(Manifest {
             media_type: manifest::stored_media_type(&bytes),

@@ -912,3 +912,46 @@ async fn manifests_are_kept_by_digest_but_served_only_through_their_links() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     registry.stop().await;
 }
+
+#[tokio::test]
+async fn a_manifest_is_refused_by_its_size_before_it_is_read() {
+    // A layer's digest asked for as a manifest: the reference's early layout links manifests
+    // under `_layers` too, so the link is followed; the blob (a sparse TiB here) is refused by
+    // its size, never read into memory.
+    let backend = Backend::new(Kind::Filesystem).await;
+    let tree = backend.tree();
+    let hex = "ab".repeat(32);
+    let link = tree.join(format!("repositories/lib/big/_layers/sha256/{hex}/link"));
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::fs::write(&link, format!("sha256:{hex}")).unwrap();
+    let data = tree.join(format!("blobs/sha256/ab/{hex}/data"));
+    std::fs::create_dir_all(data.parent().unwrap()).unwrap();
+    std::fs::File::create(&data)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let registry = Running::serve(&backend).await;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        client()
+            .get(format!(
+                "{}/v2/lib/big/manifests/sha256:{hex}",
+                registry.url
+            ))
+            .send(),
+    )
+    .await
+    .expect("refused within 30 s, not read")
+    .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "MANIFEST_INVALID", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 4 MiB"),
+        "{body}"
+    );
+    registry.stop().await;
+}
