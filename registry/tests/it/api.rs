@@ -7,7 +7,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::common::{Backend, Kind, Running, client, code_of, config, digest};
+use crate::common::{
+    Backend, Kind, Running, client, code_of, config, digest, finish_upload, patch,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -23,20 +25,6 @@ async fn start_upload(url: &str, repo: &str) -> String {
     assert!(r.headers().contains_key("docker-upload-uuid"));
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     format!("{url}{location}")
-}
-
-async fn patch(location: &str, start: u64, data: &[u8]) -> reqwest::Response {
-    client()
-        .patch(location)
-        .header("content-type", "application/octet-stream")
-        .header(
-            "content-range",
-            format!("{start}-{}", start + data.len() as u64 - 1),
-        )
-        .body(data.to_vec())
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn push_blob(url: &str, repo: &str, data: &[u8]) -> String {
@@ -99,21 +87,8 @@ async fn chunked_upload_resumes_after_a_restart(kind: Kind) {
     let driver = backend.open().await;
     let registry = Running::start(driver, config("")).await;
     let location = format!("{}{path}", registry.url);
-    let status = client().get(&location).send().await.unwrap();
-    assert_eq!(status.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        status.headers()["range"],
-        format!("0-{}", first.len() - 1).as_str()
-    );
-    let r = patch(&location, first.len() as u64, rest).await;
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let r = finish_upload(&location, &data, first.len()).await;
     let d = digest(&data);
-    let r = client()
-        .put(format!("{location}?digest={d}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers()["docker-content-digest"], d.as_str());
     let mut blob = client()
         .get(format!("{}/v2/r/up/blobs/{d}", registry.url))

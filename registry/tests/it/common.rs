@@ -173,6 +173,42 @@ impl Running {
     }
 }
 
+/// PATCHes `data` as the chunk at `start` of the upload at `location`.
+pub async fn patch(location: &str, start: u64, data: &[u8]) -> reqwest::Response {
+    client()
+        .patch(location)
+        .header("content-type", "application/octet-stream")
+        .header(
+            "content-range",
+            format!("{start}-{}", start + data.len() as u64 - 1),
+        )
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Finishes the upload at `location`, which holds `data[..held]`: its status says so (204 with
+/// that `Range`), the rest is PATCHed (202), and a PUT with the digest commits it (201). The
+/// PUT's answer.
+pub async fn finish_upload(location: &str, data: &[u8], held: usize) -> reqwest::Response {
+    let status = client().get(location).send().await.unwrap();
+    assert_eq!(status.status(), reqwest::StatusCode::NO_CONTENT);
+    assert_eq!(
+        status.headers()["range"],
+        format!("0-{}", held - 1).as_str()
+    );
+    let r = patch(location, held as u64, &data[held..]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    let r = client()
+        .put(format!("{location}?digest={}", digest(data)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    r
+}
+
 /// A client that follows no redirects.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -7,7 +7,6 @@ use crate::common;
 use std::path::{Path, PathBuf};
 
 use crate::common::{Backend, Running, client};
-use reqwest::StatusCode;
 
 const SINGLE: &str = "sha256:4bb29c93d5b48391863dc7c0a1f0ef6606853c36f2a8aad778455f5681d34bc5";
 const MULTI: &str = "sha256:3ac40b7bd20218c9fe6027aca38555fdf0a76f3d9852c4e69c12a5b09be14945";
@@ -105,24 +104,8 @@ async fn a_tree_the_reference_registry_wrote_is_served_as_it_is() {
     // The reference's upload: 3000 bytes in, its Go hash state beside them.
     let data = std::fs::read(fixture().join("upload.bin")).unwrap();
     let location = format!("{url}/v2/lib/single/blobs/uploads/{UPLOAD}");
-    let r = client().get(&location).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    assert_eq!(r.headers()["range"], "0-2999");
-    let r = client()
-        .patch(&location)
-        .header("content-range", format!("3000-{}", data.len() - 1))
-        .body(data[3000..].to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    common::finish_upload(&location, &data, 3000).await;
     let d = common::digest(&data);
-    let r = client()
-        .put(format!("{location}?digest={d}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
     let got = client()
         .get(format!("{url}/v2/lib/single/blobs/{d}"))
         .send()
